@@ -1,0 +1,53 @@
+//! Assembles stores, queue and pusher factory for the configured backend.
+
+use std::sync::Arc;
+
+use crate::config::{Backend, Config, ConfigError};
+use crate::push::{ApiGwPusherFactory, PusherFactory};
+use crate::queue::{MemoryQueue, Queue, SqsQueue};
+use crate::store::{
+    ConnectionStore, DynamoConnectionStore, DynamoTokenStore, MemoryConnectionStore, MemoryTokenStore,
+    TokenStore,
+};
+
+#[derive(Clone)]
+pub struct Backends {
+    pub tokens: Arc<dyn TokenStore>,
+    pub connections: Arc<dyn ConnectionStore>,
+    /// `None` on AWS when `HERMES_QUEUE_URL` is unset (the Lambdas never enqueue).
+    pub queue: Option<Arc<dyn Queue>>,
+    pub pushers: Arc<dyn PusherFactory>,
+}
+
+impl Backends {
+    pub async fn from_config(cfg: &Config) -> Result<Self, ConfigError> {
+        let sdk = crate::aws::sdk_config(cfg).await;
+        match cfg.backend {
+            Backend::Aws => {
+                let ddb = crate::aws::dynamodb(&sdk);
+                let queue: Option<Arc<dyn Queue>> = cfg
+                    .queue_url()
+                    .ok()
+                    .map(|url| Arc::new(SqsQueue::new(crate::aws::sqs(&sdk), url)) as Arc<dyn Queue>);
+                Ok(Backends {
+                    tokens: Arc::new(DynamoTokenStore::new(ddb.clone(), &cfg.tokens_table)),
+                    connections: Arc::new(DynamoConnectionStore::new(ddb, &cfg.connections_table)),
+                    queue,
+                    pushers: Arc::new(ApiGwPusherFactory::new(sdk)),
+                })
+            }
+            Backend::Memory => Ok(Backends {
+                tokens: Arc::new(MemoryTokenStore::new()),
+                connections: Arc::new(MemoryConnectionStore::new()),
+                queue: Some(Arc::new(MemoryQueue::default())),
+                pushers: Arc::new(ApiGwPusherFactory::new(sdk)),
+            }),
+            Backend::Local => Err(ConfigError::Invalid {
+                name: crate::names::env::BACKEND,
+                reason:
+                    "\"local\" is for the gem (it talks to a running hermes-local); use aws or memory here"
+                        .into(),
+            }),
+        }
+    }
+}

@@ -1,0 +1,23 @@
+//! hermes-core: everything the Hermes gem, Lambdas and local gateway share. Tokens minted
+//! by the gem and checked by the authorizer go through the same functions here, so the two
+//! sides agree byte for byte.
+
+pub mod aws;
+pub mod backends;
+pub mod config;
+pub mod frame;
+pub mod handlers;
+pub mod mint;
+pub mod names;
+pub mod push;
+pub mod queue;
+pub mod store;
+pub mod token;
+pub mod verified;
+
+pub use aws_lambda_events as events;
+pub use backends::Backends;
+pub use config::{Backend, Config, ConfigError, Secret};
+pub use frame::{Notification, PayloadTooLarge, MAX_MESSAGE_BYTES};
+pub use mint::{MintError, Minter};
+pub use token::UserId;

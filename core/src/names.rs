@@ -1,0 +1,65 @@
+//! Every name that crosses a boundary: environment variables, tables, attributes, the
+//! room index, and the AWS actions each handler calls. The SAM template is checked
+//! against this module (lambdas/tests/template.rs) so the two cannot drift apart.
+
+pub mod env {
+    pub const JWT_SECRET: &str = "HERMES_JWT_SECRET";
+    pub const PASSCODE: &str = "HERMES_PASSCODE";
+    pub const TOKENS_TABLE: &str = "HERMES_TOKENS_TABLE";
+    pub const CONNECTIONS_TABLE: &str = "HERMES_CONNECTIONS_TABLE";
+    pub const QUEUE_URL: &str = "HERMES_QUEUE_URL";
+    pub const TOKEN_TTL: &str = "HERMES_TOKEN_TTL";
+    pub const BCRYPT_COST: &str = "HERMES_BCRYPT_COST";
+    pub const WEBSOCKET_ENDPOINT: &str = "HERMES_WEBSOCKET_ENDPOINT";
+    pub const AWS_ENDPOINT_URL: &str = "HERMES_AWS_ENDPOINT_URL";
+    pub const BACKEND: &str = "HERMES_BACKEND";
+    pub const LOCAL_URL: &str = "HERMES_LOCAL_URL";
+    pub const AWS_REGION: &str = "AWS_REGION";
+}
+
+/// Seed-compatible tokens table: `user_id` (S, hash) + `room_id` (S, range).
+pub mod tokens {
+    pub const DEFAULT_TABLE: &str = "hermesTokens";
+    pub const USER_ID: &str = "user_id";
+    pub const ROOM_ID: &str = "room_id";
+    pub const TOKEN: &str = "token";
+    pub const EXPIRES_AT: &str = "expires_at";
+}
+
+/// Connections table: `connection_id` (S, hash) and a GSI on `room_id` for fan-out.
+pub mod connections {
+    pub const DEFAULT_TABLE: &str = "hermesConnections";
+    pub const CONNECTION_ID: &str = "connection_id";
+    pub const ROOM_ID: &str = "room_id";
+    pub const USER_ID: &str = "user_id";
+    pub const CONNECTED_AT: &str = "connected_at";
+    pub const EXPIRES_AT: &str = "expires_at";
+    pub const ROOM_INDEX: &str = "room_id-index";
+}
+
+pub const DEFAULT_QUEUE_NAME: &str = "hermes-messageQueue";
+
+/// The AWS actions each Lambda's code path calls; IAM in the template must grant exactly these.
+pub mod iam {
+    pub const AUTHORIZER: &[&str] = &["dynamodb:GetItem"];
+    pub const CONNECT: &[&str] = &["dynamodb:PutItem"];
+    pub const DISCONNECT: &[&str] = &["dynamodb:DeleteItem"];
+    /// GetItem for the sender's row, Query on the room index, DeleteItem for gone connections,
+    /// ManageConnections to post; the SQS actions are what the event source mapping needs.
+    pub const SEND: &[&str] = &[
+        "dynamodb:GetItem",
+        "dynamodb:Query",
+        "dynamodb:DeleteItem",
+        "execute-api:ManageConnections",
+        "sqs:ReceiveMessage",
+        "sqs:DeleteMessage",
+        "sqs:GetQueueAttributes",
+    ];
+    /// What the Rails side (the gem) calls, for the policy of the app's own IAM user/role.
+    pub const GEM: &[&str] = &[
+        "dynamodb:GetItem",
+        "dynamodb:PutItem",
+        "dynamodb:DeleteItem",
+        "sqs:SendMessage",
+    ];
+}

@@ -1,0 +1,79 @@
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex};
+
+use async_trait::async_trait;
+
+use super::{PushError, Pusher, PusherFactory};
+
+/// Records what it is asked to post; ids marked gone answer like API Gateway's 410.
+#[derive(Default)]
+pub struct MemoryPusher {
+    delivered: Mutex<HashMap<String, Vec<Vec<u8>>>>,
+    gone: Mutex<HashSet<String>>,
+    failing: Mutex<HashMap<String, PushError>>,
+    endpoints: Mutex<Vec<String>>,
+}
+
+impl MemoryPusher {
+    pub fn new() -> Arc<Self> {
+        Arc::new(Self::default())
+    }
+    pub fn mark_gone(&self, id: &str) {
+        self.gone.lock().unwrap().insert(id.to_owned());
+    }
+    pub fn fail_with(&self, id: &str, e: PushError) {
+        self.failing.lock().unwrap().insert(id.to_owned(), e);
+    }
+    pub fn frames(&self, id: &str) -> Vec<Vec<u8>> {
+        self.delivered
+            .lock()
+            .unwrap()
+            .get(id)
+            .cloned()
+            .unwrap_or_default()
+    }
+    pub fn total(&self) -> usize {
+        self.delivered.lock().unwrap().values().map(Vec::len).sum()
+    }
+    pub fn endpoints(&self) -> Vec<String> {
+        self.endpoints.lock().unwrap().clone()
+    }
+    pub fn clear(&self) {
+        self.delivered.lock().unwrap().clear();
+    }
+}
+
+#[async_trait]
+impl Pusher for MemoryPusher {
+    async fn post(&self, id: &str, data: &[u8]) -> Result<(), PushError> {
+        if self.gone.lock().unwrap().contains(id) {
+            return Err(PushError::Gone);
+        }
+        if let Some(e) = self.failing.lock().unwrap().get(id) {
+            return Err(e.clone());
+        }
+        self.delivered
+            .lock()
+            .unwrap()
+            .entry(id.to_owned())
+            .or_default()
+            .push(data.to_vec());
+        Ok(())
+    }
+    async fn close(&self, id: &str) -> Result<(), PushError> {
+        if !self.gone.lock().unwrap().insert(id.to_owned()) {
+            return Err(PushError::Gone);
+        }
+        Ok(())
+    }
+}
+
+/// Hands out the same pusher for every endpoint, remembering which endpoints were asked for.
+pub struct MemoryPusherFactory(pub Arc<MemoryPusher>);
+
+impl PusherFactory for MemoryPusherFactory {
+    fn for_endpoint(&self, endpoint: &str) -> Arc<dyn Pusher> {
+        self.0.endpoints.lock().unwrap().push(endpoint.to_owned());
+        self.0.clone()
+    }
+}

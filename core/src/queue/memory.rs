@@ -1,0 +1,181 @@
+use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use tokio::sync::Notify;
+
+use super::{check_all, Queue, QueueError, Received};
+use crate::frame::Notification;
+
+/// An SQS-like queue in memory: received messages stay in flight until deleted, and come
+/// back after the visibility timeout if they are not.
+pub struct MemoryQueue {
+    inner: Mutex<State>,
+    ready: Notify,
+    next: AtomicU64,
+    visibility: Duration,
+}
+
+#[derive(Default)]
+struct State {
+    queued: VecDeque<(String, String)>,
+    in_flight: HashMap<String, (String, String, Instant)>,
+}
+
+impl Default for MemoryQueue {
+    fn default() -> Self {
+        Self::new(Duration::from_secs(30))
+    }
+}
+
+impl MemoryQueue {
+    pub fn new(visibility: Duration) -> Self {
+        MemoryQueue {
+            inner: Mutex::default(),
+            ready: Notify::new(),
+            next: AtomicU64::new(1),
+            visibility,
+        }
+    }
+
+    /// Messages queued and not yet received (in flight ones excluded).
+    pub fn pending(&self) -> Vec<String> {
+        self.inner
+            .lock()
+            .unwrap()
+            .queued
+            .iter()
+            .map(|(_, b)| b.clone())
+            .collect()
+    }
+
+    pub fn in_flight(&self) -> usize {
+        self.inner.lock().unwrap().in_flight.len()
+    }
+
+    fn push(&self, body: String) -> String {
+        let id = format!("mem-{:016x}", self.next.fetch_add(1, Ordering::Relaxed));
+        self.inner.lock().unwrap().queued.push_back((id.clone(), body));
+        self.ready.notify_waiters();
+        id
+    }
+
+    fn take(&self, max: usize) -> Vec<Received> {
+        let mut g = self.inner.lock().unwrap();
+        let now = Instant::now();
+        let expired: Vec<String> = g
+            .in_flight
+            .iter()
+            .filter(|(_, (_, _, t))| *t <= now)
+            .map(|(k, _)| k.clone())
+            .collect();
+        for r in expired {
+            if let Some((id, body, _)) = g.in_flight.remove(&r) {
+                g.queued.push_front((id, body));
+            }
+        }
+        let mut out = Vec::new();
+        while out.len() < max {
+            let Some((id, body)) = g.queued.pop_front() else {
+                break;
+            };
+            let receipt = format!("{id}-r{}", self.next.fetch_add(1, Ordering::Relaxed));
+            g.in_flight
+                .insert(receipt.clone(), (id.clone(), body.clone(), now + self.visibility));
+            out.push(Received {
+                message_id: id,
+                receipt_handle: receipt,
+                body,
+            });
+        }
+        out
+    }
+}
+
+#[async_trait]
+impl Queue for MemoryQueue {
+    async fn send(&self, n: &Notification) -> Result<String, QueueError> {
+        n.check_size()?;
+        Ok(self.push(n.to_body()))
+    }
+
+    async fn send_batch(&self, ns: &[Notification]) -> Result<Vec<String>, QueueError> {
+        check_all(ns)?;
+        Ok(ns.iter().map(|n| self.push(n.to_body())).collect())
+    }
+
+    async fn receive(&self, max: usize, wait: Duration) -> Result<Vec<Received>, QueueError> {
+        let deadline = Instant::now() + wait;
+        loop {
+            let notified = self.ready.notified();
+            let got = self.take(max.max(1));
+            if !got.is_empty() {
+                return Ok(got);
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return Ok(got);
+            }
+            // Wake for new messages, or in time for an in-flight one to become visible again.
+            let _ = tokio::time::timeout(left.min(Duration::from_millis(500)), notified).await;
+        }
+    }
+
+    async fn delete(&self, receipt_handle: &str) -> Result<(), QueueError> {
+        self.inner.lock().unwrap().in_flight.remove(receipt_handle);
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[tokio::test]
+    async fn receive_delete_and_redelivery() {
+        let q = MemoryQueue::new(Duration::from_millis(50));
+        let id = q.send(&Notification::new(1, "r", json!(1))).await.unwrap();
+        let got = q.receive(10, Duration::ZERO).await.unwrap();
+        assert_eq!(got.len(), 1);
+        assert_eq!(got[0].message_id, id);
+        assert!(
+            q.receive(10, Duration::ZERO).await.unwrap().is_empty(),
+            "in flight is invisible"
+        );
+        tokio::time::sleep(Duration::from_millis(60)).await;
+        let again = q.receive(10, Duration::ZERO).await.unwrap();
+        assert_eq!(again[0].message_id, id, "undeleted message comes back");
+        q.delete(&again[0].receipt_handle).await.unwrap();
+        tokio::time::sleep(Duration::from_millis(60)).await;
+        assert!(q.receive(10, Duration::ZERO).await.unwrap().is_empty());
+    }
+
+    #[tokio::test]
+    async fn batch_with_one_oversize_entry_sends_nothing() {
+        let q = MemoryQueue::default();
+        let big = Notification::new(1, "r", json!("x".repeat(200_000)));
+        let err = q
+            .send_batch(&[Notification::new(1, "r", json!(1)), big])
+            .await
+            .unwrap_err();
+        assert!(err.to_string().contains("#1"), "{err}");
+        assert!(q.pending().is_empty());
+    }
+
+    #[tokio::test]
+    async fn long_poll_wakes_on_send() {
+        let q = std::sync::Arc::new(MemoryQueue::default());
+        let q2 = q.clone();
+        let t = tokio::spawn(async move { q2.receive(1, Duration::from_secs(5)).await.unwrap() });
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        q.send(&Notification::new(1, "r", json!("hi"))).await.unwrap();
+        let got = tokio::time::timeout(Duration::from_secs(2), t)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(got.len(), 1);
+    }
+}

@@ -1,0 +1,58 @@
+//! The notification queue: SQS in production, memory for tests and the local demo.
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+
+use crate::frame::{Notification, PayloadTooLarge};
+
+pub mod memory;
+pub mod sqs;
+
+pub use memory::MemoryQueue;
+pub use sqs::SqsQueue;
+
+/// A message taken off the queue, to be deleted once handled.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Received {
+    pub message_id: String,
+    pub receipt_handle: String,
+    pub body: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum QueueError {
+    #[error(transparent)]
+    TooLarge(#[from] PayloadTooLarge),
+    #[error("SQS {op} failed: {message}")]
+    Backend { op: &'static str, message: String },
+    /// Some entries of a batch were queued, some were not: the caller learns which.
+    #[error("{} of {} notifications were not queued: {}", failed.len(), failed.len() + sent.len(), failed.iter().map(|(i, m)| format!("#{i}: {m}")).collect::<Vec<_>>().join("; "))]
+    Partial {
+        /// (index in the batch, message id)
+        sent: Vec<(usize, String)>,
+        /// (index in the batch, reason)
+        failed: Vec<(usize, String)>,
+    },
+}
+
+#[async_trait]
+pub trait Queue: Send + Sync {
+    /// Queues one notification and returns its message id.
+    async fn send(&self, n: &Notification) -> Result<String, QueueError>;
+    /// Queues many, in order; returns one message id per notification.
+    async fn send_batch(&self, ns: &[Notification]) -> Result<Vec<String>, QueueError>;
+    async fn receive(&self, max: usize, wait: Duration) -> Result<Vec<Received>, QueueError>;
+    async fn delete(&self, receipt_handle: &str) -> Result<(), QueueError>;
+}
+
+/// Every entry is checked before any is sent, so a batch with one oversize entry sends nothing.
+pub fn check_all(ns: &[Notification]) -> Result<(), QueueError> {
+    for (i, n) in ns.iter().enumerate() {
+        n.check_size().map_err(|e| QueueError::Partial {
+            sent: vec![],
+            failed: vec![(i, e.to_string())],
+        })?;
+    }
+    Ok(())
+}

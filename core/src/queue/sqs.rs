@@ -1,0 +1,172 @@
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use aws_sdk_sqs::error::DisplayErrorContext;
+use aws_sdk_sqs::types::SendMessageBatchRequestEntry;
+use aws_sdk_sqs::Client;
+use sha2::{Digest, Sha256};
+
+use super::{check_all, Queue, QueueError, Received};
+use crate::frame::Notification;
+
+/// SendMessageBatch takes at most 10 entries and 256 KiB in all (the classic limit; newer
+/// queues accept more, older ones do not).
+const BATCH_ENTRIES: usize = 10;
+const BATCH_BYTES: usize = 256 * 1024;
+
+pub struct SqsQueue {
+    client: Client,
+    url: String,
+    fifo: bool,
+    seq: AtomicU64,
+}
+
+fn backend_err<E: std::error::Error>(op: &'static str, e: E) -> QueueError {
+    QueueError::Backend {
+        op,
+        message: DisplayErrorContext(e).to_string(),
+    }
+}
+
+impl SqsQueue {
+    pub fn new(client: Client, url: impl Into<String>) -> Self {
+        let url = url.into();
+        let fifo = url.ends_with(".fifo");
+        SqsQueue {
+            client,
+            url,
+            fifo,
+            seq: AtomicU64::new(0),
+        }
+    }
+
+    /// FIFO queues order per room; the dedup id is unique per call so two identical
+    /// notifications sent on purpose are both delivered.
+    fn fifo_ids(&self, n: &Notification) -> (Option<String>, Option<String>) {
+        if !self.fifo {
+            return (None, None);
+        }
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or(0);
+        let mut h = Sha256::new();
+        h.update(nanos.to_le_bytes());
+        h.update(self.seq.fetch_add(1, Ordering::Relaxed).to_le_bytes());
+        h.update(std::process::id().to_le_bytes());
+        (Some(n.room_id.clone()), Some(hex::encode(&h.finalize()[..16])))
+    }
+}
+
+#[async_trait]
+impl Queue for SqsQueue {
+    async fn send(&self, n: &Notification) -> Result<String, QueueError> {
+        n.check_size()?;
+        let (group, dedup) = self.fifo_ids(n);
+        let out = self
+            .client
+            .send_message()
+            .queue_url(&self.url)
+            .message_body(n.to_body())
+            .set_message_group_id(group)
+            .set_message_deduplication_id(dedup)
+            .send()
+            .await
+            .map_err(|e| backend_err("SendMessage", e))?;
+        out.message_id.ok_or_else(|| QueueError::Backend {
+            op: "SendMessage",
+            message: "reply has no MessageId".into(),
+        })
+    }
+
+    async fn send_batch(&self, ns: &[Notification]) -> Result<Vec<String>, QueueError> {
+        check_all(ns)?;
+        let bodies: Vec<String> = ns.iter().map(|n| n.to_body()).collect();
+        let mut sent: Vec<(usize, String)> = Vec::with_capacity(ns.len());
+        let mut failed: Vec<(usize, String)> = Vec::new();
+        let mut start = 0;
+        while start < ns.len() {
+            let mut end = start;
+            let mut bytes = 0;
+            while end < ns.len()
+                && end - start < BATCH_ENTRIES
+                && (end == start || bytes + bodies[end].len() <= BATCH_BYTES)
+            {
+                bytes += bodies[end].len();
+                end += 1;
+            }
+            let mut req = self.client.send_message_batch().queue_url(&self.url);
+            for i in start..end {
+                let (group, dedup) = self.fifo_ids(&ns[i]);
+                let entry = SendMessageBatchRequestEntry::builder()
+                    .id(i.to_string())
+                    .message_body(&bodies[i])
+                    .set_message_group_id(group)
+                    .set_message_deduplication_id(dedup)
+                    .build()
+                    .map_err(|e| backend_err("SendMessageBatch", e))?;
+                req = req.entries(entry);
+            }
+            match req.send().await {
+                Ok(out) => {
+                    for ok in out.successful {
+                        sent.push((ok.id.parse().unwrap_or(usize::MAX), ok.message_id));
+                    }
+                    for bad in out.failed {
+                        let reason = format!(
+                            "{}{}",
+                            bad.code,
+                            bad.message.map(|m| format!(": {m}")).unwrap_or_default()
+                        );
+                        failed.push((bad.id.parse().unwrap_or(usize::MAX), reason));
+                    }
+                }
+                Err(e) => {
+                    let reason = DisplayErrorContext(e).to_string();
+                    failed.extend((start..end).map(|i| (i, reason.clone())));
+                }
+            }
+            start = end;
+        }
+        sent.sort();
+        failed.sort();
+        if !failed.is_empty() {
+            return Err(QueueError::Partial { sent, failed });
+        }
+        Ok(sent.into_iter().map(|(_, id)| id).collect())
+    }
+
+    async fn receive(&self, max: usize, wait: Duration) -> Result<Vec<Received>, QueueError> {
+        let out = self
+            .client
+            .receive_message()
+            .queue_url(&self.url)
+            .max_number_of_messages(max.clamp(1, 10) as i32)
+            .wait_time_seconds(wait.as_secs().min(20) as i32)
+            .send()
+            .await
+            .map_err(|e| backend_err("ReceiveMessage", e))?;
+        Ok(out
+            .messages
+            .unwrap_or_default()
+            .into_iter()
+            .map(|m| Received {
+                message_id: m.message_id.unwrap_or_default(),
+                receipt_handle: m.receipt_handle.unwrap_or_default(),
+                body: m.body.unwrap_or_default(),
+            })
+            .collect())
+    }
+
+    async fn delete(&self, receipt_handle: &str) -> Result<(), QueueError> {
+        self.client
+            .delete_message()
+            .queue_url(&self.url)
+            .receipt_handle(receipt_handle)
+            .send()
+            .await
+            .map_err(|e| backend_err("DeleteMessage", e))?;
+        Ok(())
+    }
+}

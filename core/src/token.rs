@@ -1,0 +1,315 @@
+//! The token the Rails view mints and the authorizer checks: compose (SHA-256), seal (bcrypt),
+//! and the HS512 JWT that carries them. Seed-compatible on the wire.
+
+use std::fmt;
+
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use sha2::{Digest, Sha256};
+
+use crate::config::Secret;
+
+/// A user id as the seed passes it: an Integer (kept a JSON number in the JWT) or a String.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum UserId {
+    Int(i64),
+    Str(String),
+}
+
+impl fmt::Display for UserId {
+    /// Ruby's `"#{user_id}"`: an Integer is its decimal digits, a String is itself.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            UserId::Int(i) => write!(f, "{i}"),
+            UserId::Str(s) => f.write_str(s),
+        }
+    }
+}
+
+impl From<i64> for UserId {
+    fn from(v: i64) -> Self {
+        UserId::Int(v)
+    }
+}
+impl From<&str> for UserId {
+    fn from(v: &str) -> Self {
+        UserId::Str(v.to_owned())
+    }
+}
+impl From<String> for UserId {
+    fn from(v: String) -> Self {
+        UserId::Str(v)
+    }
+}
+
+impl Serialize for UserId {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            UserId::Int(i) => s.serialize_i64(*i),
+            UserId::Str(v) => s.serialize_str(v),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for UserId {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        match serde_json::Value::deserialize(d)? {
+            serde_json::Value::String(s) => Ok(UserId::Str(s)),
+            serde_json::Value::Number(n) => n.as_i64().map(UserId::Int).ok_or_else(|| {
+                serde::de::Error::custom(format!("user_id must be an integer or a string, got {n}"))
+            }),
+            other => Err(serde::de::Error::custom(format!(
+                "user_id must be an integer or a string, got {}",
+                json_kind(&other)
+            ))),
+        }
+    }
+}
+
+/// `room_id` is a string on our side; a number from an older client is read as its digits.
+pub(crate) fn de_string_or_number<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    match serde_json::Value::deserialize(d)? {
+        serde_json::Value::String(s) => Ok(s),
+        serde_json::Value::Number(n) => Ok(n.to_string()),
+        other => Err(serde::de::Error::custom(format!(
+            "expected a string, got {}",
+            json_kind(&other)
+        ))),
+    }
+}
+
+pub(crate) fn json_kind(v: &serde_json::Value) -> &'static str {
+    match v {
+        serde_json::Value::Null => "null",
+        serde_json::Value::Bool(_) => "a boolean",
+        serde_json::Value::Number(_) => "a number",
+        serde_json::Value::String(_) => "a string",
+        serde_json::Value::Array(_) => "an array",
+        serde_json::Value::Object(_) => "an object",
+    }
+}
+
+/// Lowercase hex SHA-256 of `"#{user_id}#{passcode}#{company_code}"`, as the seed computes it.
+pub fn compose(user_id: &UserId, passcode: &Secret, company_code: &str) -> String {
+    let mut h = Sha256::new();
+    h.update(user_id.to_string().as_bytes());
+    h.update(passcode.expose().as_bytes());
+    h.update(company_code.as_bytes());
+    hex::encode(h.finalize())
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SealError {
+    #[error("bcrypt failed: {0}")]
+    Bcrypt(String),
+}
+
+/// bcrypt of the hex token, written as `$2a$` like Ruby's bcrypt (every seed verifier reads it).
+pub fn seal(token: &str, cost: u32) -> Result<String, SealError> {
+    bcrypt::hash_with_result(token, cost)
+        .map(|parts| parts.format_for_version(bcrypt::Version::TwoA))
+        .map_err(|e| SealError::Bcrypt(e.to_string()))
+}
+
+/// Checks a token against a stored hash (`$2a$`, `$2b$`, `$2y$`); a malformed hash is a mismatch.
+pub fn unseal_matches(token: &str, hash: &str) -> bool {
+    bcrypt::verify(token, hash).unwrap_or(false)
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Claims {
+    pub user_id: UserId,
+    #[serde(deserialize_with = "de_string_or_number")]
+    pub room_id: String,
+    pub token: String,
+    pub exp: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub iat: Option<u64>,
+}
+
+#[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
+pub enum JwtError {
+    #[error("token has expired")]
+    Expired,
+    #[error("token signature is invalid")]
+    BadSignature,
+    #[error("token algorithm is not HS512")]
+    WrongAlgorithm,
+    #[error("token is missing claim {0}")]
+    MissingClaim(String),
+    #[error("token claims are malformed: {0}")]
+    BadClaims(String),
+    #[error("token is not a JWT")]
+    Malformed,
+    #[error("could not sign token: {0}")]
+    Signing(String),
+}
+
+/// Seconds of clock skew accepted on `exp` between the Rails host and Lambda.
+pub const LEEWAY_SECS: u64 = 10;
+
+/// HS512 keys, built once per process: the key schedule is not redone per token.
+#[derive(Clone)]
+pub struct JwtKeys {
+    encoding: EncodingKey,
+    decoding: DecodingKey,
+    validation: Validation,
+}
+
+impl fmt::Debug for JwtKeys {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("JwtKeys(<redacted>)")
+    }
+}
+
+impl JwtKeys {
+    pub fn new(secret: &Secret) -> Self {
+        let mut validation = Validation::new(Algorithm::HS512);
+        validation.algorithms = vec![Algorithm::HS512];
+        validation.set_required_spec_claims(&["exp"]);
+        validation.validate_exp = true;
+        validation.validate_aud = false;
+        validation.leeway = LEEWAY_SECS;
+        JwtKeys {
+            encoding: EncodingKey::from_secret(secret.expose().as_bytes()),
+            decoding: DecodingKey::from_secret(secret.expose().as_bytes()),
+            validation,
+        }
+    }
+
+    pub fn issue(&self, claims: &Claims) -> Result<String, JwtError> {
+        jsonwebtoken::encode(&Header::new(Algorithm::HS512), claims, &self.encoding)
+            .map_err(|e| JwtError::Signing(e.to_string()))
+    }
+
+    pub fn verify(&self, jwt: &str) -> Result<Claims, JwtError> {
+        use jsonwebtoken::errors::ErrorKind as K;
+        jsonwebtoken::decode::<Claims>(jwt, &self.decoding, &self.validation)
+            .map(|d| d.claims)
+            .map_err(|e| match e.into_kind() {
+                K::ExpiredSignature => JwtError::Expired,
+                K::InvalidSignature => JwtError::BadSignature,
+                K::InvalidAlgorithm | K::InvalidAlgorithmName | K::UnsupportedAlgorithm => {
+                    JwtError::WrongAlgorithm
+                }
+                K::MissingRequiredClaim(c) => JwtError::MissingClaim(c),
+                K::InvalidClaimFormat(c) => JwtError::BadClaims(c),
+                K::Json(e) => JwtError::BadClaims(e.to_string()),
+                _ => JwtError::Malformed,
+            })
+    }
+}
+
+pub fn now_secs() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn secret() -> Secret {
+        Secret::new("an-hs512-secret-that-is-long-enough-0123456789")
+    }
+
+    #[test]
+    fn compose_matches_ruby_interpolation() {
+        let p = Secret::new("passcode");
+        // Digest::SHA256.hexdigest("42passcodeACME")
+        assert_eq!(
+            compose(&UserId::Int(42), &p, "ACME"),
+            compose(&UserId::Str("42".into()), &p, "ACME")
+        );
+        assert_eq!(compose(&UserId::Int(-7), &p, "x"), compose(&"-7".into(), &p, "x"));
+        assert_eq!(compose(&UserId::Int(42), &p, "ACME").len(), 64);
+    }
+
+    #[test]
+    fn seal_writes_2a_and_verifies_other_prefixes() {
+        let h = seal("abc", 4).unwrap();
+        assert!(h.starts_with("$2a$04$"), "{h}");
+        assert!(unseal_matches("abc", &h));
+        assert!(!unseal_matches("abd", &h));
+        let b = h.replacen("$2a$", "$2b$", 1);
+        assert!(unseal_matches("abc", &b));
+        assert!(!unseal_matches("abc", "not-a-hash"));
+    }
+
+    #[test]
+    fn jwt_round_trip_keeps_user_id_type() {
+        let k = JwtKeys::new(&secret());
+        for uid in [UserId::Int(42), UserId::Str("u-42".into())] {
+            let c = Claims {
+                user_id: uid.clone(),
+                room_id: "ACME".into(),
+                token: "t".into(),
+                exp: now_secs() + 60,
+                iat: Some(now_secs()),
+            };
+            let jwt = k.issue(&c).unwrap();
+            assert_eq!(k.verify(&jwt).unwrap(), c);
+        }
+    }
+
+    #[test]
+    fn jwt_rejections() {
+        let k = JwtKeys::new(&secret());
+        let c = Claims {
+            user_id: 1.into(),
+            room_id: "r".into(),
+            token: "t".into(),
+            exp: now_secs() - LEEWAY_SECS - 5,
+            iat: None,
+        };
+        assert_eq!(k.verify(&k.issue(&c).unwrap()), Err(JwtError::Expired));
+        let other = JwtKeys::new(&Secret::new("another-hs512-secret-that-is-long-enough-xx"));
+        let fresh = Claims {
+            exp: now_secs() + 60,
+            ..c.clone()
+        };
+        assert_eq!(
+            k.verify(&other.issue(&fresh).unwrap()),
+            Err(JwtError::BadSignature)
+        );
+        assert_eq!(k.verify("not.a.jwt"), Err(JwtError::Malformed));
+        // HS256 with the same secret: the algorithm is pinned.
+        let hs256 = jsonwebtoken::encode(
+            &Header::new(Algorithm::HS256),
+            &fresh,
+            &EncodingKey::from_secret(secret().expose().as_bytes()),
+        )
+        .unwrap();
+        assert_eq!(k.verify(&hs256), Err(JwtError::WrongAlgorithm));
+        // No exp at all.
+        let no_exp = jsonwebtoken::encode(
+            &Header::new(Algorithm::HS512),
+            &serde_json::json!({"user_id": 1, "room_id": "r", "token": "t"}),
+            &EncodingKey::from_secret(secret().expose().as_bytes()),
+        )
+        .unwrap();
+        assert_eq!(k.verify(&no_exp), Err(JwtError::MissingClaim("exp".into())));
+    }
+
+    #[test]
+    fn expiry_leeway_is_small() {
+        let k = JwtKeys::new(&secret());
+        let c = Claims {
+            user_id: 1.into(),
+            room_id: "r".into(),
+            token: "t".into(),
+            exp: now_secs() - 2,
+            iat: None,
+        };
+        assert!(k.verify(&k.issue(&c).unwrap()).is_ok(), "within leeway");
+    }
+
+    #[test]
+    fn user_id_rejects_floats_and_objects() {
+        assert!(serde_json::from_str::<UserId>("1.5").is_err());
+        assert!(serde_json::from_str::<UserId>("{}").is_err());
+        assert_eq!(serde_json::from_str::<UserId>("7").unwrap(), UserId::Int(7));
+    }
+}

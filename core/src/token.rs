@@ -194,7 +194,19 @@ impl JwtKeys {
                 }
                 K::MissingRequiredClaim(c) => JwtError::MissingClaim(c),
                 K::InvalidClaimFormat(c) => JwtError::BadClaims(c),
-                K::Json(e) => JwtError::BadClaims(e.to_string()),
+                K::Json(e) => {
+                    let msg = e.to_string();
+                    // serde names a missing field before the spec-claim check can.
+                    // and the header's `alg` enum is the only enum parsed: `none` lands here.
+                    match msg
+                        .strip_prefix("missing field `")
+                        .and_then(|r| r.split('`').next())
+                    {
+                        Some(field) => JwtError::MissingClaim(field.to_owned()),
+                        None if msg.starts_with("unknown variant") => JwtError::WrongAlgorithm,
+                        None => JwtError::BadClaims(msg),
+                    }
+                }
                 _ => JwtError::Malformed,
             })
     }

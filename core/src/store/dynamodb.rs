@@ -138,6 +138,7 @@ impl TokenStore for DynamoTokenStore {
 pub struct DynamoConnectionStore {
     client: Client,
     table: String,
+    page_size: Option<i32>,
 }
 
 impl DynamoConnectionStore {
@@ -145,7 +146,15 @@ impl DynamoConnectionStore {
         DynamoConnectionStore {
             client,
             table: table.into(),
+            page_size: None,
         }
+    }
+
+    /// Caps items per Query page (DynamoDB's own cap is 1 MB a page); tests use it to make
+    /// pagination happen with a handful of rows.
+    pub fn with_page_size(mut self, n: i32) -> Self {
+        self.page_size = Some(n.max(1));
+        self
     }
 }
 
@@ -209,6 +218,7 @@ impl ConnectionStore for DynamoConnectionStore {
                 .expression_attribute_names("#r", C::ROOM_ID)
                 .expression_attribute_values(":r", s(room_id))
                 .set_exclusive_start_key(start.take())
+                .set_limit(self.page_size)
                 .send()
                 .await
                 .map_err(|e| backend_err("Query", &self.table, e))?;

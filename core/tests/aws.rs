@@ -1,0 +1,384 @@
+//! Every DynamoDB and SQS call, against the moto server script/with-moto starts on 127.0.0.1,
+//! with the tables and queue script/moto-bootstrap.py creates (the template's names).
+
+mod common;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use common::{aws_endpoint, config, fixture, unique};
+use hermes_core::events::apigw::{
+    ApiGatewayCustomAuthorizerRequestTypeRequest, ApiGatewayWebsocketProxyRequest,
+};
+use hermes_core::events::sqs::SqsEvent;
+use hermes_core::handlers::{connect, disconnect, Authorizer, Decision, DenyReason, Sender};
+use hermes_core::push::memory::MemoryPusherFactory;
+use hermes_core::push::MemoryPusher;
+use hermes_core::queue::{Queue, QueueError, SqsQueue};
+use hermes_core::store::{
+    Connection, ConnectionStore, DynamoConnectionStore, DynamoTokenStore, TokenRecord, TokenStore,
+};
+use hermes_core::token::{now_secs, JwtKeys};
+use hermes_core::{Backends, Config, Minter, Notification, UserId};
+use serde_json::{json, Value};
+
+fn cfg(endpoint: &str) -> Config {
+    let queue = std::env::var("HERMES_TEST_QUEUE_URL").unwrap_or_default();
+    config(&[
+        ("HERMES_AWS_ENDPOINT_URL", endpoint),
+        ("HERMES_QUEUE_URL", &queue),
+        ("HERMES_BACKEND", "aws"),
+    ])
+}
+
+async fn clients(endpoint: &str) -> (aws_sdk_dynamodb::Client, aws_sdk_sqs::Client) {
+    let sdk = hermes_core::aws::sdk_config(&cfg(endpoint)).await;
+    (hermes_core::aws::dynamodb(&sdk), hermes_core::aws::sqs(&sdk))
+}
+
+#[tokio::test]
+async fn token_rows_round_trip_with_seed_attribute_names() {
+    let Some(ep) = aws_endpoint() else { return };
+    let (ddb, _) = clients(&ep).await;
+    let store = DynamoTokenStore::new(ddb.clone(), "hermesTokens");
+    let user = unique("u");
+    let rec = TokenRecord {
+        user_id: user.clone(),
+        room_id: "ACME".into(),
+        hash: "$2a$04$x".into(),
+        expires_at: Some(1_900_000_000),
+    };
+    store.put(&rec).await.unwrap();
+    assert_eq!(store.get(&user, "ACME").await.unwrap(), Some(rec));
+    assert_eq!(store.get(&user, "OTHER").await.unwrap(), None);
+
+    // The raw item has the seed's shape: user_id/room_id/token as S, expires_at as N.
+    let raw = ddb
+        .get_item()
+        .table_name("hermesTokens")
+        .key(
+            "user_id",
+            aws_sdk_dynamodb::types::AttributeValue::S(user.clone()),
+        )
+        .key(
+            "room_id",
+            aws_sdk_dynamodb::types::AttributeValue::S("ACME".into()),
+        )
+        .send()
+        .await
+        .unwrap()
+        .item
+        .unwrap();
+    assert_eq!(raw["token"].as_s().unwrap(), "$2a$04$x");
+    assert_eq!(raw["expires_at"].as_n().unwrap(), "1900000000");
+
+    assert!(store.delete(&user, "ACME").await.unwrap());
+    assert!(
+        !store.delete(&user, "ACME").await.unwrap(),
+        "second delete finds nothing"
+    );
+    assert_eq!(store.get(&user, "ACME").await.unwrap(), None);
+}
+
+#[tokio::test]
+async fn seed_written_row_without_expiry_reads_back() {
+    let Some(ep) = aws_endpoint() else { return };
+    let (ddb, _) = clients(&ep).await;
+    let user = unique("seed");
+    use aws_sdk_dynamodb::types::AttributeValue::S;
+    ddb.put_item()
+        .table_name("hermesTokens")
+        .item("user_id", S(user.clone()))
+        .item("room_id", S("R".into()))
+        .item("token", S("$2a$10$abc".into()))
+        .send()
+        .await
+        .unwrap();
+    let got = DynamoTokenStore::new(ddb, "hermesTokens")
+        .get(&user, "R")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(got.expires_at, None);
+}
+
+#[tokio::test]
+async fn connections_fan_out_by_query_across_pages() {
+    let Some(ep) = aws_endpoint() else { return };
+    let (ddb, _) = clients(&ep).await;
+    let store = DynamoConnectionStore::new(ddb, "hermesConnections").with_page_size(2);
+    let room = unique("room");
+    let other = unique("room");
+    let mut want = Vec::new();
+    for i in 0..7 {
+        let id = format!("{room}-c{i}");
+        store
+            .put(&Connection {
+                connection_id: id.clone(),
+                room_id: room.clone(),
+                user_id: format!("{i}"),
+                connected_at: 1,
+                expires_at: 2,
+            })
+            .await
+            .unwrap();
+        want.push(id);
+    }
+    store
+        .put(&Connection {
+            connection_id: unique("x"),
+            room_id: other.clone(),
+            user_id: "9".into(),
+            connected_at: 1,
+            expires_at: 2,
+        })
+        .await
+        .unwrap();
+    let mut got: Vec<String> = store
+        .room(&room)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|m| m.connection_id)
+        .collect();
+    got.sort();
+    assert_eq!(got, want, "7 rows over 4 pages of 2, none from the other room");
+    let members = store.room(&room).await.unwrap();
+    assert!(
+        members.iter().all(|m| !m.user_id.is_empty()),
+        "index projects user_id"
+    );
+
+    let one = store.get(&want[3]).await.unwrap().unwrap();
+    assert_eq!(
+        (
+            one.room_id.as_str(),
+            one.user_id.as_str(),
+            one.connected_at,
+            one.expires_at
+        ),
+        (room.as_str(), "3", 1, 2)
+    );
+    store.delete(&want[3]).await.unwrap();
+    assert!(store.get(&want[3]).await.unwrap().is_none());
+    assert_eq!(store.room(&room).await.unwrap().len(), 6);
+    assert!(store.room(&unique("empty")).await.unwrap().is_empty());
+}
+
+fn queue_url() -> String {
+    std::env::var("HERMES_TEST_QUEUE_URL").expect("script/with-moto exports HERMES_TEST_QUEUE_URL")
+}
+
+async fn drain(q: &SqsQueue) {
+    loop {
+        let got = q.receive(10, Duration::ZERO).await.unwrap();
+        if got.is_empty() {
+            break;
+        }
+        for m in got {
+            q.delete(&m.receipt_handle).await.unwrap();
+        }
+    }
+}
+
+#[tokio::test]
+async fn sqs_send_batch_receive_delete() {
+    let Some(ep) = aws_endpoint() else { return };
+    let (_, sqs) = clients(&ep).await;
+    // A queue of this test's own: the shared one is used by other tests concurrently.
+    let url = sqs
+        .create_queue()
+        .queue_name(unique("t"))
+        .send()
+        .await
+        .unwrap()
+        .queue_url
+        .unwrap();
+    let q = SqsQueue::new(sqs.clone(), &url);
+    drain(&q).await;
+
+    let one = Notification::new(42, "ACME", json!({"type": "info", "data": "single"}));
+    let id = q.send(&one).await.unwrap();
+    assert!(!id.is_empty());
+
+    let many: Vec<Notification> = (0..23)
+        .map(|i| Notification::new(i, "ACME", json!({"n": i})))
+        .collect();
+    let ids = q.send_batch(&many).await.unwrap();
+    assert_eq!(ids.len(), 23, "three SendMessageBatch calls of 10, 10 and 3");
+
+    let mut bodies: Vec<Value> = Vec::new();
+    for _ in 0..20 {
+        let got = q.receive(10, Duration::from_secs(1)).await.unwrap();
+        for m in &got {
+            bodies.push(serde_json::from_str(&m.body).unwrap());
+            q.delete(&m.receipt_handle).await.unwrap();
+        }
+        if bodies.len() >= 24 {
+            break;
+        }
+    }
+    assert_eq!(bodies.len(), 24);
+    assert!(bodies
+        .contains(&json!({"user_id": 42, "room_id": "ACME", "data": {"type": "info", "data": "single"}})));
+    assert!(bodies.contains(&json!({"user_id": 22, "room_id": "ACME", "data": {"n": 22}})));
+    assert!(
+        q.receive(10, Duration::ZERO).await.unwrap().is_empty(),
+        "all deleted"
+    );
+}
+
+#[tokio::test]
+async fn oversize_notification_never_reaches_sqs() {
+    let Some(ep) = aws_endpoint() else { return };
+    let (_, sqs) = clients(&ep).await;
+    let url = sqs
+        .create_queue()
+        .queue_name(unique("big"))
+        .send()
+        .await
+        .unwrap()
+        .queue_url
+        .unwrap();
+    let q = SqsQueue::new(sqs, &url);
+    let big = Notification::new(1, "R", json!("x".repeat(140_000)));
+    assert!(matches!(q.send(&big).await, Err(QueueError::TooLarge(_))));
+    let err = q
+        .send_batch(&[Notification::new(1, "R", json!(1)), big])
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("#1"), "{err}");
+    assert!(
+        q.receive(10, Duration::ZERO).await.unwrap().is_empty(),
+        "nothing half-written"
+    );
+}
+
+#[tokio::test]
+async fn fifo_queue_gets_group_and_dedup_ids() {
+    let Some(ep) = aws_endpoint() else { return };
+    let (_, sqs) = clients(&ep).await;
+    let url = sqs
+        .create_queue()
+        .queue_name(format!("{}.fifo", unique("f")))
+        .attributes(aws_sdk_sqs::types::QueueAttributeName::FifoQueue, "true")
+        .send()
+        .await
+        .unwrap()
+        .queue_url
+        .unwrap();
+    let q = SqsQueue::new(sqs, &url);
+    let n = Notification::new(1, "ROOM-A", json!("same"));
+    q.send(&n).await.unwrap();
+    q.send(&n).await.unwrap();
+    q.send_batch(&[n.clone(), n.clone()]).await.unwrap();
+    let mut count = 0;
+    for _ in 0..10 {
+        let got = q.receive(10, Duration::from_millis(200)).await.unwrap();
+        for m in &got {
+            q.delete(&m.receipt_handle).await.unwrap();
+        }
+        count += got.len();
+        if count >= 4 {
+            break;
+        }
+    }
+    assert_eq!(count, 4, "identical notifications are not deduplicated away");
+}
+
+/// The whole server side on DynamoDB: the gem's mint, the authorizer, connect, an SQS batch
+/// through the send handler, disconnect.
+#[tokio::test]
+async fn mint_authorize_connect_send_disconnect_on_dynamodb() {
+    let Some(ep) = aws_endpoint() else { return };
+    let cfg = cfg(&ep);
+    let b = Backends::from_config(&cfg).await.unwrap();
+    let minter = Minter::new(&cfg, b.tokens.clone()).unwrap();
+    let authorizer = Authorizer::new(JwtKeys::new(cfg.jwt_secret().unwrap()), b.tokens.clone());
+    let user = unique("user");
+    let room = unique("room");
+
+    let jwt = minter
+        .generate_token(&UserId::Str(user.clone()), &room)
+        .await
+        .unwrap();
+    let ev: ApiGatewayCustomAuthorizerRequestTypeRequest = fixture("authorizer-request.json", Some(&jwt));
+    let v = serde_json::to_value(authorizer.handle(&ev).await).unwrap();
+    assert_eq!(v["policyDocument"]["Statement"][0]["Effect"], "Allow");
+    assert_eq!(v["context"], json!({"user_id": user, "room_id": room}));
+
+    minter.revoke(&UserId::Str(user.clone()), &room).await.unwrap();
+    assert_eq!(
+        authorizer.decide(Some(&jwt)).await,
+        Decision::Deny {
+            reason: DenyReason::NoStoredToken,
+            user_id: Some(user.clone())
+        },
+        "revocation is seen at once (consistent read)"
+    );
+
+    let mut cev: Value = fixture("connect.json", None);
+    let conn_id = unique("conn");
+    cev["requestContext"]["connectionId"] = json!(conn_id);
+    cev["requestContext"]["authorizer"]["user_id"] = json!(user);
+    cev["requestContext"]["authorizer"]["room_id"] = json!(room);
+    let cev: ApiGatewayWebsocketProxyRequest = serde_json::from_value(cev).unwrap();
+    assert_eq!(connect(&*b.connections, &cev).await.status_code, 200);
+
+    let pusher = MemoryPusher::new();
+    let sender = Sender::new(
+        b.connections.clone(),
+        Arc::new(MemoryPusherFactory(pusher.clone())),
+        Some("https://x/dev".into()),
+    );
+    let body = json!({"user_id": 1, "room_id": room, "data": {"type": "info", "data": "hi"}}).to_string();
+    let sqs: SqsEvent = serde_json::from_value(json!({"Records": [
+        {"messageId": "m-1", "body": body}, {"messageId": "m-2", "body": "nope"}
+    ]}))
+    .unwrap();
+    let r = sender.handle_sqs(sqs).await;
+    assert_eq!(r.batch_item_failures.len(), 1);
+    assert_eq!(r.batch_item_failures[0].item_identifier, "m-2");
+    assert_eq!(pusher.frames(&conn_id).len(), 1);
+
+    assert_eq!(disconnect(&*b.connections, &cev).await.status_code, 200);
+    assert!(b.connections.get(&conn_id).await.unwrap().is_none());
+
+    // The queue from_config built is the shared SQS queue.
+    let q = b.queue.expect("HERMES_QUEUE_URL set");
+    let id = q
+        .send(&Notification::new(1, room.as_str(), json!("x")))
+        .await
+        .unwrap();
+    assert!(!id.is_empty());
+    let _ = queue_url();
+}
+
+#[tokio::test]
+async fn unreachable_dynamodb_is_a_deny_with_a_reason() {
+    // A port nothing listens on: the real SDK client fails to connect.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let dead = format!("http://{}", listener.local_addr().unwrap());
+    drop(listener);
+    let cfg = config(&[("HERMES_AWS_ENDPOINT_URL", &dead)]);
+    let b = Backends::from_config(&cfg).await.unwrap();
+    let minter_cfg = config(&[]);
+    let mem = Arc::new(hermes_core::store::MemoryTokenStore::new());
+    let jwt = Minter::new(&minter_cfg, mem)
+        .unwrap()
+        .generate_token(&UserId::Int(1), "R")
+        .await
+        .unwrap();
+    let a = Authorizer::new(JwtKeys::new(cfg.jwt_secret().unwrap()), b.tokens);
+    match a.decide(Some(&jwt)).await {
+        Decision::Deny {
+            reason: DenyReason::StoreUnavailable(msg),
+            ..
+        } => {
+            assert!(msg.contains("GetItem") && msg.contains("hermesTokens"), "{msg}");
+            assert!(!msg.contains(&jwt));
+        }
+        other => panic!("expected StoreUnavailable, got {other:?}"),
+    }
+    let _ = now_secs();
+}

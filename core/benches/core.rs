@@ -1,1 +1,149 @@
-fn main() {}
+//! `cargo bench -p hermes-core --bench core`: the hot paths of the gem and the Lambdas.
+
+use std::hint::black_box;
+use std::sync::Arc;
+use std::time::Duration;
+
+use criterion::{criterion_group, criterion_main, BatchSize, Criterion};
+use hermes_core::config::Secret;
+use hermes_core::frame::encode_frame;
+use hermes_core::handlers::{Authorizer, Decision, Sender};
+use hermes_core::push::memory::MemoryPusherFactory;
+use hermes_core::push::MemoryPusher;
+use hermes_core::store::{Connection, ConnectionStore, MemoryConnectionStore, MemoryTokenStore};
+use hermes_core::token::{compose, now_secs, seal, Claims, JwtKeys, UserId};
+use hermes_core::{Config, Minter};
+use serde_json::json;
+
+const SECRET: &str = "benchmark-secret-for-hs512-0123456789abcdef";
+
+fn config(cost: &str) -> Config {
+    Config::from_lookup(|k| match k {
+        "HERMES_JWT_SECRET" => Some(SECRET.into()),
+        "HERMES_PASSCODE" => Some("bench-passcode".into()),
+        "HERMES_BCRYPT_COST" => Some(cost.into()),
+        _ => None,
+    })
+    .unwrap()
+}
+
+fn tokens(c: &mut Criterion) {
+    let pass = Secret::new("bench-passcode");
+    c.bench_function("compose", |b| {
+        b.iter(|| compose(black_box(&UserId::Int(42)), &pass, black_box("ACME")))
+    });
+    let keys = JwtKeys::new(&Secret::new(SECRET));
+    let claims = Claims {
+        user_id: UserId::Int(42),
+        room_id: "ACME".into(),
+        token: compose(&UserId::Int(42), &pass, "ACME"),
+        exp: now_secs() + 3600,
+        iat: Some(now_secs()),
+    };
+    c.bench_function("jwt_sign", |b| b.iter(|| keys.issue(black_box(&claims)).unwrap()));
+    let jwt = keys.issue(&claims).unwrap();
+    c.bench_function("jwt_verify", |b| b.iter(|| keys.verify(black_box(&jwt)).unwrap()));
+    let mut g = c.benchmark_group("bcrypt");
+    g.sample_size(10);
+    g.bench_function("seal_cost_10", |b| {
+        b.iter(|| seal(black_box(&claims.token), 10).unwrap())
+    });
+    g.finish();
+}
+
+fn authorize(c: &mut Criterion) {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let cfg = config("10");
+    let store = Arc::new(MemoryTokenStore::new());
+    let minter = Minter::new(&cfg, store.clone()).unwrap();
+    let jwt = rt
+        .block_on(minter.generate_token(&UserId::Int(42), "ACME"))
+        .unwrap();
+    let keys = JwtKeys::new(cfg.jwt_secret().unwrap());
+
+    let warm = Authorizer::new(keys.clone(), store.clone());
+    assert!(matches!(
+        rt.block_on(warm.decide(Some(&jwt))),
+        Decision::Allow { .. }
+    ));
+    c.bench_function("authorize_repeat_connect", |b| {
+        b.iter(|| {
+            assert!(matches!(
+                rt.block_on(warm.decide(Some(black_box(&jwt)))),
+                Decision::Allow { .. }
+            ))
+        })
+    });
+
+    let mut g = c.benchmark_group("authorize_first_connect");
+    g.sample_size(10);
+    g.bench_function("bcrypt_cost_10", |b| {
+        b.iter_batched(
+            || Authorizer::new(keys.clone(), store.clone()),
+            |cold| {
+                assert!(matches!(
+                    rt.block_on(cold.decide(Some(&jwt))),
+                    Decision::Allow { .. }
+                ))
+            },
+            BatchSize::PerIteration,
+        )
+    });
+    g.finish();
+
+    // The gem's repeat page view: row read, cache hit, JWT signed; no bcrypt, no write.
+    c.bench_function("generate_token_repeat", |b| {
+        b.iter(|| {
+            rt.block_on(minter.generate_token(black_box(&UserId::Int(42)), "ACME"))
+                .unwrap()
+        })
+    });
+}
+
+fn fan_out(c: &mut Criterion) {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let conns = Arc::new(MemoryConnectionStore::new());
+    rt.block_on(async {
+        for i in 0..10_000 {
+            conns
+                .put(&Connection {
+                    connection_id: format!("conn-{i:05}"),
+                    room_id: "BIG".into(),
+                    user_id: format!("{}", i % 500),
+                    connected_at: 1,
+                    expires_at: 2,
+                })
+                .await
+                .unwrap();
+        }
+    });
+    let pusher = MemoryPusher::new();
+    let sender = Sender::new(conns, Arc::new(MemoryPusherFactory(pusher.clone())), None);
+    let frame = encode_frame(
+        "42",
+        &json!({"type": "info", "data": "backup finished"}),
+        Some("m-1"),
+    );
+    let mut g = c.benchmark_group("send");
+    g.sample_size(20).measurement_time(Duration::from_secs(10));
+    g.bench_function("fan_out_10k_memory", |b| {
+        b.iter(|| {
+            let d = rt
+                .block_on(sender.deliver("https://e/dev", "BIG", None, &frame))
+                .unwrap();
+            assert_eq!(d.delivered, 10_000);
+            pusher.clear();
+        })
+    });
+    g.finish();
+}
+
+criterion_group!(benches, tokens, authorize, fan_out);
+criterion_main!(benches);

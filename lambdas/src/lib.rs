@@ -20,7 +20,14 @@ pub fn init_tracing() {
 /// Config and clients, created before the first event so every warm invocation reuses them.
 pub async fn setup() -> Result<(Config, Backends), Error> {
     init_tracing();
-    let cfg = Config::from_env()?;
-    let backends = Backends::from_config(&cfg).await?;
+    let cfg = Config::from_env().map_err(fatal)?;
+    let backends = Backends::from_config(&cfg).await.map_err(fatal)?;
     Ok((cfg, backends))
+}
+
+/// A start-up failure: logged as a JSON line CloudWatch can alert on, and returned with its
+/// message (not its Debug form) so the runtime's init error names the variable plainly.
+pub fn fatal(e: impl std::fmt::Display) -> Error {
+    tracing::error!(error = %e, "cannot start");
+    e.to_string().into()
 }

@@ -8,7 +8,10 @@ use lambda_runtime::{run, service_fn, Error, LambdaEvent};
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     let (cfg, backends) = hermes_lambdas::setup().await?;
-    let authorizer = &Authorizer::new(JwtKeys::new(cfg.jwt_secret()?), backends.tokens);
+    let authorizer = &Authorizer::new(
+        JwtKeys::new(cfg.jwt_secret().map_err(hermes_lambdas::fatal)?),
+        backends.tokens,
+    );
     run(service_fn(
         move |ev: LambdaEvent<ApiGatewayCustomAuthorizerRequestTypeRequest>| async move {
             Ok::<ApiGatewayCustomAuthorizerResponse, Error>(authorizer.handle(&ev.payload).await)

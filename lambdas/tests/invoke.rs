@@ -1,0 +1,256 @@
+//! Each Lambda binary answers a real invocation through the Lambda Runtime API: cargo-lambda's
+//! emulator (`cargo lambda watch --only-lambda-apis`) serves the API, the binary polls it like
+//! it would on AWS, and `cargo lambda invoke` sends fixture events. Stores are DynamoDB on the
+//! moto server script/with-moto starts.
+
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use hermes_core::{Backends, Config, Minter, UserId};
+use serde_json::{json, Value};
+
+const SECRET: &str = "lambda-invoke-test-secret-for-hs512-0123456789";
+const PASSCODE: &str = "lambda-invoke-passcode";
+
+struct Killed(Child);
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn fixture(name: &str) -> Value {
+    let p = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../core/tests/fixtures")
+        .join(name);
+    serde_json::from_str(&std::fs::read_to_string(&p).unwrap()).unwrap()
+}
+
+fn moto() -> Option<String> {
+    match std::env::var("HERMES_TEST_AWS_ENDPOINT") {
+        Ok(v) if !v.is_empty() => Some(v),
+        _ if std::env::var("HERMES_REQUIRE_AWS_TESTS").as_deref() == Ok("1") => {
+            panic!("HERMES_TEST_AWS_ENDPOINT is not set: run under script/with-moto")
+        }
+        _ => {
+            eprintln!("skipped: HERMES_TEST_AWS_ENDPOINT not set (run under script/with-moto)");
+            None
+        }
+    }
+}
+
+fn hermes_env(endpoint: &str) -> Vec<(&'static str, String)> {
+    vec![
+        ("HERMES_JWT_SECRET", SECRET.into()),
+        ("HERMES_PASSCODE", PASSCODE.into()),
+        ("HERMES_AWS_ENDPOINT_URL", endpoint.into()),
+        ("HERMES_BACKEND", "aws".into()),
+        ("HERMES_BCRYPT_COST", "4".into()),
+        ("AWS_REGION", "eu-west-1".into()),
+        ("AWS_ACCESS_KEY_ID", "test".into()),
+        ("AWS_SECRET_ACCESS_KEY", "test".into()),
+    ]
+}
+
+struct Emulator {
+    _proc: Killed,
+    port: u16,
+    dir: PathBuf,
+}
+
+impl Emulator {
+    fn start() -> Emulator {
+        let port = free_port();
+        let proc = Command::new("cargo")
+            .args([
+                "lambda",
+                "watch",
+                "--only-lambda-apis",
+                "-A",
+                "127.0.0.1",
+                "-P",
+                &port.to_string(),
+            ])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("cargo-lambda is installed by script/setup");
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                Instant::now() < deadline,
+                "cargo lambda watch did not listen on {port}"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let dir = std::env::temp_dir().join(format!("hermes-invoke-{port}"));
+        std::fs::create_dir_all(&dir).unwrap();
+        Emulator {
+            _proc: Killed(proc),
+            port,
+            dir,
+        }
+    }
+
+    /// Starts `bin` against the emulator, invokes it once with `event`, returns its answer.
+    fn invoke(&self, bin: &str, env: &[(&str, String)], event: &Value) -> Value {
+        let function = Killed(
+            Command::new(bin)
+                .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
+                .env(
+                    "AWS_LAMBDA_RUNTIME_API",
+                    format!("http://127.0.0.1:{}/.rt", self.port),
+                )
+                .env("AWS_LAMBDA_FUNCTION_NAME", "_")
+                .env("AWS_LAMBDA_FUNCTION_VERSION", "1")
+                .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128")
+                .stdout(Stdio::null())
+                .spawn()
+                .unwrap(),
+        );
+        let file = self.dir.join("event.json");
+        std::fs::write(&file, serde_json::to_vec(event).unwrap()).unwrap();
+        let out = Command::new("timeout")
+            .args([
+                "20",
+                "cargo",
+                "lambda",
+                "invoke",
+                "_",
+                "-A",
+                "127.0.0.1",
+                "-P",
+                &self.port.to_string(),
+                "--data-file",
+            ])
+            .arg(&file)
+            .output()
+            .unwrap();
+        drop(function);
+        assert!(
+            out.status.success(),
+            "{bin}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice(&out.stdout)
+            .unwrap_or_else(|e| panic!("{bin}: {e}: {}", String::from_utf8_lossy(&out.stdout)))
+    }
+}
+
+#[test]
+fn each_binary_answers_through_the_runtime_api() {
+    let Some(endpoint) = moto() else { return };
+    let env = hermes_env(&endpoint);
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let cfg = Config::from_lookup(|k| env.iter().find(|(n, _)| *n == k).map(|(_, v)| v.clone())).unwrap();
+    let backends = rt.block_on(Backends::from_config(&cfg)).unwrap();
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
+    let room = format!("room-{nanos:x}");
+    let jwt = rt
+        .block_on(
+            Minter::new(&cfg, backends.tokens.clone())
+                .unwrap()
+                .generate_token(&UserId::Int(42), &room),
+        )
+        .unwrap();
+    let emu = Emulator::start();
+
+    // authorizer: Allow with context for the minted token, Deny for a forged one.
+    let mut ev = fixture("authorizer-request.json");
+    ev["queryStringParameters"]["token"] = json!(jwt);
+    let out = emu.invoke(env!("CARGO_BIN_EXE_authorizer"), &env, &ev);
+    assert_eq!(out["policyDocument"]["Statement"][0]["Effect"], "Allow", "{out}");
+    assert_eq!(out["context"], json!({"user_id": "42", "room_id": room}));
+    ev["queryStringParameters"]["token"] = json!(format!("{jwt}x"));
+    let out = emu.invoke(env!("CARGO_BIN_EXE_authorizer"), &env, &ev);
+    assert_eq!(out["policyDocument"]["Statement"][0]["Effect"], "Deny", "{out}");
+
+    // connect: the row lands in DynamoDB with the authorizer's room and user.
+    let conn_id = format!("c{nanos:x}=");
+    let mut ev = fixture("connect.json");
+    ev["requestContext"]["connectionId"] = json!(conn_id);
+    ev["requestContext"]["authorizer"]["room_id"] = json!(room);
+    let out = emu.invoke(env!("CARGO_BIN_EXE_connect"), &env, &ev);
+    assert_eq!(out["statusCode"], 200, "{out}");
+    let row = rt
+        .block_on(backends.connections.get(&conn_id))
+        .unwrap()
+        .expect("row written");
+    assert_eq!(
+        (row.room_id.as_str(), row.user_id.as_str()),
+        (room.as_str(), "42")
+    );
+
+    // send from SQS: the malformed record alone is reported. The room's one connection is
+    // posted to through the management endpoint, which here is a closed port: a retryable
+    // failure, so that record is reported too and SQS would redeliver it.
+    let closed = format!("http://127.0.0.1:{}/development", free_port());
+    let mut send_env = env.clone();
+    send_env.push(("HERMES_WEBSOCKET_ENDPOINT", closed));
+    let body = json!({"user_id": 42, "room_id": format!("{room}-empty"), "data": {"type": "t", "data": 1}})
+        .to_string();
+    let body_to_room = json!({"user_id": 42, "room_id": room, "data": 1}).to_string();
+    let ev = json!({"Records": [
+        {"messageId": "ok", "body": body, "eventSource": "aws:sqs"},
+        {"messageId": "bad", "body": "{", "eventSource": "aws:sqs"},
+        {"messageId": "unreachable", "body": body_to_room, "eventSource": "aws:sqs"}
+    ]});
+    let out = emu.invoke(env!("CARGO_BIN_EXE_send"), &send_env, &ev);
+    assert_eq!(
+        out,
+        json!({"batchItemFailures": [{"itemIdentifier": "bad"}, {"itemIdentifier": "unreachable"}]})
+    );
+
+    // send from the WebSocket route: a sender with no row is refused.
+    let mut ev = fixture("send-message.json");
+    ev["requestContext"]["connectionId"] = json!("nobody");
+    let out = emu.invoke(env!("CARGO_BIN_EXE_send"), &send_env, &ev);
+    assert_eq!(out["statusCode"], 403, "{out}");
+
+    // disconnect: the row is gone.
+    let mut ev = fixture("disconnect.json");
+    ev["requestContext"]["connectionId"] = json!(conn_id);
+    let out = emu.invoke(env!("CARGO_BIN_EXE_disconnect"), &env, &ev);
+    assert_eq!(out["statusCode"], 200, "{out}");
+    assert!(rt.block_on(backends.connections.get(&conn_id)).unwrap().is_none());
+}
+
+#[test]
+fn missing_secret_stops_the_authorizer_at_start_naming_the_variable() {
+    let out = Command::new(env!("CARGO_BIN_EXE_authorizer"))
+        .env_remove("HERMES_JWT_SECRET")
+        .env("AWS_LAMBDA_RUNTIME_API", "127.0.0.1:9")
+        .env("HERMES_BACKEND", "memory")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+    assert!(text.contains("HERMES_JWT_SECRET is not set"), "{text}");
+}
+
+#[test]
+fn short_secret_is_refused_without_printing_it() {
+    let out = Command::new(env!("CARGO_BIN_EXE_authorizer"))
+        .env("HERMES_JWT_SECRET", "tooshort-secret-xyz")
+        .env("AWS_LAMBDA_RUNTIME_API", "127.0.0.1:9")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+    assert!(text.contains("HERMES_JWT_SECRET is invalid"), "{text}");
+    assert!(!text.contains("tooshort-secret-xyz"), "{text}");
+}

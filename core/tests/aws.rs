@@ -18,7 +18,7 @@ use hermes_core::queue::{Queue, QueueError, SqsQueue};
 use hermes_core::store::{
     Connection, ConnectionStore, DynamoConnectionStore, DynamoTokenStore, TokenRecord, TokenStore,
 };
-use hermes_core::token::{now_secs, JwtKeys};
+use hermes_core::token::JwtKeys;
 use hermes_core::{Backends, Config, Minter, Notification, UserId};
 use serde_json::{json, Value};
 
@@ -165,37 +165,36 @@ async fn connections_fan_out_by_query_across_pages() {
     assert!(store.room(&unique("empty")).await.unwrap().is_empty());
 }
 
-fn queue_url() -> String {
-    std::env::var("HERMES_TEST_QUEUE_URL").expect("script/with-moto exports HERMES_TEST_QUEUE_URL")
+/// A queue of the test's own: the shared one is read by other tests concurrently.
+async fn own_queue(ep: &str, name: String) -> SqsQueue {
+    let (_, sqs) = clients(ep).await;
+    let mut req = sqs.create_queue().queue_name(&name);
+    if name.ends_with(".fifo") {
+        req = req.attributes(aws_sdk_sqs::types::QueueAttributeName::FifoQueue, "true");
+    }
+    let url = req.send().await.unwrap().queue_url.unwrap();
+    SqsQueue::new(sqs, url)
 }
 
-async fn drain(q: &SqsQueue) {
-    loop {
-        let got = q.receive(10, Duration::ZERO).await.unwrap();
-        if got.is_empty() {
-            break;
-        }
-        for m in got {
+/// Receives and deletes until `want` bodies arrived or ~10 polls came back short.
+async fn take(q: &SqsQueue, want: usize) -> Vec<Value> {
+    let mut bodies = Vec::new();
+    for _ in 0..10 {
+        for m in q.receive(10, Duration::from_millis(500)).await.unwrap() {
+            bodies.push(serde_json::from_str(&m.body).unwrap());
             q.delete(&m.receipt_handle).await.unwrap();
         }
+        if bodies.len() >= want {
+            break;
+        }
     }
+    bodies
 }
 
 #[tokio::test]
 async fn sqs_send_batch_receive_delete() {
     let Some(ep) = aws_endpoint() else { return };
-    let (_, sqs) = clients(&ep).await;
-    // A queue of this test's own: the shared one is used by other tests concurrently.
-    let url = sqs
-        .create_queue()
-        .queue_name(unique("t"))
-        .send()
-        .await
-        .unwrap()
-        .queue_url
-        .unwrap();
-    let q = SqsQueue::new(sqs.clone(), &url);
-    drain(&q).await;
+    let q = own_queue(&ep, unique("t")).await;
 
     let one = Notification::new(42, "ACME", json!({"type": "info", "data": "single"}));
     let id = q.send(&one).await.unwrap();
@@ -207,17 +206,7 @@ async fn sqs_send_batch_receive_delete() {
     let ids = q.send_batch(&many).await.unwrap();
     assert_eq!(ids.len(), 23, "three SendMessageBatch calls of 10, 10 and 3");
 
-    let mut bodies: Vec<Value> = Vec::new();
-    for _ in 0..20 {
-        let got = q.receive(10, Duration::from_secs(1)).await.unwrap();
-        for m in &got {
-            bodies.push(serde_json::from_str(&m.body).unwrap());
-            q.delete(&m.receipt_handle).await.unwrap();
-        }
-        if bodies.len() >= 24 {
-            break;
-        }
-    }
+    let bodies = take(&q, 24).await;
     assert_eq!(bodies.len(), 24);
     assert!(bodies
         .contains(&json!({"user_id": 42, "room_id": "ACME", "data": {"type": "info", "data": "single"}})));
@@ -231,16 +220,7 @@ async fn sqs_send_batch_receive_delete() {
 #[tokio::test]
 async fn oversize_notification_never_reaches_sqs() {
     let Some(ep) = aws_endpoint() else { return };
-    let (_, sqs) = clients(&ep).await;
-    let url = sqs
-        .create_queue()
-        .queue_name(unique("big"))
-        .send()
-        .await
-        .unwrap()
-        .queue_url
-        .unwrap();
-    let q = SqsQueue::new(sqs, &url);
+    let q = own_queue(&ep, unique("big")).await;
     let big = Notification::new(1, "R", json!("x".repeat(140_000)));
     assert!(matches!(q.send(&big).await, Err(QueueError::TooLarge(_))));
     let err = q
@@ -257,32 +237,12 @@ async fn oversize_notification_never_reaches_sqs() {
 #[tokio::test]
 async fn fifo_queue_gets_group_and_dedup_ids() {
     let Some(ep) = aws_endpoint() else { return };
-    let (_, sqs) = clients(&ep).await;
-    let url = sqs
-        .create_queue()
-        .queue_name(format!("{}.fifo", unique("f")))
-        .attributes(aws_sdk_sqs::types::QueueAttributeName::FifoQueue, "true")
-        .send()
-        .await
-        .unwrap()
-        .queue_url
-        .unwrap();
-    let q = SqsQueue::new(sqs, &url);
+    let q = own_queue(&ep, format!("{}.fifo", unique("f"))).await;
     let n = Notification::new(1, "ROOM-A", json!("same"));
     q.send(&n).await.unwrap();
     q.send(&n).await.unwrap();
     q.send_batch(&[n.clone(), n.clone()]).await.unwrap();
-    let mut count = 0;
-    for _ in 0..10 {
-        let got = q.receive(10, Duration::from_millis(200)).await.unwrap();
-        for m in &got {
-            q.delete(&m.receipt_handle).await.unwrap();
-        }
-        count += got.len();
-        if count >= 4 {
-            break;
-        }
-    }
+    let count = take(&q, 4).await.len();
     assert_eq!(count, 4, "identical notifications are not deduplicated away");
 }
 
@@ -351,7 +311,6 @@ async fn mint_authorize_connect_send_disconnect_on_dynamodb() {
         .await
         .unwrap();
     assert!(!id.is_empty());
-    let _ = queue_url();
 }
 
 #[tokio::test]
@@ -380,5 +339,4 @@ async fn unreachable_dynamodb_is_a_deny_with_a_reason() {
         }
         other => panic!("expected StoreUnavailable, got {other:?}"),
     }
-    let _ = now_secs();
 }

@@ -2,15 +2,20 @@
 
 use hermes_core::{Backends, Config};
 use lambda_runtime::Error;
+use tracing_subscriber::filter::LevelFilter;
 
-/// JSON lines to stdout, which Lambda ships to CloudWatch; `RUST_LOG` or `AWS_LAMBDA_LOG_LEVEL` filter.
+/// JSON lines to stdout, which Lambda ships to CloudWatch. The level comes from Lambda's own
+/// `AWS_LAMBDA_LOG_LEVEL` (set by the template's LoggingConfig) or `RUST_LOG`: a plain level,
+/// not an env-filter directive, which keeps the regex engine out of every binary.
 pub fn init_tracing() {
-    let filter = std::env::var("RUST_LOG")
-        .or_else(|_| std::env::var("AWS_LAMBDA_LOG_LEVEL").map(|l| l.to_lowercase()))
-        .unwrap_or_else(|_| "info".into());
+    let level = std::env::var("AWS_LAMBDA_LOG_LEVEL")
+        .or_else(|_| std::env::var("RUST_LOG"))
+        .ok()
+        .and_then(|l| l.trim().parse::<LevelFilter>().ok())
+        .unwrap_or(LevelFilter::INFO);
     tracing_subscriber::fmt()
         .json()
-        .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
+        .with_max_level(level)
         .with_current_span(false)
         .without_time()
         .with_target(false)

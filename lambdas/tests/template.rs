@@ -1,0 +1,278 @@
+//! lambdas/template.yaml against the names the code uses (hermes_core::names): tables, keys,
+//! index, TTL attribute, queue, env vars, routes, binaries and each function's IAM actions.
+//! A rename on either side without the other fails here.
+
+use std::collections::BTreeSet;
+
+use hermes_core::names::{self, connections as C, env, iam, tokens as T};
+use serde_yaml::Value;
+
+fn template() -> Value {
+    let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/template.yaml")).unwrap();
+    serde_yaml::from_str(&text).unwrap()
+}
+
+fn res<'a>(t: &'a Value, name: &str) -> &'a Value {
+    let r = &t["Resources"][name];
+    assert!(!r.is_null(), "template has no resource {name}");
+    r
+}
+
+/// A plain string, or what `!Ref X` names.
+fn scalar(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.clone(),
+        Value::Tagged(t) => scalar(&t.value),
+        other => panic!("not a scalar: {other:?}"),
+    }
+}
+
+fn param_default(t: &Value, v: &Value) -> String {
+    let Value::Tagged(tag) = v else { return scalar(v) };
+    assert_eq!(tag.tag.to_string(), "!Ref", "{v:?}");
+    scalar(&t["Parameters"][scalar(&tag.value).as_str()]["Default"])
+}
+
+fn strings(v: &Value) -> Vec<String> {
+    match v {
+        Value::Sequence(s) => s.iter().map(scalar).collect(),
+        other => vec![scalar(other)],
+    }
+}
+
+fn keys(schema: &Value) -> Vec<(String, String)> {
+    schema
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .map(|k| (scalar(&k["AttributeName"]), scalar(&k["KeyType"])))
+        .collect()
+}
+
+#[test]
+fn tables_match_the_stores() {
+    let t = template();
+    let tokens = &res(&t, "TokensTable")["Properties"];
+    assert_eq!(param_default(&t, &tokens["TableName"]), T::DEFAULT_TABLE);
+    assert_eq!(
+        keys(&tokens["KeySchema"]),
+        vec![
+            (T::USER_ID.into(), "HASH".into()),
+            (T::ROOM_ID.into(), "RANGE".into())
+        ]
+    );
+    assert_eq!(
+        scalar(&tokens["TimeToLiveSpecification"]["AttributeName"]),
+        T::EXPIRES_AT
+    );
+
+    let conns = &res(&t, "ConnectionsTable")["Properties"];
+    assert_eq!(param_default(&t, &conns["TableName"]), C::DEFAULT_TABLE);
+    assert_eq!(
+        keys(&conns["KeySchema"]),
+        vec![(C::CONNECTION_ID.into(), "HASH".into())]
+    );
+    assert_eq!(
+        scalar(&conns["TimeToLiveSpecification"]["AttributeName"]),
+        C::EXPIRES_AT
+    );
+    let gsi = &conns["GlobalSecondaryIndexes"][0];
+    assert_eq!(scalar(&gsi["IndexName"]), C::ROOM_INDEX);
+    assert_eq!(
+        keys(&gsi["KeySchema"]),
+        vec![
+            (C::ROOM_ID.into(), "HASH".into()),
+            (C::CONNECTION_ID.into(), "RANGE".into())
+        ]
+    );
+    assert!(
+        strings(&gsi["Projection"]["NonKeyAttributes"]).contains(&C::USER_ID.to_owned()),
+        "fan-out reads user_id from the index"
+    );
+
+    let q = &res(&t, "MessageQueue")["Properties"];
+    assert_eq!(param_default(&t, &q["QueueName"]), names::DEFAULT_QUEUE_NAME);
+}
+
+fn function<'a>(t: &'a Value, logical: &str) -> &'a Value {
+    let f = res(t, logical);
+    assert_eq!(scalar(&f["Type"]), "AWS::Serverless::Function");
+    f
+}
+
+fn env_names(f: &Value) -> BTreeSet<String> {
+    f["Properties"]["Environment"]["Variables"]
+        .as_mapping()
+        .map(|m| m.keys().map(scalar).collect())
+        .unwrap_or_default()
+}
+
+fn actions(statements: &Value) -> BTreeSet<String> {
+    statements
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .flat_map(|s| strings(&s["Action"]))
+        .collect()
+}
+
+fn policy_actions(f: &Value) -> BTreeSet<String> {
+    f["Properties"]["Policies"]
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .flat_map(|p| actions(&p["Statement"]))
+        .collect()
+}
+
+fn set(a: &[&str]) -> BTreeSet<String> {
+    a.iter().map(|s| s.to_string()).collect()
+}
+
+#[test]
+fn functions_get_exactly_the_env_and_actions_their_handlers_use() {
+    let t = template();
+    let cases: [(&str, &str, &[&str], &[&str]); 4] = [
+        (
+            "AuthorizerFunction",
+            "authorizer",
+            iam::AUTHORIZER,
+            &[env::JWT_SECRET, env::TOKENS_TABLE],
+        ),
+        (
+            "ConnectFunction",
+            "connect",
+            iam::CONNECT,
+            &[env::CONNECTIONS_TABLE],
+        ),
+        (
+            "DisconnectFunction",
+            "disconnect",
+            iam::DISCONNECT,
+            &[env::CONNECTIONS_TABLE],
+        ),
+        (
+            "SendFunction",
+            "send",
+            iam::SEND,
+            &[env::CONNECTIONS_TABLE, env::WEBSOCKET_ENDPOINT],
+        ),
+    ];
+    let cargo = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/Cargo.toml")).unwrap();
+    for (logical, bin, want_actions, want_env) in cases {
+        let f = function(&t, logical);
+        assert_eq!(scalar(&f["Metadata"]["BuildMethod"]), "rust-cargolambda");
+        assert_eq!(scalar(&f["Metadata"]["BuildProperties"]["Binary"]), bin);
+        assert!(
+            cargo.contains(&format!("name = \"{bin}\"")),
+            "no [[bin]] {bin} in lambdas/Cargo.toml"
+        );
+        assert_eq!(
+            policy_actions(f),
+            set(want_actions),
+            "{logical}: IAM actions differ from hermes_core::names::iam"
+        );
+        assert_eq!(env_names(f), set(want_env), "{logical}: env vars");
+    }
+    // The gem's policy for the Rails app's principal.
+    let rails = &res(&t, "RailsAppPolicy")["Properties"]["PolicyDocument"]["Statement"];
+    assert_eq!(actions(rails), set(iam::GEM));
+}
+
+#[test]
+fn every_env_var_is_one_the_code_reads() {
+    let t = template();
+    let known = set(&[
+        env::JWT_SECRET,
+        env::PASSCODE,
+        env::TOKENS_TABLE,
+        env::CONNECTIONS_TABLE,
+        env::QUEUE_URL,
+        env::TOKEN_TTL,
+        env::BCRYPT_COST,
+        env::WEBSOCKET_ENDPOINT,
+        env::AWS_ENDPOINT_URL,
+        env::BACKEND,
+    ]);
+    for (name, r) in t["Resources"].as_mapping().unwrap() {
+        for var in env_names(r) {
+            assert!(
+                known.contains(&var),
+                "{}: {var} is not read by hermes-core",
+                scalar(name)
+            );
+        }
+    }
+}
+
+#[test]
+fn secrets_are_never_template_text() {
+    let t = template();
+    let secret = scalar(
+        &function(&t, "AuthorizerFunction")["Properties"]["Environment"]["Variables"][env::JWT_SECRET],
+    );
+    assert!(secret.starts_with("{{resolve:secretsmanager:"), "{secret}");
+    for (_, p) in t["Parameters"].as_mapping().unwrap() {
+        assert!(
+            p["NoEcho"].is_null(),
+            "no NoEcho parameters: secrets come from Secrets Manager"
+        );
+    }
+}
+
+#[test]
+fn routes_authorizer_and_queue_follow_the_spec() {
+    let t = template();
+    let api = &res(&t, "WebSocketApi")["Properties"];
+    assert_eq!(scalar(&api["ProtocolType"]), "WEBSOCKET");
+    assert_eq!(scalar(&api["RouteSelectionExpression"]), "$request.body.action");
+    let auth = &res(&t, "Authorizer")["Properties"];
+    assert_eq!(scalar(&auth["AuthorizerType"]), "REQUEST");
+    assert_eq!(
+        strings(&auth["IdentitySource"]),
+        vec!["route.request.querystring.token"]
+    );
+
+    let routes: BTreeSet<String> = t["Resources"]
+        .as_mapping()
+        .unwrap()
+        .values()
+        .filter(|r| scalar(&r["Type"]) == "AWS::ApiGatewayV2::Route")
+        .map(|r| scalar(&r["Properties"]["RouteKey"]))
+        .collect();
+    assert_eq!(
+        routes,
+        set(&["$connect", "$disconnect", "sendMessage", "$default"])
+    );
+    assert_eq!(
+        scalar(&res(&t, "ConnectRoute")["Properties"]["AuthorizationType"]),
+        "CUSTOM"
+    );
+
+    let send = function(&t, "SendFunction");
+    let ev = &send["Properties"]["Events"]["Queue"]["Properties"];
+    assert_eq!(
+        strings(&ev["FunctionResponseTypes"]),
+        vec!["ReportBatchItemFailures"]
+    );
+    let timeout = send["Properties"]["Timeout"].as_u64().unwrap();
+    let q = &res(&t, "MessageQueue")["Properties"];
+    assert!(
+        q["VisibilityTimeout"].as_u64().unwrap() >= 6 * timeout,
+        "visibility >= 6 x send timeout"
+    );
+    assert!(!q["RedrivePolicy"]["deadLetterTargetArn"].is_null(), "a DLQ");
+
+    // ManageConnections is scoped to this API's stage, not "*".
+    let manage = &send["Properties"]["Policies"][0]["Statement"]
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .find(|s| strings(&s["Action"]) == vec!["execute-api:ManageConnections"])
+        .unwrap()["Resource"];
+    let arn = scalar(manage);
+    assert!(
+        arn.contains("${WebSocketApi}/${Stage}/POST/@connections/"),
+        "{arn}"
+    );
+}

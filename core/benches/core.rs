@@ -128,7 +128,7 @@ fn fan_out(c: &mut Criterion) {
     let sender = Sender::new(conns, Arc::new(MemoryPusherFactory(pusher.clone())), None);
     let frame = encode_frame(
         "42",
-        &json!({"type": "info", "data": "backup finished"}),
+        &hermes_core::frame::raw(&json!({"type": "info", "data": "backup finished"})),
         Some("m-1"),
     );
     let mut g = c.benchmark_group("send");

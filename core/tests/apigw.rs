@@ -187,7 +187,8 @@ async fn fan_out_over_the_real_client_deletes_gone_rows_and_spares_the_rest() {
             .unwrap();
     }
     let sender = Sender::new(conns.clone(), Arc::new(factory(&ep).await), Some(ep.clone()));
-    let frame = hermes_core::frame::encode_frame("1", &json!({"type": "t"}), Some("m"));
+    let frame =
+        hermes_core::frame::encode_frame("1", &hermes_core::frame::raw(&json!({"type": "t"})), Some("m"));
     let d = sender.deliver(&ep, "R", None, &frame).await.unwrap();
     assert_eq!(
         (d.delivered, d.gone, d.rejected, d.retryable_failures),

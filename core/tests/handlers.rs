@@ -327,7 +327,7 @@ async fn gone_connections_are_deleted_and_the_rest_delivered() {
         join(&w, &format!("c{i}"), "ACME", &format!("{i}")).await;
     }
     w.pusher.mark_gone("c2");
-    let frame = hermes_core::frame::encode_frame("1", &json!("x"), None);
+    let frame = hermes_core::frame::encode_frame("1", &hermes_core::frame::raw(&json!("x")), None);
     let d = w
         .sender
         .deliver("https://e/dev", "ACME", None, &frame)

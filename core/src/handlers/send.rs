@@ -14,6 +14,13 @@ use crate::store::{ConnectionStore, RoomMember};
 /// account, but one Lambda's outbound connections and memory do not.
 pub const DEFAULT_CONCURRENCY: usize = 64;
 
+/// A client frame: `{"action": "sendMessage", "data": ...}`; `data` is passed on as sent.
+#[derive(serde::Deserialize)]
+struct RouteBody {
+    action: Option<String>,
+    data: Option<Box<serde_json::value::RawValue>>,
+}
+
 /// The send function is invoked by SQS and by the WebSocket `sendMessage`/`$default` routes.
 #[derive(Debug)]
 pub enum SendEvent {
@@ -213,12 +220,8 @@ impl Sender {
             tracing::error!("route event without domainName/stage and no HERMES_WEBSOCKET_ENDPOINT");
             return response(500, "no management endpoint");
         };
-        let body: Option<Value> = req.body.as_deref().and_then(|b| serde_json::from_str(b).ok());
-        let action = body
-            .as_ref()
-            .and_then(|b| b.get("action"))
-            .and_then(Value::as_str)
-            .unwrap_or("");
+        let body: Option<RouteBody> = req.body.as_deref().and_then(|b| serde_json::from_str(b).ok());
+        let action = body.as_ref().and_then(|b| b.action.as_deref()).unwrap_or("");
         let route = req.request_context.route_key.as_deref().unwrap_or("");
         if route == "$default" || action != "sendMessage" {
             let error = match &body {
@@ -232,11 +235,8 @@ impl Sender {
             }
             return response(400, &error);
         }
-        let data = body
-            .as_ref()
-            .and_then(|b| b.get("data"))
-            .cloned()
-            .unwrap_or(Value::Null);
+        let null = crate::frame::raw(&Value::Null);
+        let data = body.as_ref().and_then(|b| b.data.as_deref()).unwrap_or(&null);
         let sender = match self.connections.get(&connection_id).await {
             Ok(Some(row)) => row,
             Ok(None) => {
@@ -248,7 +248,7 @@ impl Sender {
                 return response(500, "Failed to send.");
             }
         };
-        let frame = encode_frame(&sender.user_id, &data, req.request_context.request_id.as_deref());
+        let frame = encode_frame(&sender.user_id, data, req.request_context.request_id.as_deref());
         match self.deliver(&endpoint, &sender.room_id, None, &frame).await {
             Ok(d) => {
                 tracing::info!(

@@ -1,0 +1,281 @@
+//! `Hermes::Native::Client`: one per configuration. The tokio runtime, SDK clients and the
+//! bcrypt cache are built on first use and rebuilt in a forked child (Puma/Unicorn preload):
+//! a runtime's threads do not survive `fork`.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use hermes_core::queue::{MemoryQueue, Queue};
+use hermes_core::store::MemoryTokenStore;
+use hermes_core::{Backend, Backends, Config, Minter, Notification, UserId};
+use magnus::{function, method, prelude::*, Error, Integer, RArray, RHash, RModule, RString, Ruby, Value};
+
+use crate::errors;
+use crate::nogvl::nogvl;
+
+struct State {
+    pid: u32,
+    runtime: tokio::runtime::Runtime,
+    minter: Minter,
+    queue: Option<Arc<dyn Queue>>,
+    /// Set on the memory backend, for the RSpec helpers.
+    memory_queue: Option<Arc<MemoryQueue>>,
+}
+
+#[magnus::wrap(class = "Hermes::Native::Client", free_immediately, size)]
+pub struct Client {
+    config: Config,
+    state: Mutex<Option<Arc<State>>>,
+}
+
+fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
+    // Futures run on the calling Ruby thread (inside `block_on`, GVL released); the worker
+    // drives the SDK's connection pool and bcrypt goes to the blocking pool, so two Ruby
+    // threads hash in parallel.
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .thread_name("hermes")
+        .enable_all()
+        .build()
+}
+
+impl State {
+    fn build(config: &Config) -> Result<State, String> {
+        let runtime = runtime().map_err(|e| format!("could not start the tokio runtime: {e}"))?;
+        let (tokens, queue, memory_queue): (Arc<dyn hermes_core::store::TokenStore>, _, _) =
+            match config.backend {
+                Backend::Memory => {
+                    let q = Arc::new(MemoryQueue::default());
+                    (
+                        Arc::new(MemoryTokenStore::new()),
+                        Some(q.clone() as Arc<dyn Queue>),
+                        Some(q),
+                    )
+                }
+                _ => {
+                    let b = runtime
+                        .block_on(Backends::from_config(config))
+                        .map_err(|e| e.to_string())?;
+                    (b.tokens, b.queue, None)
+                }
+            };
+        let minter = Minter::new(config, tokens).map_err(|e| e.to_string())?;
+        Ok(State {
+            pid: std::process::id(),
+            runtime,
+            minter,
+            queue,
+            memory_queue,
+        })
+    }
+}
+
+impl Client {
+    fn new(ruby: &Ruby, settings: RHash) -> Result<Self, Error> {
+        let mut map: HashMap<String, String> = HashMap::new();
+        settings.foreach(|k: String, v: Value| {
+            if !v.is_nil() {
+                map.insert(k, v.to_r_string()?.to_string()?);
+            }
+            Ok(magnus::r_hash::ForEach::Continue)
+        })?;
+        let config =
+            Config::from_lookup(|name| map.get(name).cloned()).map_err(|e| errors::config(ruby, e))?;
+        if config.backend == Backend::Local {
+            return Err(errors::arg(
+                ruby,
+                "the local backend is implemented in Ruby (Hermes::LocalBackend)",
+            ));
+        }
+        // Fail at configuration time, not on the first page view.
+        config.jwt_secret().map_err(|e| errors::config(ruby, e))?;
+        config.passcode().map_err(|e| errors::config(ruby, e))?;
+        Ok(Client {
+            config,
+            state: Mutex::new(None),
+        })
+    }
+
+    /// The state for this process. Built without the GVL (it may start threads and read AWS
+    /// config files); a parent's state in a forked child is leaked, never used or dropped:
+    /// dropping it would join threads that do not exist in the child.
+    fn state(&self, ruby: &Ruby) -> Result<Arc<State>, Error> {
+        let pid = std::process::id();
+        {
+            let mut g = self.state.lock().unwrap();
+            match g.as_ref() {
+                Some(s) if s.pid == pid => return Ok(s.clone()),
+                Some(_) => std::mem::forget(g.take()),
+                None => {}
+            }
+        }
+        let built = nogvl(|| State::build(&self.config))
+            .map_err(|e| Error::new(ruby.exception_runtime_error(), e))?;
+        let mut g = self.state.lock().unwrap();
+        // Another thread may have won the race: keep the first, so there is one cache.
+        Ok(g.get_or_insert_with(|| Arc::new(built)).clone())
+    }
+
+    fn generate_token(ruby: &Ruby, rb_self: &Self, user_id: Value, room_id: Value) -> Result<String, Error> {
+        let (user, room) = (
+            user_id_arg(ruby, user_id)?,
+            room_arg(ruby, room_id, "company_code")?,
+        );
+        let s = rb_self.state(ruby)?;
+        nogvl(|| s.runtime.block_on(s.minter.generate_token(&user, &room))).map_err(|e| errors::mint(ruby, e))
+    }
+
+    fn compose_token(ruby: &Ruby, rb_self: &Self, user_id: Value, room_id: Value) -> Result<String, Error> {
+        let (user, room) = (
+            user_id_arg(ruby, user_id)?,
+            room_arg(ruby, room_id, "company_code")?,
+        );
+        let s = rb_self.state(ruby)?;
+        nogvl(|| s.runtime.block_on(s.minter.compose_token(&user, &room)))
+            .map(|c| c.token)
+            .map_err(|e| errors::mint(ruby, e))
+    }
+
+    fn revoke_token(ruby: &Ruby, rb_self: &Self, user_id: Value, room_id: Value) -> Result<bool, Error> {
+        let (user, room) = (
+            user_id_arg(ruby, user_id)?,
+            room_arg(ruby, room_id, "company_code")?,
+        );
+        let s = rb_self.state(ruby)?;
+        nogvl(|| s.runtime.block_on(s.minter.revoke(&user, &room))).map_err(|e| errors::mint(ruby, e))
+    }
+
+    fn queue(ruby: &Ruby, s: &State) -> Result<Arc<dyn Queue>, Error> {
+        s.queue
+            .clone()
+            .ok_or_else(|| errors::config(ruby, hermes_core::ConfigError::Missing("HERMES_QUEUE_URL")))
+    }
+
+    /// `data_json` is what `JSON.generate` made of the caller's data (lib/hermes/json.rb).
+    fn enqueue(
+        ruby: &Ruby,
+        rb_self: &Self,
+        user_id: Value,
+        room_id: Value,
+        data_json: Value,
+        target: Value,
+    ) -> Result<String, Error> {
+        let n = notification(ruby, user_id, room_id, data_json, target)?;
+        n.check_size().map_err(|e| errors::too_large(ruby, e))?;
+        let s = rb_self.state(ruby)?;
+        let q = Self::queue(ruby, &s)?;
+        nogvl(|| s.runtime.block_on(q.send(&n))).map_err(|e| errors::queue(ruby, e))
+    }
+
+    /// `entries`: `[[user_id, room_id, data_json, target_or_nil], ...]`.
+    fn enqueue_batch(ruby: &Ruby, rb_self: &Self, entries: RArray) -> Result<Vec<String>, Error> {
+        let mut ns = Vec::with_capacity(entries.len());
+        for (i, entry) in entries.into_iter().enumerate() {
+            let e = RArray::try_convert(entry)?;
+            let n = notification(ruby, e.entry(0)?, e.entry(1)?, e.entry(2)?, e.entry(3)?)?;
+            n.check_size().map_err(|err| errors::too_large_at(ruby, i, err))?;
+            ns.push(n);
+        }
+        if ns.is_empty() {
+            return Ok(vec![]);
+        }
+        let s = rb_self.state(ruby)?;
+        let q = Self::queue(ruby, &s)?;
+        nogvl(|| s.runtime.block_on(q.send_batch(&ns))).map_err(|e| errors::queue(ruby, e))
+    }
+
+    /// Memory backend only: the queued bodies, oldest first, removed from the queue.
+    fn drain_memory_queue(ruby: &Ruby, rb_self: &Self) -> Result<Vec<String>, Error> {
+        let s = rb_self.state(ruby)?;
+        let Some(q) = s.memory_queue.clone() else {
+            return Err(errors::arg(ruby, "drain_memory_queue needs the memory backend"));
+        };
+        Ok(nogvl(|| {
+            s.runtime.block_on(async {
+                let mut out = Vec::new();
+                loop {
+                    let got = q.receive(10, std::time::Duration::ZERO).await.unwrap_or_default();
+                    if got.is_empty() {
+                        break out;
+                    }
+                    for m in got {
+                        let _ = q.delete(&m.receipt_handle).await;
+                        out.push(m.body);
+                    }
+                }
+            })
+        }))
+    }
+
+    fn backend(&self) -> &'static str {
+        self.config.backend.as_str()
+    }
+}
+
+fn notification(
+    ruby: &Ruby,
+    user_id: Value,
+    room_id: Value,
+    data_json: Value,
+    target: Value,
+) -> Result<Notification, Error> {
+    let user = user_id_arg(ruby, user_id)?;
+    let room = room_arg(ruby, room_id, "room_id")?;
+    let json = RString::try_convert(data_json)?.to_string()?;
+    let mut n = Notification::from_json(user, room, json)
+        .map_err(|e| errors::arg(ruby, format!("data is not valid JSON: {e}")))?;
+    if !target.is_nil() {
+        n.target_user_id = Some(room_arg(ruby, target, "to_user_id")?);
+    }
+    Ok(n)
+}
+
+/// An Integer stays a JSON number in the JWT (as the seed's `JWT.encode` writes it); a String
+/// stays a string.
+fn user_id_arg(ruby: &Ruby, v: Value) -> Result<UserId, Error> {
+    if let Some(i) = Integer::from_value(v) {
+        return i
+            .to_i64()
+            .map(UserId::Int)
+            .map_err(|_| errors::arg(ruby, "user_id is out of the 64-bit range"));
+    }
+    if let Some(s) = RString::from_value(v) {
+        return Ok(UserId::Str(s.to_string()?));
+    }
+    Err(errors::arg(
+        ruby,
+        format!(
+            "user_id must be an Integer or a String, got {}",
+            v.class().inspect()
+        ),
+    ))
+}
+
+/// Room ids are strings; an Integer or Symbol is taken as its text.
+fn room_arg(ruby: &Ruby, v: Value, what: &str) -> Result<String, Error> {
+    if let Some(s) = RString::from_value(v) {
+        return Ok(s.to_string()?);
+    }
+    if Integer::from_value(v).is_some() || magnus::Symbol::from_value(v).is_some() {
+        return Ok(v.to_r_string()?.to_string()?);
+    }
+    Err(errors::arg(
+        ruby,
+        format!("{what} must be a String, got {}", v.class().inspect()),
+    ))
+}
+
+pub fn init(ruby: &Ruby) -> Result<(), Error> {
+    let hermes = ruby.define_module("Hermes")?;
+    let native: RModule = hermes.define_module("Native")?;
+    let class = native.define_class("Client", ruby.class_object())?;
+    class.define_singleton_method("new", function!(Client::new, 1))?;
+    class.define_method("generate_token", method!(Client::generate_token, 2))?;
+    class.define_method("compose_token", method!(Client::compose_token, 2))?;
+    class.define_method("revoke_token", method!(Client::revoke_token, 2))?;
+    class.define_method("enqueue", method!(Client::enqueue, 4))?;
+    class.define_method("enqueue_batch", method!(Client::enqueue_batch, 1))?;
+    class.define_method("drain_memory_queue", method!(Client::drain_memory_queue, 0))?;
+    class.define_method("backend", method!(Client::backend, 0))?;
+    Ok(())
+}

@@ -1,0 +1,77 @@
+# frozen_string_literal: true
+
+module Hermes
+  # The API, bound to one configuration. Hermes.generate_token and friends (and the seed's
+  # Notification::NotificationAuthorizer) use a process-wide Client built from Hermes.config.
+  #
+  # Every call that hashes (bcrypt) or talks to AWS runs with the GVL released, so other
+  # Ruby threads keep running. Safe across fork: the native side rebuilds its runtime and
+  # AWS clients in a child process.
+  class Client
+    attr_reader :config
+
+    def initialize(config = Hermes.config)
+      @config = config
+      @backend = if config.backend_name == "local"
+                   LocalBackend.new(config)
+                 else
+                   Native::Client.new(config.to_env)
+                 end
+    end
+
+    # The JWT a page passes to the WebSocket as ?token=. Stores the bcrypt hash of the token
+    # in the tokens table first; a hash this process stored that is still fresh is reused
+    # (no bcrypt, no write), so calling this on every page view is cheap.
+    def generate_token(user_id:, company_code:)
+      @backend.generate_token(user_id, company_code)
+    end
+
+    # The seed's view calls this name.
+    alias check_token generate_token
+
+    # The hex token (SHA-256 of user_id + passcode + company_code), after storing its hash.
+    def compose_token(user_id:, company_code:)
+      @backend.compose_token(user_id, company_code)
+    end
+
+    # Deletes the stored hash: every token minted for this user and room stops connecting.
+    # Returns whether there was one.
+    def revoke_token(user_id:, company_code:)
+      @backend.revoke_token(user_id, company_code)
+    end
+
+    # Queues +data+ for every browser connected to +room_id+ (or only +to_user_id+'s).
+    # Returns the SQS message id.
+    def enqueue_notification(user_id:, room_id:, data:, to_user_id: nil)
+      @backend.enqueue(user_id, room_id, JSONData.generate(data), to_user_id)
+    end
+
+    # Queues many at once (SQS batches of 10). +notifications+: an Array of Hashes with
+    # :user_id, :room_id, :data and optionally :to_user_id. Returns the message ids in order.
+    # Raises Hermes::PartialBatchError if some were queued and some were not.
+    def enqueue_notifications(notifications)
+      entries = notifications.each_with_index.map do |n, i|
+        unless n.respond_to?(:fetch)
+          raise ArgumentError, "notification ##{i} must be a Hash with :user_id, :room_id and :data, got #{n.class}"
+        end
+
+        missing = %i[user_id room_id data].reject { |k| n.key?(k) || n.key?(k.to_s) }
+        raise ArgumentError, "notification ##{i} is missing #{missing.join(", ")}" unless missing.empty?
+
+        get = ->(k) { n.key?(k) ? n[k] : n[k.to_s] }
+        [get.(:user_id), get.(:room_id), JSONData.generate(get.(:data)), get.(:to_user_id)]
+      end
+      @backend.enqueue_batch(entries)
+    end
+
+    def backend
+      @backend.backend
+    end
+
+    # Test mode (memory backend): the notifications queued so far, oldest first, as Hashes
+    # with String keys; they are removed from the queue.
+    def drain_notifications
+      @backend.drain_memory_queue.map { |body| JSON.parse(body) }
+    end
+  end
+end

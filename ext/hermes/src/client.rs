@@ -254,10 +254,10 @@ fn user_id_arg(ruby: &Ruby, v: Value) -> Result<UserId, Error> {
 /// Room ids are strings; an Integer or Symbol is taken as its text.
 fn room_arg(ruby: &Ruby, v: Value, what: &str) -> Result<String, Error> {
     if let Some(s) = RString::from_value(v) {
-        return Ok(s.to_string()?);
+        return s.to_string();
     }
     if Integer::from_value(v).is_some() || magnus::Symbol::from_value(v).is_some() {
-        return Ok(v.to_r_string()?.to_string()?);
+        return v.to_r_string()?.to_string();
     }
     Err(errors::arg(
         ruby,

@@ -33,14 +33,16 @@ module Hermes
 
   # Makes Notification::NotificationAuthorizer resolve, whatever Notification already is:
   # an app's model class or module gets the constant nested in it; with no Notification at
-  # all, a module is created. Under Zeitwerk, const_defined? sees an autoloadable model
-  # without loading it, and const_get loads it, so the app's own class is never shadowed.
+  # all, a module is created. const_get goes through the app's autoloader (Zeitwerk or the
+  # classic one), so a model that has not been loaded yet is loaded, never shadowed.
   def self.install_notification_authorizer!(namespace = Object)
-    holder = if namespace.const_defined?(:Notification, false)
-               namespace.const_get(:Notification, false)
-             else
-               namespace.const_set(:Notification, Module.new)
-             end
+    holder = begin
+      namespace.const_get(:Notification)
+    rescue NameError => e
+      raise unless e.name == :Notification && e.receiver == namespace
+
+      namespace.const_set(:Notification, Module.new)
+    end
     unless holder.is_a?(Module)
       raise Error, "Notification is a #{holder.class}, not a class or module: cannot nest NotificationAuthorizer in it"
     end

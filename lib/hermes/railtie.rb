@@ -11,7 +11,9 @@ module Hermes
     config.hermes = ActiveSupport::OrderedOptions.new
 
     initializer "hermes.configure" do |app|
-      creds = app.credentials.respond_to?(:hermes) ? app.credentials.hermes : nil
+      # `credentials.hermes` goes through method_missing, which Rails 6.1 does not report in
+      # respond_to?: read the decrypted hash instead (nil when there are no credentials).
+      creds = app.credentials.config[:hermes]
       Hermes.configure do |c|
         c.apply(creds.to_h) if creds.respond_to?(:to_h)
         c.apply(app.config.hermes.to_h)

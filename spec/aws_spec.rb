@@ -1,0 +1,73 @@
+# frozen_string_literal: true
+
+require "spec_helper"
+require "bcrypt"
+require "jwt"
+require "securerandom"
+
+# The real path: the tokens table in DynamoDB and the queue in SQS, on the moto server that
+# script/with-moto starts; read back with boto3.
+RSpec.describe "on DynamoDB and SQS" do
+  let(:aws) do
+    client(backend: "aws", aws_endpoint_url: moto_endpoint, queue_url: ENV.fetch("HERMES_TEST_QUEUE_URL", nil), region: "eu-west-1")
+  end
+  let(:user) { "u-#{SecureRandom.hex(6)}" }
+
+  def row(user, room)
+    boto(<<~PY)
+      item = ddb.get_item(TableName="hermesTokens", Key={"user_id": {"S": #{user.inspect}}, "room_id": {"S": #{room.inspect}}}).get("Item")
+      print(json.dumps(item))
+    PY
+  end
+
+  it "stores the seed's row, a bcrypt hash BCrypt::Password accepts, and reuses it while fresh" do
+    token = aws.generate_token(user_id: user, company_code: "ACME")
+    claims, = JWT.decode(token, SECRET, true, algorithm: "HS512")
+    item = row(user, "ACME")
+    expect(item.keys).to contain_exactly("user_id", "room_id", "token", "expires_at")
+    expect(item["user_id"]).to eq("S" => user)
+    expect(item["expires_at"]["N"].to_i).to be_within(5).of(Time.now.to_i + 3600)
+    expect(claims["exp"]).to be <= item["expires_at"]["N"].to_i
+    hash = item["token"]["S"]
+    expect(hash).to start_with("$2a$04$")
+    expect(BCrypt::Password.new(hash)).to eq(claims["token"])
+
+    aws.generate_token(user_id: user, company_code: "ACME")
+    expect(row(user, "ACME")["token"]["S"]).to eq(hash), "a fresh row is not re-hashed"
+
+    expect(aws.revoke_token(user_id: user, company_code: "ACME")).to be(true)
+    expect(row(user, "ACME")).to be_nil
+  end
+
+  it "writes an Integer user id as the seed did (user_id.to_s)" do
+    id = rand(1..2**40)
+    aws.compose_token(user_id: id, company_code: "R")
+    expect(row(id.to_s, "R")["user_id"]).to eq("S" => id.to_s)
+  end
+
+  it "puts the seed's body on the queue" do
+    queue = boto(%(print(json.dumps(sqs.create_queue(QueueName="gem-#{SecureRandom.hex(4)}")["QueueUrl"]))))
+    c = client(backend: "aws", aws_endpoint_url: moto_endpoint, queue_url: queue)
+    id = c.enqueue_notification(user_id: 7, room_id: "ACME", data: { type: "info", data: "backup done" })
+    ids = c.enqueue_notifications((1..12).map { |i| { user_id: i, room_id: "ACME", data: i } })
+    got = boto(<<~PY)
+      out = []
+      for _ in range(10):
+          r = sqs.receive_message(QueueUrl=#{queue.inspect}, MaxNumberOfMessages=10, WaitTimeSeconds=1)
+          for m in r.get("Messages", []):
+              out.append([m["MessageId"], m["Body"]])
+              sqs.delete_message(QueueUrl=#{queue.inspect}, ReceiptHandle=m["ReceiptHandle"])
+          if len(out) >= 13: break
+      print(json.dumps(out))
+    PY
+    bodies = got.to_h
+    expect(bodies[id]).to eq('{"user_id":7,"room_id":"ACME","data":{"type":"info","data":"backup done"}}')
+    expect(ids.map { |i| JSON.parse(bodies.fetch(i))["data"] }).to eq((1..12).to_a)
+  end
+
+  it "reports an unreachable DynamoDB as a Hermes::StoreError naming the call, not the token" do
+    dead = client(backend: "aws", aws_endpoint_url: "http://127.0.0.1:9", region: "eu-west-1")
+    expect { dead.generate_token(user_id: 1, company_code: "R") }
+      .to raise_error(Hermes::StoreError, /DynamoDB GetItem on table hermesTokens failed/)
+  end
+end

@@ -48,6 +48,14 @@ fn tokens(c: &mut Criterion) {
     g.bench_function("seal_cost_10", |b| {
         b.iter(|| seal(black_box(&claims.token), 10).unwrap())
     });
+    g.bench_function("bcrypt_crate_cost_10", |b| {
+        b.iter(|| bcrypt::hash_with_salt(black_box(&claims.token), 10, [7; 16]).unwrap())
+    });
+    g.bench_function("eksblowfish_cost_10", |b| {
+        b.iter(|| {
+            hermes_core::eksblowfish::hash_with_salt(black_box(claims.token.as_bytes()), 10, &[7; 16], "2a")
+        })
+    });
     g.finish();
 }
 

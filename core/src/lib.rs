@@ -21,3 +21,4 @@ pub use config::{Backend, Config, ConfigError, Secret};
 pub use frame::{Notification, PayloadTooLarge, MAX_MESSAGE_BYTES};
 pub use mint::{MintError, Minter};
 pub use token::UserId;
+pub mod eksblowfish;

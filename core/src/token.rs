@@ -106,14 +106,15 @@ pub enum SealError {
 
 /// bcrypt of the hex token, written as `$2a$` like Ruby's bcrypt (every seed verifier reads it).
 pub fn seal(token: &str, cost: u32) -> Result<String, SealError> {
-    bcrypt::hash_with_result(token, cost)
-        .map(|parts| parts.format_for_version(bcrypt::Version::TwoA))
-        .map_err(|e| SealError::Bcrypt(e.to_string()))
+    if !(4..=31).contains(&cost) {
+        return Err(SealError::Bcrypt(format!("cost must be 4..=31, got {cost}")));
+    }
+    Ok(crate::eksblowfish::hash(token.as_bytes(), cost))
 }
 
 /// Checks a token against a stored hash (`$2a$`, `$2b$`, `$2y$`); a malformed hash is a mismatch.
 pub fn unseal_matches(token: &str, hash: &str) -> bool {
-    bcrypt::verify(token, hash).unwrap_or(false)
+    crate::eksblowfish::verify(token.as_bytes(), hash)
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

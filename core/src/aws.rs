@@ -30,17 +30,22 @@ pub async fn sdk_config(cfg: &Config) -> SdkConfig {
         );
     if let Some(url) = &cfg.aws_endpoint_url {
         loader = loader.endpoint_url(url);
-        // Emulators take any credentials; with none in the environment, sign with fixed ones
-        // rather than wait on the instance-metadata lookup.
-        if std::env::var_os("AWS_ACCESS_KEY_ID").is_none() && std::env::var_os("AWS_PROFILE").is_none() {
-            loader = loader.credentials_provider(aws_sdk_dynamodb::config::Credentials::new(
-                "hermes-local",
-                "hermes-local",
-                None,
-                None,
-                "hermes-emulator",
-            ));
-        }
+    }
+    // Emulators (and the local gateway's management API on the memory backend) take any
+    // credentials; with none in the environment, sign with fixed ones rather than wait on the
+    // instance-metadata lookup.
+    let emulated = cfg.aws_endpoint_url.is_some() || cfg.backend == crate::config::Backend::Memory;
+    if emulated
+        && std::env::var_os("AWS_ACCESS_KEY_ID").is_none()
+        && std::env::var_os("AWS_PROFILE").is_none()
+    {
+        loader = loader.credentials_provider(aws_sdk_dynamodb::config::Credentials::new(
+            "hermes-local",
+            "hermes-local",
+            None,
+            None,
+            "hermes-emulator",
+        ));
     }
     loader.load().await
 }

@@ -1,0 +1,155 @@
+//! `hermes-local [--port N] [--stage NAME]`: see `--help`.
+
+use std::time::Duration;
+
+use hermes_core::names::env;
+use hermes_core::Config;
+use hermes_local::{start, Options};
+use tracing_subscriber::filter::LevelFilter;
+
+const HELP: &str = "\
+hermes-local: an API Gateway WebSocket API on 127.0.0.1, running the Hermes handlers in-process.
+
+USAGE: hermes-local [--port N] [--stage NAME] [--idle-timeout SECS] [--max-age SECS]
+
+  --port N             listen on 127.0.0.1:N (default 3001; 0 picks a free port)
+  --stage NAME         the stage in ws://127.0.0.1:N/NAME (default development)
+  --idle-timeout SECS  close sockets idle this long, like API Gateway (default 600)
+  --max-age SECS       close sockets this old, like API Gateway (default 7200)
+  --help               this text
+
+Everything else comes from the HERMES_* environment (see README). With no HERMES_BACKEND it runs
+on the memory backend with a generated development secret and passcode, and serves a demo page
+at http://127.0.0.1:N/. HERMES_BACKEND=aws HERMES_AWS_ENDPOINT_URL=... HERMES_QUEUE_URL=... runs it
+against DynamoDB/SQS (an emulator or AWS): then the secret and passcode must be set.";
+
+fn parse_args() -> Result<Options, String> {
+    let mut o = Options::default();
+    let mut args = std::env::args().skip(1);
+    while let Some(a) = args.next() {
+        let mut value = |name: &str| args.next().ok_or_else(|| format!("{name} needs a value"));
+        match a.as_str() {
+            "--help" | "-h" => {
+                println!("{HELP}");
+                std::process::exit(0);
+            }
+            "--port" => {
+                o.port = value("--port")?
+                    .parse()
+                    .map_err(|_| "--port must be a number from 0 to 65535")?
+            }
+            "--stage" => o.stage = value("--stage")?,
+            "--idle-timeout" => {
+                o.idle_timeout = Duration::from_secs(
+                    value("--idle-timeout")?
+                        .parse()
+                        .map_err(|_| "--idle-timeout must be seconds")?,
+                )
+            }
+            "--max-age" => {
+                o.max_age = Duration::from_secs(
+                    value("--max-age")?
+                        .parse()
+                        .map_err(|_| "--max-age must be seconds")?,
+                )
+            }
+            other => return Err(format!("unknown argument {other:?} (see --help)")),
+        }
+    }
+    if o.stage.is_empty()
+        || !o
+            .stage
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+    {
+        return Err("--stage must be letters, digits, - or _".into());
+    }
+    Ok(o)
+}
+
+/// The environment, with the local defaults: memory backend, and on it a development secret
+/// and passcode made up for this run when none are set.
+fn config() -> Result<(Config, bool), String> {
+    let memory = std::env::var(env::BACKEND)
+        .map(|b| b.trim().is_empty() || b.eq_ignore_ascii_case("memory"))
+        .unwrap_or(true);
+    let generated = memory
+        && std::env::var(env::JWT_SECRET)
+            .map(|v| v.is_empty())
+            .unwrap_or(true);
+    let dev_secret = format!("hermes-local-{:032x}", rand_u128());
+    let cfg = Config::from_lookup(|name| {
+        let v = std::env::var(name).ok().filter(|v| !v.trim().is_empty());
+        match name {
+            n if n == env::BACKEND => v.or(Some("memory".into())),
+            n if n == env::JWT_SECRET && memory => v.or(Some(dev_secret.clone())),
+            n if n == env::PASSCODE && memory => v.or(Some("hermes-local-passcode".into())),
+            _ => v,
+        }
+    })
+    .map_err(|e| e.to_string())?;
+    Ok((cfg, generated))
+}
+
+fn rand_u128() -> u128 {
+    let mut b = [0u8; 16];
+    // The OS source via std's hasher keys; enough for a secret that lives one process.
+    for (i, chunk) in b.chunks_mut(8).enumerate() {
+        use std::hash::{BuildHasher, Hasher};
+        let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+        h.write_usize(i);
+        chunk.copy_from_slice(&h.finish().to_le_bytes());
+    }
+    u128::from_le_bytes(b)
+}
+
+#[tokio::main]
+async fn main() {
+    let level = std::env::var("RUST_LOG")
+        .ok()
+        .and_then(|l| l.parse::<LevelFilter>().ok())
+        .unwrap_or(LevelFilter::INFO);
+    tracing_subscriber::fmt()
+        .with_max_level(level)
+        .with_target(false)
+        .init();
+    let (opts, (cfg, generated)) = match parse_args().and_then(|o| config().map(|c| (o, c))) {
+        Ok(x) => x,
+        Err(e) => {
+            eprintln!("hermes-local: {e}");
+            std::process::exit(2);
+        }
+    };
+    let backend = cfg.backend.as_str();
+    let gw = match start(cfg, opts.clone()).await {
+        Ok(g) => g,
+        Err(e) => {
+            eprintln!("hermes-local: {e}");
+            std::process::exit(1);
+        }
+    };
+    tracing::info!(
+        "hermes-local listening on http://{} (backend {backend}, stage {})",
+        gw.addr,
+        opts.stage
+    );
+    tracing::info!(
+        "WebSocket: {}?token=...   management API: {}/@connections/{{id}}",
+        gw.ws_url(),
+        gw.endpoint()
+    );
+    if generated {
+        tracing::info!("no HERMES_JWT_SECRET set: using a development secret made up for this run");
+    }
+    if backend == "memory" {
+        tracing::info!("demo page: http://{}/", gw.addr);
+    }
+    let ctrl_c = async {
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+            .expect("SIGTERM handler");
+        tokio::select! { _ = tokio::signal::ctrl_c() => {}, _ = term.recv() => {} }
+    };
+    ctrl_c.await;
+    tracing::info!("shutting down");
+    gw.shutdown().await;
+}

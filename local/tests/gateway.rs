@@ -1,0 +1,246 @@
+//! The gateway with real WebSocket clients (tokio-tungstenite) and the real management API
+//! client, on 127.0.0.1.
+
+use std::time::Duration;
+
+use futures::{SinkExt, StreamExt};
+use hermes_core::push::{ApiGwPusherFactory, PushError, PusherFactory};
+use hermes_core::{Config, Notification, UserId};
+use hermes_local::{start, Gateway, Options};
+use serde_json::{json, Value};
+use tokio::net::TcpStream;
+use tokio_tungstenite::tungstenite::{self, Message};
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+
+type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
+
+fn memory_config() -> Config {
+    Config::from_lookup(|k| match k {
+        "HERMES_JWT_SECRET" => Some("gateway-test-secret-for-hs512-0123456789".into()),
+        "HERMES_PASSCODE" => Some("gateway-passcode".into()),
+        "HERMES_BCRYPT_COST" => Some("4".into()),
+        "HERMES_BACKEND" => Some("memory".into()),
+        _ => None,
+    })
+    .unwrap()
+}
+
+async fn gateway(opts: Options) -> Gateway {
+    start(memory_config(), Options { port: 0, ..opts }).await.unwrap()
+}
+
+async fn token(gw: &Gateway, user: i64, room: &str) -> String {
+    gw.minter()
+        .unwrap()
+        .generate_token(&UserId::Int(user), room)
+        .await
+        .unwrap()
+}
+
+async fn open(gw: &Gateway, token: &str) -> Result<Ws, tungstenite::Error> {
+    tokio_tungstenite::connect_async(format!("{}?token={token}", gw.ws_url()))
+        .await
+        .map(|(ws, _)| ws)
+}
+
+async fn next_json(ws: &mut Ws) -> Value {
+    loop {
+        let m = tokio::time::timeout(Duration::from_secs(5), ws.next())
+            .await
+            .expect("a frame within 5 s")
+            .unwrap()
+            .unwrap();
+        if let Message::Text(t) = m {
+            return serde_json::from_str(&t).unwrap();
+        }
+    }
+}
+
+async fn nothing_within(ws: &mut Ws, ms: u64) -> bool {
+    tokio::time::timeout(Duration::from_millis(ms), ws.next())
+        .await
+        .is_err()
+}
+
+fn status_of(e: tungstenite::Error) -> u16 {
+    match e {
+        tungstenite::Error::Http(r) => r.status().as_u16(),
+        other => panic!("expected an HTTP refusal, got {other:?}"),
+    }
+}
+
+async fn wait_for(mut f: impl FnMut() -> bool) {
+    for _ in 0..100 {
+        if f() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    panic!("condition not reached in 2 s");
+}
+
+#[tokio::test]
+async fn upgrade_is_refused_like_api_gateway() {
+    let gw = gateway(Options::default()).await;
+    let no_token = tokio_tungstenite::connect_async(gw.ws_url()).await.unwrap_err();
+    assert_eq!(status_of(no_token), 401);
+    assert_eq!(status_of(open(&gw, "not-a-jwt").await.unwrap_err()), 403);
+    let t = token(&gw, 1, "R").await;
+    gw.minter().unwrap().revoke(&UserId::Int(1), "R").await.unwrap();
+    assert_eq!(status_of(open(&gw, &t).await.unwrap_err()), 403, "revoked");
+    let wrong_stage =
+        tokio_tungstenite::connect_async(format!("ws://{}/production?token={t}", gw.addr)).await;
+    assert_eq!(status_of(wrong_stage.unwrap_err()), 403);
+    assert_eq!(gw.live_connections(), 0);
+}
+
+#[tokio::test]
+async fn queued_notifications_reach_only_their_room() {
+    let gw = gateway(Options::default()).await;
+    let mut a = open(&gw, &token(&gw, 1, "ACME").await).await.unwrap();
+    let mut b = open(&gw, &token(&gw, 2, "ACME").await).await.unwrap();
+    let mut other = open(&gw, &token(&gw, 3, "OTHER").await).await.unwrap();
+    wait_for(|| gw.live_connections() == 3).await;
+
+    let n = Notification::new(9, "ACME", json!({"type": "info", "data": "backup done"}));
+    let id = gw.queue().unwrap().send(&n).await.unwrap();
+    for ws in [&mut a, &mut b] {
+        let f = next_json(ws).await;
+        assert_eq!(
+            f,
+            json!({"user_id": "9", "data": {"type": "info", "data": "backup done"}, "id": id})
+        );
+    }
+    assert!(nothing_within(&mut other, 300).await, "room isolation");
+
+    // Targeted: only user 2's sockets.
+    let mut n = Notification::new(9, "ACME", json!("just you"));
+    n.target_user_id = Some("2".into());
+    gw.queue().unwrap().send(&n).await.unwrap();
+    assert_eq!(next_json(&mut b).await["data"], "just you");
+    assert!(nothing_within(&mut a, 300).await);
+}
+
+#[tokio::test]
+async fn send_message_route_and_default_route() {
+    let gw = gateway(Options::default()).await;
+    let mut a = open(&gw, &token(&gw, 1, "ACME").await).await.unwrap();
+    let mut b = open(&gw, &token(&gw, 2, "ACME").await).await.unwrap();
+    wait_for(|| gw.live_connections() == 2).await;
+    // The client's own room_id/user_id are ignored: the row decides.
+    let frame = json!({"action": "sendMessage", "data": {"type": "chat", "data": "hi"}, "room_id": "OTHER", "user_id": 99});
+    a.send(Message::Text(frame.to_string().into())).await.unwrap();
+    for ws in [&mut a, &mut b] {
+        let f = next_json(ws).await;
+        assert_eq!(f["user_id"], "1");
+        assert_eq!(f["data"], json!({"type": "chat", "data": "hi"}));
+    }
+    a.send(Message::Text(r#"{"action":"shout"}"#.into()))
+        .await
+        .unwrap();
+    let err = next_json(&mut a).await;
+    assert!(err["error"].as_str().unwrap().contains("shout"), "{err}");
+    assert!(nothing_within(&mut b, 300).await);
+}
+
+#[tokio::test]
+async fn disconnect_removes_the_row() {
+    let gw = gateway(Options::default()).await;
+    let mut a = open(&gw, &token(&gw, 1, "ROOM").await).await.unwrap();
+    wait_for(|| gw.live_connections() == 1).await;
+    let conns = gw.connections();
+    assert_eq!(conns.room("ROOM").await.unwrap().len(), 1);
+    a.close(None).await.unwrap();
+    for _ in 0..100 {
+        if conns.room("ROOM").await.unwrap().is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(conns.room("ROOM").await.unwrap().is_empty());
+
+    // An unclean end (the TCP connection just drops) cleans up too.
+    let b = open(&gw, &token(&gw, 2, "ROOM").await).await.unwrap();
+    wait_for(|| gw.live_connections() == 1).await;
+    drop(b);
+    wait_for(|| gw.live_connections() == 0).await;
+}
+
+#[tokio::test]
+async fn idle_sockets_are_closed() {
+    let gw = gateway(Options {
+        idle_timeout: Duration::from_millis(300),
+        ..Options::default()
+    })
+    .await;
+    let mut a = open(&gw, &token(&gw, 1, "R").await).await.unwrap();
+    let m = tokio::time::timeout(Duration::from_secs(3), a.next())
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    match m {
+        Message::Close(Some(f)) => assert_eq!(u16::from(f.code), 1001),
+        other => panic!("expected a close frame, got {other:?}"),
+    }
+    wait_for(|| gw.live_connections() == 0).await;
+}
+
+#[tokio::test]
+async fn oversize_frames_close_with_1009() {
+    let gw = gateway(Options::default()).await;
+    let mut a = open(&gw, &token(&gw, 1, "R").await).await.unwrap();
+    let big = json!({"action": "sendMessage", "data": "x".repeat(40 * 1024)}).to_string();
+    a.send(Message::Text(big.into())).await.unwrap();
+    let m = tokio::time::timeout(Duration::from_secs(3), a.next())
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    match m {
+        Message::Close(Some(f)) => assert_eq!(u16::from(f.code), 1009),
+        other => panic!("expected close 1009, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn management_api_through_the_real_sdk_client() {
+    let gw = gateway(Options::default()).await;
+    let mut a = open(&gw, &token(&gw, 1, "R").await).await.unwrap();
+    wait_for(|| gw.live_connections() == 1).await;
+    let id = gw.connections().room("R").await.unwrap()[0].connection_id.clone();
+    assert!(
+        id.ends_with('='),
+        "ids look like API Gateway's and need percent-encoding: {id}"
+    );
+
+    let sdk = hermes_core::aws::sdk_config(&memory_config()).await;
+    let pusher = ApiGwPusherFactory::new(sdk.clone()).for_endpoint(&gw.endpoint());
+    pusher.post(&id, br#"{"hello":"world"}"#).await.unwrap();
+    assert_eq!(next_json(&mut a).await, json!({"hello": "world"}));
+    assert_eq!(pusher.post("bm9ib2R5", b"x").await, Err(PushError::Gone));
+    let too_big = vec![b'x'; 129 * 1024];
+    assert!(matches!(
+        pusher.post(&id, &too_big).await,
+        Err(PushError::Rejected { status: 413, .. })
+    ));
+
+    let client = aws_sdk_apigatewaymanagement::Client::from_conf(
+        aws_sdk_apigatewaymanagement::config::Builder::from(&sdk)
+            .endpoint_url(gw.endpoint())
+            .build(),
+    );
+    let info = client.get_connection().connection_id(&id).send().await.unwrap();
+    assert!(info.connected_at().is_some() && info.last_active_at().is_some());
+    assert_eq!(info.identity().unwrap().source_ip(), Some("127.0.0.1"));
+
+    pusher.close(&id).await.unwrap();
+    let m = tokio::time::timeout(Duration::from_secs(3), a.next())
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    assert!(matches!(m, Message::Close(_)), "{m:?}");
+    wait_for(|| gw.live_connections() == 0).await;
+    assert_eq!(pusher.post(&id, b"x").await, Err(PushError::Gone));
+}

@@ -1,0 +1,139 @@
+//! The gateway on HERMES_BACKEND=aws: tokens and connections in DynamoDB, notifications polled
+//! from SQS, all on the moto server script/with-moto starts.
+
+use std::time::Duration;
+
+use futures::StreamExt;
+use hermes_core::{Backends, Config, Minter, UserId};
+use hermes_local::{start, Options};
+use serde_json::{json, Value};
+use tokio_tungstenite::tungstenite::Message;
+
+fn moto() -> Option<String> {
+    match std::env::var("HERMES_TEST_AWS_ENDPOINT") {
+        Ok(v) if !v.is_empty() => Some(v),
+        _ if std::env::var("HERMES_REQUIRE_AWS_TESTS").as_deref() == Ok("1") => {
+            panic!("HERMES_TEST_AWS_ENDPOINT is not set: run under script/with-moto")
+        }
+        _ => {
+            eprintln!("skipped: HERMES_TEST_AWS_ENDPOINT not set (run under script/with-moto)");
+            None
+        }
+    }
+}
+
+#[tokio::test]
+async fn polls_sqs_into_the_send_handler_and_deletes_what_it_delivered() {
+    let Some(endpoint) = moto() else { return };
+    let base = |queue: &str| {
+        let pairs = [
+            (
+                "HERMES_JWT_SECRET",
+                "gateway-sqs-secret-for-hs512-0123456789".to_owned(),
+            ),
+            ("HERMES_PASSCODE", "p".to_owned()),
+            ("HERMES_BCRYPT_COST", "4".to_owned()),
+            ("HERMES_BACKEND", "aws".to_owned()),
+            ("HERMES_AWS_ENDPOINT_URL", endpoint.clone()),
+            ("HERMES_QUEUE_URL", queue.to_owned()),
+        ];
+        Config::from_lookup(|k| pairs.iter().find(|(n, _)| *n == k).map(|(_, v)| v.clone())).unwrap()
+    };
+    let sqs = hermes_core::aws::sqs(&hermes_core::aws::sdk_config(&base("")).await);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
+    let queue = sqs
+        .create_queue()
+        .queue_name(format!("local-{nanos:x}"))
+        .attributes(aws_sdk_sqs::types::QueueAttributeName::VisibilityTimeout, "1")
+        .send()
+        .await
+        .unwrap()
+        .queue_url
+        .unwrap();
+    let cfg = base(&queue);
+    let gw = start(
+        cfg.clone(),
+        Options {
+            port: 0,
+            ..Options::default()
+        },
+    )
+    .await
+    .unwrap();
+    assert!(gw.minter().is_none(), "no development minting on the aws backend");
+
+    // The Rails side, on the same tables: mint, then the browser connects.
+    let backends = Backends::from_config(&cfg).await.unwrap();
+    let room = format!("room-{nanos:x}");
+    let jwt = Minter::new(&cfg, backends.tokens.clone())
+        .unwrap()
+        .generate_token(&UserId::Int(5), &room)
+        .await
+        .unwrap();
+    let (mut ws, _) = tokio_tungstenite::connect_async(format!("{}?token={jwt}", gw.ws_url()))
+        .await
+        .unwrap();
+    for _ in 0..100 {
+        if !backends.connections.room(&room).await.unwrap().is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+
+    let body =
+        json!({"user_id": 5, "room_id": room, "data": {"type": "info", "data": "from SQS"}}).to_string();
+    sqs.send_message()
+        .queue_url(&queue)
+        .message_body("{not a notification")
+        .send()
+        .await
+        .unwrap();
+    let id = sqs
+        .send_message()
+        .queue_url(&queue)
+        .message_body(body)
+        .send()
+        .await
+        .unwrap()
+        .message_id
+        .unwrap();
+    let frame = loop {
+        let m = tokio::time::timeout(Duration::from_secs(10), ws.next())
+            .await
+            .expect("delivered")
+            .unwrap()
+            .unwrap();
+        if let Message::Text(t) = m {
+            break serde_json::from_str::<Value>(&t).unwrap();
+        }
+    };
+    assert_eq!(
+        frame,
+        json!({"user_id": "5", "data": {"type": "info", "data": "from SQS"}, "id": id})
+    );
+
+    // The delivered message was deleted; the malformed one was reported and stays for
+    // redelivery (and, on AWS, the dead-letter queue).
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    let attrs = sqs
+        .get_queue_attributes()
+        .queue_url(&queue)
+        .attribute_names(aws_sdk_sqs::types::QueueAttributeName::All)
+        .send()
+        .await
+        .unwrap();
+    let count = |n: aws_sdk_sqs::types::QueueAttributeName| -> u64 {
+        attrs
+            .attributes()
+            .and_then(|a| a.get(&n))
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0)
+    };
+    let left = count(aws_sdk_sqs::types::QueueAttributeName::ApproximateNumberOfMessages)
+        + count(aws_sdk_sqs::types::QueueAttributeName::ApproximateNumberOfMessagesNotVisible);
+    assert_eq!(left, 1, "only the malformed message is left");
+    gw.shutdown().await;
+}

@@ -1,0 +1,55 @@
+# frozen_string_literal: true
+
+require "spec_helper"
+require "jwt"
+require "socket"
+require "digest"
+
+# HERMES_BACKEND=local against a real hermes-local (memory backend): what a Rails app in
+# development does with nothing but `script/run` running.
+RSpec.describe "the local backend" do
+  before(:all) do
+    bin = File.join(ENV.fetch("CARGO_TARGET_DIR", File.expand_path("~/.cache/hermes/target")), "debug", "hermes-local")
+    skip "hermes-local is not built (cargo build -p hermes-local)" unless File.executable?(bin) || ENV["HERMES_REQUIRE_AWS_TESTS"] == "1"
+    @port = TCPServer.open("127.0.0.1", 0) { |s| s.addr[1] }
+    env = { "HERMES_BACKEND" => nil, "HERMES_JWT_SECRET" => SECRET, "HERMES_PASSCODE" => PASSCODE, "HERMES_BCRYPT_COST" => "4" }
+    @pid = spawn(env, bin, "--port", @port.to_s, out: File::NULL, err: File::NULL)
+    100.times do
+      TCPSocket.new("127.0.0.1", @port).close
+      break
+    rescue SystemCallError
+      sleep 0.05
+    end
+  end
+
+  after(:all) do
+    if @pid
+      Process.kill("TERM", @pid)
+      Process.wait(@pid)
+    end
+  end
+
+  let(:local) { client(backend: "local", local_url: "http://127.0.0.1:#{@port}") }
+
+  it "mints through hermes-local with the same secret and passcode" do
+    token = local.generate_token(user_id: 42, company_code: "ACME")
+    claims, = JWT.decode(token, SECRET, true, algorithm: "HS512")
+    expect(claims).to include("user_id" => 42, "room_id" => "ACME")
+    expect(local.compose_token(user_id: 42, company_code: "ACME")).to eq(Digest::SHA256.hexdigest("42#{PASSCODE}ACME"))
+    expect(local.revoke_token(user_id: 42, company_code: "ACME")).to be(true)
+    expect(local.revoke_token(user_id: 42, company_code: "ACME")).to be(false)
+  end
+
+  it "enqueues through hermes-local, one or a batch" do
+    expect(local.enqueue_notification(user_id: 1, room_id: "ACME", data: { type: "info" })).to match(/\S/)
+    expect(local.enqueue_notifications([{ user_id: 1, room_id: "R", data: 1 }, { user_id: 2, room_id: "R", data: 2 }]).size).to eq(2)
+    expect { local.enqueue_notification(user_id: 1, room_id: "R", data: "x" * 140_000) }
+      .to raise_error(Hermes::PayloadTooLargeError, /413/)
+  end
+
+  it "says plainly when hermes-local is not running" do
+    dead = client(backend: "local", local_url: "http://127.0.0.1:9")
+    expect { dead.generate_token(user_id: 1, company_code: "R") }
+      .to raise_error(Hermes::LocalBackendError, %r{cannot reach hermes-local at http://127.0.0.1:9})
+  end
+end

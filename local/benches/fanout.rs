@@ -1,0 +1,109 @@
+//! `cargo bench -p hermes-local --bench fanout` (release): one notification to a room of
+//! 10,000 real WebSocket clients through a hermes-local process (memory store, the real SDK
+//! management client posting back to the gateway). Reports p50/p99 time from enqueue until
+//! the last client has the frame, and the gateway's RSS per idle connection.
+//! Loopback only; bounded: it stops by itself. Needs `ulimit -n` above 10,100.
+
+use std::io::{Read, Write};
+use std::net::TcpStream as StdTcp;
+use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use futures::StreamExt;
+use tokio_tungstenite::tungstenite::Message;
+
+const CLIENTS: usize = 10_000;
+const MESSAGES: usize = 20;
+
+fn post(port: u16, path: &str, body: &str) -> String {
+    let mut s = StdTcp::connect(("127.0.0.1", port)).unwrap();
+    write!(
+        s,
+        "POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    let mut out = String::new();
+    s.read_to_string(&mut out).unwrap();
+    out.split("\r\n\r\n").nth(1).unwrap_or("").to_owned()
+}
+
+fn rss_kib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    status.lines().find(|l| l.starts_with("VmRSS:")).unwrap().split_whitespace().nth(1).unwrap().parse().unwrap()
+}
+
+fn main() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let bin = env!("CARGO_BIN_EXE_hermes-local");
+    let mut gw = Command::new(bin)
+        .args(["--port", &port.to_string()])
+        .env_remove("HERMES_BACKEND")
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
+    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        while StdTcp::connect(("127.0.0.1", port)).is_err() {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let token: serde_json::Value =
+            serde_json::from_str(&post(port, "/_hermes/tokens", r#"{"user_id":1,"room_id":"BIG"}"#)).unwrap();
+        let token = token["token"].as_str().unwrap().to_owned();
+        let before = rss_kib(gw.id());
+        let received = Arc::new(AtomicUsize::new(0));
+        rt.block_on(async {
+            let mut tasks = Vec::with_capacity(CLIENTS);
+            for _ in 0..CLIENTS {
+                let url = format!("ws://127.0.0.1:{port}/development?token={token}");
+                let (ws, _) = tokio_tungstenite::connect_async(url).await.expect("connect");
+                let received = received.clone();
+                tasks.push(tokio::spawn(async move {
+                    let (_sink, mut stream) = ws.split();
+                    while let Some(Ok(m)) = stream.next().await {
+                        if matches!(m, Message::Text(_)) {
+                            received.fetch_add(1, Ordering::Relaxed);
+                        }
+                    }
+                }));
+            }
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            let after = rss_kib(gw.id());
+            println!(
+                "gateway RSS: {before} KiB before, {after} KiB with {CLIENTS} idle connections: {:.1} KiB per connection",
+                (after.saturating_sub(before)) as f64 / CLIENTS as f64
+            );
+            let mut times = Vec::new();
+            for i in 0..MESSAGES {
+                let target = (i + 1) * CLIENTS;
+                let t0 = Instant::now();
+                let body = format!(r#"{{"user_id":1,"room_id":"BIG","data":{{"type":"info","data":{i}}}}}"#);
+                tokio::task::spawn_blocking(move || post(port, "/_hermes/notifications", &body)).await.unwrap();
+                while received.load(Ordering::Relaxed) < target {
+                    assert!(t0.elapsed() < Duration::from_secs(30), "message {i} not delivered to all in 30 s");
+                    tokio::time::sleep(Duration::from_millis(1)).await;
+                }
+                times.push(t0.elapsed());
+            }
+            times.sort();
+            let pct = |p: f64| times[((times.len() as f64 * p).ceil() as usize).clamp(1, times.len()) - 1];
+            println!(
+                "one message to {CLIENTS} clients, until the last has it ({MESSAGES} messages): p50 {:?}, p99 {:?}, min {:?}",
+                pct(0.5),
+                pct(0.99),
+                times[0]
+            );
+            for t in tasks {
+                t.abort();
+            }
+        });
+    }));
+    let _ = gw.kill();
+    let _ = gw.wait();
+    if let Err(e) = result {
+        std::panic::resume_unwind(e);
+    }
+}

@@ -6,7 +6,7 @@ mod common;
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::{aws_endpoint, config, fixture, unique};
+use common::{config, fixture, unique};
 use hermes_core::events::apigw::{
     ApiGatewayCustomAuthorizerRequestTypeRequest, ApiGatewayWebsocketProxyRequest,
 };
@@ -18,6 +18,7 @@ use hermes_core::queue::{Queue, QueueError, SqsQueue};
 use hermes_core::store::{
     Connection, ConnectionStore, DynamoConnectionStore, DynamoTokenStore, TokenRecord, TokenStore,
 };
+use hermes_core::testing::aws_endpoint;
 use hermes_core::token::JwtKeys;
 use hermes_core::{Backends, Config, Minter, Notification, UserId};
 use serde_json::{json, Value};

@@ -37,19 +37,6 @@ fn fixture(name: &str) -> Value {
     serde_json::from_str(&std::fs::read_to_string(&p).unwrap()).unwrap()
 }
 
-fn moto() -> Option<String> {
-    match std::env::var("HERMES_TEST_AWS_ENDPOINT") {
-        Ok(v) if !v.is_empty() => Some(v),
-        _ if std::env::var("HERMES_REQUIRE_AWS_TESTS").as_deref() == Ok("1") => {
-            panic!("HERMES_TEST_AWS_ENDPOINT is not set: run under script/with-moto")
-        }
-        _ => {
-            eprintln!("skipped: HERMES_TEST_AWS_ENDPOINT not set (run under script/with-moto)");
-            None
-        }
-    }
-}
-
 fn hermes_env(endpoint: &str) -> Vec<(&'static str, String)> {
     vec![
         ("HERMES_JWT_SECRET", SECRET.into()),
@@ -150,7 +137,9 @@ impl Emulator {
 
 #[test]
 fn each_binary_answers_through_the_runtime_api() {
-    let Some(endpoint) = moto() else { return };
+    let Some(endpoint) = hermes_core::testing::aws_endpoint() else {
+        return;
+    };
     let env = hermes_env(&endpoint);
     let rt = tokio::runtime::Runtime::new().unwrap();
     let cfg = Config::from_lookup(|k| env.iter().find(|(n, _)| *n == k).map(|(_, v)| v.clone())).unwrap();

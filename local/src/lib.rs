@@ -12,7 +12,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use axum::body::Bytes;
 use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
-use axum::extract::{ConnectInfo, Path, Query, State};
+use axum::extract::{ConnectInfo, FromRequest, Path, Query, Request, State};
 use axum::http::{header, HeaderMap, Method, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{any, get, post};
@@ -601,31 +601,41 @@ async fn poll(app: Arc<App>, mut stop: tokio::sync::watch::Receiver<bool>) {
 
 // ---------------------------------------------------------------- development endpoints
 
-/// The refusal, if this request may not use the development endpoints.
-fn dev_guard(app: &App, peer: &SocketAddr) -> Option<Response> {
-    if !peer.ip().is_loopback() {
-        return Some(
-            (
-                StatusCode::FORBIDDEN,
-                Json(json!({"error": "development endpoints answer loopback only"})),
-            )
-                .into_response(),
-        );
-    }
-    if !app.memory {
-        return Some(
-            (
-                StatusCode::NOT_FOUND,
-                Json(json!({"error": "development endpoints are served only on the memory backend"})),
-            )
-                .into_response(),
-        );
-    }
-    None
-}
-
 fn bad(status: StatusCode, msg: impl std::fmt::Display) -> Response {
     (status, Json(json!({ "error": msg.to_string() }))).into_response()
+}
+
+/// The JSON body of a development endpoint, accepted only from a loopback peer and only on
+/// the memory backend (on AWS, tokens and notifications come from the Rails app itself).
+struct Dev<T>(T);
+
+impl<T: serde::de::DeserializeOwned> FromRequest<Arc<App>> for Dev<T> {
+    type Rejection = Response;
+
+    async fn from_request(req: Request, app: &Arc<App>) -> Result<Self, Response> {
+        let loopback = req
+            .extensions()
+            .get::<ConnectInfo<SocketAddr>>()
+            .is_some_and(|c| c.0.ip().is_loopback());
+        if !loopback {
+            return Err(bad(
+                StatusCode::FORBIDDEN,
+                "development endpoints answer loopback only",
+            ));
+        }
+        if !app.memory {
+            return Err(bad(
+                StatusCode::NOT_FOUND,
+                "development endpoints are served only on the memory backend",
+            ));
+        }
+        let body = Bytes::from_request(req, app)
+            .await
+            .map_err(IntoResponse::into_response)?;
+        serde_json::from_slice(&body)
+            .map(Dev)
+            .map_err(|e| bad(StatusCode::BAD_REQUEST, format!("bad JSON body: {e}")))
+    }
 }
 
 #[derive(serde::Deserialize)]
@@ -636,68 +646,35 @@ struct TokenRequest {
 }
 
 fn string_or_number<'de, D: serde::Deserializer<'de>>(d: D) -> Result<String, D::Error> {
-    match Value::deserialize(d)? {
+    match <Value as serde::Deserialize>::deserialize(d)? {
         Value::String(s) => Ok(s),
         Value::Number(n) => Ok(n.to_string()),
         _ => Err(serde::de::Error::custom("room_id must be a string")),
     }
 }
-use serde::Deserialize as _;
 
-async fn dev_mint(
-    State(app): State<Arc<App>>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    body: Bytes,
-) -> Response {
-    if let Some(r) = dev_guard(&app, &peer) {
-        return r;
-    }
-    let req: TokenRequest = match serde_json::from_slice(&body) {
-        Ok(r) => r,
-        Err(e) => {
-            return bad(
-                StatusCode::BAD_REQUEST,
-                format!("expected {{\"user_id\", \"room_id\"}}: {e}"),
-            )
-        }
-    };
-    let minter = app.minter.as_ref().expect("memory backend has a minter");
-    let token = match minter.generate_token(&req.user_id, &req.room_id).await {
+fn minter(app: &App) -> &Minter {
+    app.minter.as_ref().expect("the memory backend has a minter")
+}
+
+fn dev_queue(app: &App) -> &Arc<dyn Queue> {
+    app.queue.as_ref().expect("the memory backend has a queue")
+}
+
+async fn dev_mint(State(app): State<Arc<App>>, Dev(req): Dev<TokenRequest>) -> Response {
+    let token = match minter(&app).generate_token(&req.user_id, &req.room_id).await {
         Ok(t) => t,
         Err(e) => return bad(StatusCode::BAD_REQUEST, e),
     };
-    // The fresh row was just written: composing again reuses it.
-    let hex = match minter.compose_token(&req.user_id, &req.room_id).await {
-        Ok(c) => c.token,
-        Err(e) => return bad(StatusCode::INTERNAL_SERVER_ERROR, e),
-    };
-    Json(json!({ "token": token, "hex": hex })).into_response()
+    // The row was just written: composing again reuses it (no second bcrypt).
+    match minter(&app).compose_token(&req.user_id, &req.room_id).await {
+        Ok(c) => Json(json!({ "token": token, "hex": c.token })).into_response(),
+        Err(e) => bad(StatusCode::INTERNAL_SERVER_ERROR, e),
+    }
 }
 
-async fn dev_revoke(
-    State(app): State<Arc<App>>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    body: Bytes,
-) -> Response {
-    if let Some(r) = dev_guard(&app, &peer) {
-        return r;
-    }
-    let req: TokenRequest = match serde_json::from_slice(&body) {
-        Ok(r) => r,
-        Err(e) => {
-            return bad(
-                StatusCode::BAD_REQUEST,
-                format!("expected {{\"user_id\", \"room_id\"}}: {e}"),
-            )
-        }
-    };
-    match app
-        .minter
-        .as_ref()
-        .expect("memory backend")
-        .revoke(&req.user_id, &req.room_id)
-        .await
-    {
+async fn dev_revoke(State(app): State<Arc<App>>, Dev(req): Dev<TokenRequest>) -> Response {
+    match minter(&app).revoke(&req.user_id, &req.room_id).await {
         Ok(revoked) => Json(json!({ "revoked": revoked })).into_response(),
         Err(e) => bad(StatusCode::INTERNAL_SERVER_ERROR, e),
     }
@@ -706,6 +683,7 @@ async fn dev_revoke(
 fn queue_error(e: QueueError) -> Response {
     match e {
         QueueError::TooLarge(e) => bad(StatusCode::PAYLOAD_TOO_LARGE, e),
+        // check_all refuses an oversize entry before anything is sent.
         QueueError::Partial { sent, failed } if sent.is_empty() && failed.len() == 1 => bad(
             StatusCode::PAYLOAD_TOO_LARGE,
             format!("notification #{}: {}", failed[0].0, failed[0].1),
@@ -714,66 +692,20 @@ fn queue_error(e: QueueError) -> Response {
     }
 }
 
-async fn dev_enqueue(
-    State(app): State<Arc<App>>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    body: Bytes,
-) -> Response {
-    if let Some(r) = dev_guard(&app, &peer) {
-        return r;
-    }
-    let n: Notification = match serde_json::from_slice(&body) {
-        Ok(n) => n,
-        Err(e) => {
-            return bad(
-                StatusCode::BAD_REQUEST,
-                format!("expected {{\"user_id\", \"room_id\", \"data\"}}: {e}"),
-            )
-        }
-    };
-    match app
-        .queue
-        .as_ref()
-        .expect("memory backend has a queue")
-        .send(&n)
-        .await
-    {
+async fn dev_enqueue(State(app): State<Arc<App>>, Dev(n): Dev<Notification>) -> Response {
+    match dev_queue(&app).send(&n).await {
         Ok(id) => Json(json!({ "message_id": id })).into_response(),
         Err(e) => queue_error(e),
     }
 }
 
-async fn dev_enqueue_batch(
-    State(app): State<Arc<App>>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    body: Bytes,
-) -> Response {
-    if let Some(r) = dev_guard(&app, &peer) {
-        return r;
-    }
-    let ns: Vec<Notification> = match serde_json::from_slice(&body) {
-        Ok(n) => n,
-        Err(e) => {
-            return bad(
-                StatusCode::BAD_REQUEST,
-                format!("expected an array of notifications: {e}"),
-            )
-        }
-    };
-    match app
-        .queue
-        .as_ref()
-        .expect("memory backend has a queue")
-        .send_batch(&ns)
-        .await
-    {
+async fn dev_enqueue_batch(State(app): State<Arc<App>>, Dev(ns): Dev<Vec<Notification>>) -> Response {
+    match dev_queue(&app).send_batch(&ns).await {
         Ok(ids) => Json(json!({ "message_ids": ids })).into_response(),
         Err(e) => queue_error(e),
     }
 }
 
-/// On the memory backend the page mints its own tokens; on any backend `/?token=JWT&user=..&room=..`
-/// connects with a token minted elsewhere (the gem, in the browser test).
 async fn demo_page(State(app): State<Arc<App>>) -> Response {
     Html(include_str!("demo.html").replace("__STAGE__", &app.opts.stage)).into_response()
 }

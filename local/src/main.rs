@@ -112,6 +112,7 @@ async fn main() {
     tracing_subscriber::fmt()
         .with_max_level(level)
         .with_target(false)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stdout()))
         .init();
     let (opts, (cfg, generated)) = match parse_args().and_then(|o| config().map(|c| (o, c))) {
         Ok(x) => x,

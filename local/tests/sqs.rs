@@ -9,22 +9,11 @@ use hermes_local::{start, Options};
 use serde_json::{json, Value};
 use tokio_tungstenite::tungstenite::Message;
 
-fn moto() -> Option<String> {
-    match std::env::var("HERMES_TEST_AWS_ENDPOINT") {
-        Ok(v) if !v.is_empty() => Some(v),
-        _ if std::env::var("HERMES_REQUIRE_AWS_TESTS").as_deref() == Ok("1") => {
-            panic!("HERMES_TEST_AWS_ENDPOINT is not set: run under script/with-moto")
-        }
-        _ => {
-            eprintln!("skipped: HERMES_TEST_AWS_ENDPOINT not set (run under script/with-moto)");
-            None
-        }
-    }
-}
-
 #[tokio::test]
 async fn polls_sqs_into_the_send_handler_and_deletes_what_it_delivered() {
-    let Some(endpoint) = moto() else { return };
+    let Some(endpoint) = hermes_core::testing::aws_endpoint() else {
+        return;
+    };
     let base = |queue: &str| {
         let pairs = [
             (

@@ -26,21 +26,6 @@ pub fn config(extra: &[(&str, &str)]) -> Config {
     Config::from_lookup(|k| pairs.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone())).unwrap()
 }
 
-/// The moto endpoint started by script/with-moto. Absent: the test is skipped with a notice,
-/// unless HERMES_REQUIRE_AWS_TESTS=1 (script/test sets it), where absence fails the run.
-pub fn aws_endpoint() -> Option<String> {
-    match std::env::var("HERMES_TEST_AWS_ENDPOINT") {
-        Ok(v) if !v.is_empty() => Some(v),
-        _ => {
-            if std::env::var("HERMES_REQUIRE_AWS_TESTS").as_deref() == Ok("1") {
-                panic!("HERMES_TEST_AWS_ENDPOINT is not set: run under script/with-moto");
-            }
-            eprintln!("skipped: HERMES_TEST_AWS_ENDPOINT not set (run under script/with-moto)");
-            None
-        }
-    }
-}
-
 /// Unique ids per test run, so tests sharing the emulator's tables never see each other's rows.
 pub fn unique(prefix: &str) -> String {
     use std::sync::atomic::{AtomicU64, Ordering};

@@ -15,6 +15,7 @@ rescue LoadError
 end
 
 require_relative "hermes/client"
+require_relative "hermes/api"
 require_relative "hermes/notification_authorizer"
 
 # Real-time notifications from Rails to browsers over API Gateway WebSockets.
@@ -56,31 +57,9 @@ module Hermes
     def client
       @mutex.synchronize { @client ||= Client.new(@config ||= Configuration.new) }
     end
-
-    def generate_token(user_id:, company_code:)
-      client.generate_token(user_id: user_id, company_code: company_code)
-    end
-
-    def check_token(user_id:, company_code:)
-      client.generate_token(user_id: user_id, company_code: company_code)
-    end
-
-    def compose_token(user_id:, company_code:)
-      client.compose_token(user_id: user_id, company_code: company_code)
-    end
-
-    def revoke_token(user_id:, company_code:)
-      client.revoke_token(user_id: user_id, company_code: company_code)
-    end
-
-    def enqueue_notification(user_id:, room_id:, data:, to_user_id: nil)
-      client.enqueue_notification(user_id: user_id, room_id: room_id, data: data, to_user_id: to_user_id)
-    end
-
-    def enqueue_notifications(notifications)
-      client.enqueue_notifications(notifications)
-    end
   end
+
+  extend API
 end
 
 require_relative "hermes/railtie" if defined?(Rails::Railtie)

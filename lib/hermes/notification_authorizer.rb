@@ -1,34 +1,11 @@
 # frozen_string_literal: true
 
+require_relative "api"
+
 module Hermes
   # The seed's API, under the name its views call: Notification::NotificationAuthorizer.
-  # Every method delegates to the process-wide Hermes client.
   module NotificationAuthorizer
-    module_function
-
-    def generate_token(user_id:, company_code:)
-      Hermes.client.generate_token(user_id: user_id, company_code: company_code)
-    end
-
-    def check_token(user_id:, company_code:)
-      Hermes.client.generate_token(user_id: user_id, company_code: company_code)
-    end
-
-    def compose_token(user_id:, company_code:)
-      Hermes.client.compose_token(user_id: user_id, company_code: company_code)
-    end
-
-    def revoke_token(user_id:, company_code:)
-      Hermes.client.revoke_token(user_id: user_id, company_code: company_code)
-    end
-
-    def enqueue_notification(user_id:, room_id:, data:, to_user_id: nil)
-      Hermes.client.enqueue_notification(user_id: user_id, room_id: room_id, data: data, to_user_id: to_user_id)
-    end
-
-    def enqueue_notifications(notifications)
-      Hermes.client.enqueue_notifications(notifications)
-    end
+    extend API
   end
 
   # Makes Notification::NotificationAuthorizer resolve, whatever Notification already is:

@@ -24,6 +24,9 @@ pub struct Received {
 pub enum QueueError {
     #[error(transparent)]
     TooLarge(#[from] PayloadTooLarge),
+    /// An entry of a batch is too large; nothing of the batch was sent.
+    #[error("notification #{index}: {error}")]
+    TooLargeAt { index: usize, error: PayloadTooLarge },
     #[error("SQS {op} failed: {message}")]
     Backend { op: &'static str, message: String },
     /// Some entries of a batch were queued, some were not: the caller learns which.
@@ -49,10 +52,8 @@ pub trait Queue: Send + Sync {
 /// Every entry is checked before any is sent, so a batch with one oversize entry sends nothing.
 pub fn check_all(ns: &[Notification]) -> Result<(), QueueError> {
     for (i, n) in ns.iter().enumerate() {
-        n.check_size().map_err(|e| QueueError::Partial {
-            sent: vec![],
-            failed: vec![(i, e.to_string())],
-        })?;
+        n.check_size()
+            .map_err(|error| QueueError::TooLargeAt { index: i, error })?;
     }
     Ok(())
 }

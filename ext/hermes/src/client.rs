@@ -170,12 +170,18 @@ impl Client {
     /// `entries`: `[[user_id, room_id, data_json, target_or_nil], ...]`.
     fn enqueue_batch(ruby: &Ruby, rb_self: &Self, entries: RArray) -> Result<Vec<String>, Error> {
         let mut ns = Vec::with_capacity(entries.len());
-        for (i, entry) in entries.into_iter().enumerate() {
+        for entry in entries.into_iter() {
             let e = RArray::try_convert(entry)?;
-            let n = notification(ruby, e.entry(0)?, e.entry(1)?, e.entry(2)?, e.entry(3)?)?;
-            n.check_size().map_err(|err| errors::too_large_at(ruby, i, err))?;
-            ns.push(n);
+            ns.push(notification(
+                ruby,
+                e.entry(0)?,
+                e.entry(1)?,
+                e.entry(2)?,
+                e.entry(3)?,
+            )?);
         }
+        // Refused before the runtime and clients are built, like a single oversize enqueue.
+        hermes_core::queue::check_all(&ns).map_err(|e| errors::queue(ruby, e))?;
         if ns.is_empty() {
             return Ok(vec![]);
         }

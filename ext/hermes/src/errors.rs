@@ -41,7 +41,9 @@ pub fn mint(ruby: &Ruby, e: MintError) -> Error {
 pub fn queue(ruby: &Ruby, e: QueueError) -> Error {
     let msg = e.to_string();
     match e {
-        QueueError::TooLarge(_) => Error::new(ruby.get_inner(&TOO_LARGE), msg),
+        QueueError::TooLarge(_) | QueueError::TooLargeAt { .. } => {
+            Error::new(ruby.get_inner(&TOO_LARGE), msg)
+        }
         QueueError::Backend { .. } => Error::new(ruby.get_inner(&QUEUE), msg),
         // The caller learns which entries went out (index => message id) and which did not.
         QueueError::Partial { sent, failed } => {
@@ -56,10 +58,6 @@ pub fn queue(ruby: &Ruby, e: QueueError) -> Error {
             }
         }
     }
-}
-
-pub fn too_large_at(ruby: &Ruby, index: usize, e: PayloadTooLarge) -> Error {
-    Error::new(ruby.get_inner(&TOO_LARGE), format!("notification #{index}: {e}"))
 }
 
 pub fn too_large(ruby: &Ruby, e: PayloadTooLarge) -> Error {

@@ -103,24 +103,26 @@ impl Minter {
     /// The seed's `generate_token` (and `check_token`): a JWT for `?token=`. Its `exp` never
     /// outlives the stored hash, so the authorizer accepts it for as long as it is valid.
     pub async fn generate_token(&self, user_id: &UserId, room_id: &str) -> Result<String, MintError> {
+        Ok(self.mint(user_id, room_id).await?.1)
+    }
+
+    /// Both at once: the hex token (with its stored hash ensured) and the JWT carrying it.
+    pub async fn mint(&self, user_id: &UserId, room_id: &str) -> Result<(Composed, String), MintError> {
         let c = self.compose_token(user_id, room_id).await?;
         let now = now_secs();
         let claims = Claims {
             user_id: user_id.clone(),
             room_id: room_id.to_owned(),
-            token: c.token,
+            token: c.token.clone(),
             exp: (now + self.ttl).min(c.expires_at),
             iat: Some(now),
         };
-        Ok(self.keys.issue(&claims)?)
+        let jwt = self.keys.issue(&claims)?;
+        Ok((c, jwt))
     }
 
     /// Deletes the stored hash: every JWT minted for this user and room stops connecting.
     pub async fn revoke(&self, user_id: &UserId, room_id: &str) -> Result<bool, MintError> {
         Ok(self.tokens.delete(&user_id.to_string(), room_id).await?)
-    }
-
-    pub fn keys(&self) -> &JwtKeys {
-        &self.keys
     }
 }

@@ -148,13 +148,6 @@ impl Gateway {
             let _ = t.await;
         }
     }
-
-    /// Waits until the server stops (Ctrl-C handling is the caller's).
-    pub async fn wait(mut self) {
-        if let Some(t) = self.task.take() {
-            let _ = t.await;
-        }
-    }
 }
 
 impl Drop for Gateway {
@@ -668,14 +661,9 @@ fn dev_queue(app: &App) -> &Arc<dyn Queue> {
 }
 
 async fn dev_mint(State(app): State<Arc<App>>, Dev(req): Dev<TokenRequest>) -> Response {
-    let token = match minter(&app).generate_token(&req.user_id, &req.room_id).await {
-        Ok(t) => t,
-        Err(e) => return bad(StatusCode::BAD_REQUEST, e),
-    };
-    // The row was just written: composing again reuses it (no second bcrypt).
-    match minter(&app).compose_token(&req.user_id, &req.room_id).await {
-        Ok(c) => Json(json!({ "token": token, "hex": c.token })).into_response(),
-        Err(e) => bad(StatusCode::INTERNAL_SERVER_ERROR, e),
+    match minter(&app).mint(&req.user_id, &req.room_id).await {
+        Ok((c, jwt)) => Json(json!({ "token": jwt, "hex": c.token })).into_response(),
+        Err(e) => bad(StatusCode::BAD_REQUEST, e),
     }
 }
 
@@ -688,12 +676,9 @@ async fn dev_revoke(State(app): State<Arc<App>>, Dev(req): Dev<TokenRequest>) ->
 
 fn queue_error(e: QueueError) -> Response {
     match e {
-        QueueError::TooLarge(e) => bad(StatusCode::PAYLOAD_TOO_LARGE, e),
-        // check_all refuses an oversize entry before anything is sent.
-        QueueError::Partial { sent, failed } if sent.is_empty() && failed.len() == 1 => bad(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            format!("notification #{}: {}", failed[0].0, failed[0].1),
-        ),
+        e @ (QueueError::TooLarge(_) | QueueError::TooLargeAt { .. }) => {
+            bad(StatusCode::PAYLOAD_TOO_LARGE, e)
+        }
         other => bad(StatusCode::INTERNAL_SERVER_ERROR, other),
     }
 }

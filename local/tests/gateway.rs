@@ -56,6 +56,19 @@ async fn next_json(ws: &mut Ws) -> Value {
     }
 }
 
+/// The code of the close frame the server sends next.
+async fn close_code(ws: &mut Ws) -> u16 {
+    match tokio::time::timeout(Duration::from_secs(3), ws.next())
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap()
+    {
+        Message::Close(Some(f)) => u16::from(f.code),
+        other => panic!("expected a close frame, got {other:?}"),
+    }
+}
+
 async fn nothing_within(ws: &mut Ws, ms: u64) -> bool {
     tokio::time::timeout(Duration::from_millis(ms), ws.next())
         .await
@@ -174,15 +187,7 @@ async fn idle_sockets_are_closed() {
     })
     .await;
     let mut a = open(&gw, &token(&gw, 1, "R").await).await.unwrap();
-    let m = tokio::time::timeout(Duration::from_secs(3), a.next())
-        .await
-        .unwrap()
-        .unwrap()
-        .unwrap();
-    match m {
-        Message::Close(Some(f)) => assert_eq!(u16::from(f.code), 1001),
-        other => panic!("expected a close frame, got {other:?}"),
-    }
+    assert_eq!(close_code(&mut a).await, 1001);
     wait_for(|| gw.live_connections() == 0).await;
 }
 
@@ -192,15 +197,7 @@ async fn oversize_frames_close_with_1009() {
     let mut a = open(&gw, &token(&gw, 1, "R").await).await.unwrap();
     let big = json!({"action": "sendMessage", "data": "x".repeat(40 * 1024)}).to_string();
     a.send(Message::Text(big.into())).await.unwrap();
-    let m = tokio::time::timeout(Duration::from_secs(3), a.next())
-        .await
-        .unwrap()
-        .unwrap()
-        .unwrap();
-    match m {
-        Message::Close(Some(f)) => assert_eq!(u16::from(f.code), 1009),
-        other => panic!("expected close 1009, got {other:?}"),
-    }
+    assert_eq!(close_code(&mut a).await, 1009);
 }
 
 #[tokio::test]
@@ -235,12 +232,7 @@ async fn management_api_through_the_real_sdk_client() {
     assert_eq!(info.identity().unwrap().source_ip(), Some("127.0.0.1"));
 
     pusher.close(&id).await.unwrap();
-    let m = tokio::time::timeout(Duration::from_secs(3), a.next())
-        .await
-        .unwrap()
-        .unwrap()
-        .unwrap();
-    assert!(matches!(m, Message::Close(_)), "{m:?}");
+    assert_eq!(close_code(&mut a).await, 1000, "DeleteConnection closes normally");
     wait_for(|| gw.live_connections() == 0).await;
     assert_eq!(pusher.post(&id, b"x").await, Err(PushError::Gone));
 }

@@ -51,10 +51,6 @@ impl MemoryQueue {
             .collect()
     }
 
-    pub fn in_flight(&self) -> usize {
-        self.inner.lock().unwrap().in_flight.len()
-    }
-
     fn push(&self, body: String) -> String {
         let id = format!("mem-{:016x}", self.next.fetch_add(1, Ordering::Relaxed));
         self.inner.lock().unwrap().queued.push_back((id.clone(), body));

@@ -1,6 +1,6 @@
 //! In-process stores: unit tests, benchmarks and the local gateway's default backend.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Mutex;
 
 use async_trait::async_trait;
@@ -62,9 +62,6 @@ impl MemoryConnectionStore {
     }
     pub fn is_empty(&self) -> bool {
         self.len() == 0
-    }
-    pub fn ids(&self) -> BTreeSet<String> {
-        self.inner.lock().unwrap().rows.keys().cloned().collect()
     }
 }
 

@@ -4,12 +4,19 @@ use std::hint::black_box;
 use std::sync::Arc;
 use std::time::Duration;
 
+use aws_sdk_apigatewaymanagement::config::{Credentials, SharedCredentialsProvider};
+use aws_smithy_runtime_api::client::http::{
+    HttpClient, HttpConnector, HttpConnectorFuture, HttpConnectorSettings, SharedHttpConnector,
+};
+use aws_smithy_runtime_api::client::orchestrator::{HttpRequest, HttpResponse};
+use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
+use aws_smithy_types::body::SdkBody;
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion};
 use hermes_core::config::Secret;
 use hermes_core::frame::encode_frame;
 use hermes_core::handlers::{Authorizer, Decision, Sender};
 use hermes_core::push::memory::MemoryPusherFactory;
-use hermes_core::push::MemoryPusher;
+use hermes_core::push::{ApiGwPusherFactory, MemoryPusher, PusherFactory};
 use hermes_core::store::{Connection, ConnectionStore, MemoryConnectionStore, MemoryTokenStore};
 use hermes_core::token::{compose, now_secs, seal, Claims, JwtKeys, UserId};
 use hermes_core::{Config, Minter};
@@ -153,5 +160,51 @@ fn fan_out(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, tokens, authorize, fan_out);
+/// An HTTP client that answers 200 at once, in process: what is left of a post's time is the
+/// SDK's own work (endpoint, signing, interceptors, retry and timeout layers).
+#[derive(Debug, Clone)]
+struct Answer200;
+
+impl HttpConnector for Answer200 {
+    fn call(&self, _request: HttpRequest) -> HttpConnectorFuture {
+        HttpConnectorFuture::ready(Ok(HttpResponse::new(200.try_into().unwrap(), SdkBody::empty())))
+    }
+}
+
+impl HttpClient for Answer200 {
+    fn http_connector(&self, _: &HttpConnectorSettings, _: &RuntimeComponents) -> SharedHttpConnector {
+        SharedHttpConnector::new(self.clone())
+    }
+}
+
+/// One PostToConnection through the real aws-sdk-apigatewaymanagement client, minus the network:
+/// the SDK's share of every post in a fan-out.
+fn sdk_post(c: &mut Criterion) {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let sdk = rt.block_on(hermes_core::aws::sdk_config(&config("10")));
+    let creds = Credentials::new("AKIDEXAMPLE", "bench-secret-key", None, None, "bench");
+    let sdk = sdk
+        .to_builder()
+        .http_client(Answer200)
+        .credentials_provider(SharedCredentialsProvider::new(creds))
+        .build();
+    let factory = ApiGwPusherFactory::new(sdk);
+    let pusher = factory.for_endpoint("https://abcdef1234.execute-api.eu-west-1.amazonaws.com/production");
+    let frame = encode_frame(
+        "42",
+        &hermes_core::frame::raw(&json!({"type": "info", "data": "backup finished"})),
+        Some("m-1"),
+    );
+    c.bench_function("sdk_post_to_connection_no_network", |b| {
+        b.iter(|| {
+            rt.block_on(pusher.post(black_box("L0SM9cOFvHcCIhw="), &frame))
+                .unwrap()
+        })
+    });
+}
+
+criterion_group!(benches, tokens, authorize, fan_out, sdk_post);
 criterion_main!(benches);

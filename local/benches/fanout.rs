@@ -1,7 +1,9 @@
 //! `cargo bench -p hermes-local --bench fanout` (release): one notification to a room of
 //! 10,000 real WebSocket clients through a hermes-local process (memory store, the real SDK
 //! management client posting back to the gateway). Reports p50/p99 time from enqueue until
-//! the last client has the frame, and the gateway's RSS per idle connection.
+//! the last client has the frame, the CPU each delivered frame cost the gateway and the
+//! clients (the figure that moves less than wall time on a shared machine), and the gateway's
+//! RSS per idle connection. `FANOUT_TRACE=1` also prints every message's time in order.
 //! Loopback only; bounded: it stops by itself. Needs `ulimit -n` above 10,100.
 
 use std::io::{Read, Write};
@@ -12,10 +14,11 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use futures::StreamExt;
+use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::tungstenite::Message;
 
 const CLIENTS: usize = 10_000;
-const MESSAGES: usize = 20;
+const MESSAGES: usize = 100;
 
 fn post(port: u16, path: &str, body: &str) -> String {
     let mut s = StdTcp::connect(("127.0.0.1", port)).unwrap();
@@ -43,6 +46,16 @@ fn rss_kib(pid: u32) -> u64 {
         .unwrap()
 }
 
+/// CPU time (user + system) of a process so far. /proc reports it in USER_HZ ticks, which
+/// Linux fixes at 100 per second for userspace.
+fn cpu_time(pid: &str) -> Duration {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    let fields: Vec<&str> = stat.rsplit(')').next().unwrap().split_whitespace().collect();
+    // After the command name: state is field 3, utime 14, stime 15 (1-based, see proc(5)).
+    let ticks: u64 = fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap();
+    Duration::from_millis(ticks * 10)
+}
+
 fn main() {
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
@@ -57,8 +70,9 @@ fn main() {
         .stdout(Stdio::null())
         .spawn()
         .unwrap();
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
+    // The clients share one thread, as browsers would share one core; a current-thread
+    // runtime costs them the least per frame.
+    let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .unwrap();
@@ -73,9 +87,14 @@ fn main() {
         let received = Arc::new(AtomicUsize::new(0));
         rt.block_on(async {
             let mut tasks = Vec::with_capacity(CLIENTS);
+            // A browser reads into buffers sized for its frames; tungstenite's default 128 KiB
+            // read buffer would have the one client thread zeroing 1.3 GB per message.
+            let client_config = WebSocketConfig::default().read_buffer_size(4 * 1024);
             for _ in 0..CLIENTS {
                 let url = format!("ws://127.0.0.1:{port}/development?token={token}");
-                let (ws, _) = tokio_tungstenite::connect_async(url).await.expect("connect");
+                let (ws, _) = tokio_tungstenite::connect_async_with_config(url, Some(client_config), false)
+                    .await
+                    .expect("connect");
                 let received = received.clone();
                 tasks.push(tokio::spawn(async move {
                     let (_sink, mut stream) = ws.split();
@@ -93,6 +112,9 @@ fn main() {
                 (after.saturating_sub(before)) as f64 / CLIENTS as f64
             );
             let mut times = Vec::new();
+            let gw_pid = gw.id().to_string();
+            let (gw_cpu, own_cpu) = (cpu_time(&gw_pid), cpu_time("self"));
+            let started = Instant::now();
             for i in 0..MESSAGES {
                 let target = (i + 1) * CLIENTS;
                 let t0 = Instant::now();
@@ -103,6 +125,20 @@ fn main() {
                     tokio::time::sleep(Duration::from_millis(1)).await;
                 }
                 times.push(t0.elapsed());
+            }
+            let wall = started.elapsed();
+            let (gw_cpu, own_cpu) = (cpu_time(&gw_pid) - gw_cpu, cpu_time("self") - own_cpu);
+            let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+            let per_post = |d: Duration| d.as_secs_f64() * 1e6 / (MESSAGES * CLIENTS) as f64;
+            println!(
+                "CPU per delivered frame: gateway {:.1} µs, the {CLIENTS} clients {:.1} µs ({:.0}% of {cores} cores for {:.1} s)",
+                per_post(gw_cpu),
+                per_post(own_cpu),
+                (gw_cpu + own_cpu).as_secs_f64() * 100.0 / (cores as f64 * wall.as_secs_f64()),
+                wall.as_secs_f64()
+            );
+            if std::env::var_os("FANOUT_TRACE").is_some() {
+                println!("{:?}", times.iter().map(|t| t.as_millis()).collect::<Vec<_>>());
             }
             times.sort();
             let pct = |p: f64| times[((times.len() as f64 * p).ceil() as usize).clamp(1, times.len()) - 1];

@@ -4,6 +4,7 @@ use std::sync::{Arc, Mutex};
 use async_trait::async_trait;
 use aws_config::SdkConfig;
 use aws_sdk_apigatewaymanagement::config::http::HttpResponse;
+use aws_sdk_apigatewaymanagement::config::StalledStreamProtectionConfig;
 use aws_sdk_apigatewaymanagement::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use aws_sdk_apigatewaymanagement::primitives::Blob;
 use aws_sdk_apigatewaymanagement::Client;
@@ -78,8 +79,12 @@ impl PusherFactory for ApiGwPusherFactory {
         let mut g = self.clients.lock().unwrap();
         g.entry(endpoint.to_owned())
             .or_insert_with(|| {
+                // Stalled-stream protection watches long bodies; a post is at most 128 KB
+                // already in memory, and the check costs each of a fan-out's thousands of posts
+                // a body wrapper and clock reads both ways (timeouts still bound every call).
                 let conf = aws_sdk_apigatewaymanagement::config::Builder::from(&self.base)
                     .endpoint_url(endpoint)
+                    .stalled_stream_protection(StalledStreamProtectionConfig::disabled())
                     .build();
                 Arc::new(ApiGwPusher {
                     client: Client::from_conf(conf),

@@ -418,7 +418,10 @@ async fn ws_entry(
     // tungstenite reserves 128 KiB read and write buffers per socket by default: 2.7 GB for
     // 10,000 idle browsers. Frames are at most 32 KiB, so small buffers that grow on demand
     // keep an idle connection to a few KiB.
-    ws.max_message_size(app.opts.max_message_bytes.max(app.opts.max_frame_bytes) * 4)
+    // API Gateway's two limits: each frame 32 KB, a message (frames up to the final one) 128 KB.
+    // tungstenite enforces both as it reads; run_socket turns the error into close 1009.
+    ws.max_frame_size(app.opts.max_frame_bytes)
+        .max_message_size(app.opts.max_message_bytes)
         .read_buffer_size(4 * 1024)
         .write_buffer_size(0)
         .on_upgrade(move |socket| run_socket(app, connection_id, client, socket))
@@ -472,7 +475,13 @@ async fn run_socket(app: Arc<App>, id: String, peer: Peer, mut socket: WebSocket
             }
         };
         let msg = match msg {
-            None | Some(Err(_)) => break,
+            None => break,
+            Some(Err(e)) => {
+                if is_too_big(e) {
+                    let _ = socket.send(close(1009, "Message too big")).await;
+                }
+                break;
+            }
             Some(Ok(m)) => m,
         };
         idle.as_mut()
@@ -484,10 +493,6 @@ async fn run_socket(app: Arc<App>, id: String, peer: Peer, mut socket: WebSocket
             Message::Ping(_) | Message::Pong(_) => continue,
         };
         *live.last_active.lock().unwrap() = SystemTime::now();
-        if text.len() > app.opts.max_frame_bytes {
-            let _ = socket.send(close(1009, "Message too big")).await;
-            break;
-        }
         let action = serde_json::from_str::<Value>(&text)
             .ok()
             .and_then(|v| v.get("action").and_then(Value::as_str).map(str::to_owned));
@@ -509,6 +514,14 @@ async fn run_socket(app: Arc<App>, id: String, peer: Peer, mut socket: WebSocket
     drop(live);
     let ev = app.ws_event(&id, "$disconnect", "DISCONNECT", &peer);
     disconnect(&*app.connections, &ev).await;
+}
+
+/// A frame or message over the configured limits (the others are I/O or protocol errors).
+fn is_too_big(e: axum::Error) -> bool {
+    matches!(
+        e.into_inner().downcast_ref::<tungstenite::Error>(),
+        Some(tungstenite::Error::Capacity(_))
+    )
 }
 
 async fn manage(

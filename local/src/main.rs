@@ -11,17 +11,26 @@ const HELP: &str = "\
 hermes-local: an API Gateway WebSocket API on 127.0.0.1, running the Hermes handlers in-process.
 
 USAGE: hermes-local [--port N] [--stage NAME] [--idle-timeout SECS] [--max-age SECS]
+                    [--max-frame-bytes N] [--max-message-bytes N]
 
   --port N             listen on 127.0.0.1:N (default 3001; 0 picks a free port)
   --stage NAME         the stage in ws://127.0.0.1:N/NAME (default development)
   --idle-timeout SECS  close sockets idle this long, like API Gateway (default 600)
   --max-age SECS       close sockets this old, like API Gateway (default 7200)
+  --max-frame-bytes N  close with 1009 on a bigger frame (default 32768, API Gateway's 32 KB)
+  --max-message-bytes N
+                       close with 1009 on a bigger message, and refuse bigger posts with 413
+                       (default 131072, API Gateway's 128 KB)
   --help               this text
 
 Everything else comes from the HERMES_* environment (see README). With no HERMES_BACKEND it runs
 on the memory backend with a generated development secret and passcode, and serves a demo page
 at http://127.0.0.1:N/. HERMES_BACKEND=aws HERMES_AWS_ENDPOINT_URL=... HERMES_QUEUE_URL=... runs it
 against DynamoDB/SQS (an emulator or AWS): then the secret and passcode must be set.";
+
+fn number<T: std::str::FromStr>(v: String, name: &str, what: &str) -> Result<T, String> {
+    v.parse().map_err(|_| format!("{name} must be {what}, not {v:?}"))
+}
 
 fn parse_args() -> Result<Options, String> {
     let mut o = Options::default();
@@ -33,25 +42,24 @@ fn parse_args() -> Result<Options, String> {
                 println!("{HELP}");
                 std::process::exit(0);
             }
-            "--port" => {
-                o.port = value("--port")?
-                    .parse()
-                    .map_err(|_| "--port must be a number from 0 to 65535")?
-            }
+            "--port" => o.port = number(value("--port")?, "--port", "a number from 0 to 65535")?,
             "--stage" => o.stage = value("--stage")?,
             "--idle-timeout" => {
-                o.idle_timeout = Duration::from_secs(
-                    value("--idle-timeout")?
-                        .parse()
-                        .map_err(|_| "--idle-timeout must be seconds")?,
-                )
+                o.idle_timeout =
+                    Duration::from_secs(number(value("--idle-timeout")?, "--idle-timeout", "seconds")?)
             }
             "--max-age" => {
-                o.max_age = Duration::from_secs(
-                    value("--max-age")?
-                        .parse()
-                        .map_err(|_| "--max-age must be seconds")?,
-                )
+                o.max_age = Duration::from_secs(number(value("--max-age")?, "--max-age", "seconds")?)
+            }
+            "--max-frame-bytes" => {
+                o.max_frame_bytes = number(value("--max-frame-bytes")?, "--max-frame-bytes", "a byte count")?
+            }
+            "--max-message-bytes" => {
+                o.max_message_bytes = number(
+                    value("--max-message-bytes")?,
+                    "--max-message-bytes",
+                    "a byte count",
+                )?
             }
             other => return Err(format!("unknown argument {other:?} (see --help)")),
         }
@@ -63,6 +71,9 @@ fn parse_args() -> Result<Options, String> {
             .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
     {
         return Err("--stage must be letters, digits, - or _".into());
+    }
+    if o.max_frame_bytes == 0 || o.max_frame_bytes > o.max_message_bytes {
+        return Err("--max-frame-bytes must be from 1 to --max-message-bytes".into());
     }
     Ok(o)
 }

@@ -9,6 +9,8 @@ use hermes_core::{Config, Notification, UserId};
 use hermes_local::{start, Gateway, Options};
 use serde_json::{json, Value};
 use tokio::net::TcpStream;
+use tokio_tungstenite::tungstenite::protocol::frame::coding::{Data, OpCode};
+use tokio_tungstenite::tungstenite::protocol::frame::Frame;
 use tokio_tungstenite::tungstenite::{self, Message};
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
@@ -191,13 +193,37 @@ async fn idle_sockets_are_closed() {
     wait_for(|| gw.live_connections() == 0).await;
 }
 
+/// One WebSocket message sent as `parts` frames (text, then continuations).
+async fn send_fragmented(ws: &mut Ws, text: &str, parts: usize) {
+    let bytes = text.as_bytes();
+    let size = bytes.len().div_ceil(parts);
+    for (i, chunk) in bytes.chunks(size).enumerate() {
+        let opcode = if i == 0 { Data::Text } else { Data::Continue };
+        let last = (i + 1) * size >= bytes.len();
+        let frame = Frame::message(chunk.to_vec(), OpCode::Data(opcode), last);
+        ws.send(Message::Frame(frame)).await.unwrap();
+    }
+}
+
 #[tokio::test]
-async fn oversize_frames_close_with_1009() {
+async fn frames_over_32_kb_and_messages_over_128_kb_close_with_1009() {
     let gw = gateway(Options::default()).await;
+    let message = |kb: usize| json!({"action": "sendMessage", "data": "x".repeat(kb * 1024)}).to_string();
+
+    // One 40 KB frame: over API Gateway's frame limit.
     let mut a = open(&gw, &token(&gw, 1, "R").await).await.unwrap();
-    let big = json!({"action": "sendMessage", "data": "x".repeat(40 * 1024)}).to_string();
-    a.send(Message::Text(big.into())).await.unwrap();
+    a.send(Message::Text(message(40).into())).await.unwrap();
     assert_eq!(close_code(&mut a).await, 1009);
+
+    // The same 40 KB message in two 20 KB frames is within both limits and is delivered.
+    let mut b = open(&gw, &token(&gw, 2, "R").await).await.unwrap();
+    send_fragmented(&mut b, &message(40), 2).await;
+    let f = next_json(&mut b).await;
+    assert_eq!(f["data"].as_str().map(str::len), Some(40 * 1024));
+
+    // 130 KB in frames of 26 KB each: every frame fits, the message does not.
+    send_fragmented(&mut b, &message(130), 5).await;
+    assert_eq!(close_code(&mut b).await, 1009);
 }
 
 #[tokio::test]

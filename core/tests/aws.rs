@@ -177,14 +177,17 @@ async fn own_queue(ep: &str, name: String) -> SqsQueue {
     SqsQueue::new(sqs, url)
 }
 
-/// Receives and deletes until `want` bodies arrived or ~10 polls came back short.
+/// Receives and deletes (DeleteMessageBatch) until `want` bodies arrived or ~10 polls came back short.
 async fn take(q: &SqsQueue, want: usize) -> Vec<Value> {
     let mut bodies = Vec::new();
     for _ in 0..10 {
-        for m in q.receive(10, Duration::from_millis(500)).await.unwrap() {
-            bodies.push(serde_json::from_str(&m.body).unwrap());
-            q.delete(&m.receipt_handle).await.unwrap();
-        }
+        let got = q.receive(10, Duration::from_millis(500)).await.unwrap();
+        let handles: Vec<String> = got.iter().map(|m| m.receipt_handle.clone()).collect();
+        bodies.extend(
+            got.iter()
+                .map(|m| serde_json::from_str::<Value>(&m.body).unwrap()),
+        );
+        q.delete(&handles).await.unwrap();
         if bodies.len() >= want {
             break;
         }
@@ -215,6 +218,20 @@ async fn sqs_send_batch_receive_delete() {
     assert!(
         q.receive(10, Duration::ZERO).await.unwrap().is_empty(),
         "all deleted"
+    );
+
+    // A handle SQS does not know comes back as a failed entry, reported by count and code.
+    q.send(&one).await.unwrap();
+    let got = q.receive(10, Duration::from_millis(500)).await.unwrap();
+    let handles = vec![got[0].receipt_handle.clone(), "not-a-receipt-handle".to_owned()];
+    let err = q.delete(&handles).await.unwrap_err().to_string();
+    assert!(
+        err.contains("DeleteMessageBatch") && err.contains("1 of 2 not deleted"),
+        "{err}"
+    );
+    assert!(
+        q.receive(10, Duration::ZERO).await.unwrap().is_empty(),
+        "the valid handle was deleted"
     );
 }
 

@@ -604,11 +604,14 @@ async fn poll(app: Arc<App>, mut stop: tokio::sync::watch::Receiver<bool>) {
             .iter()
             .map(|f| f.item_identifier.as_str())
             .collect();
-        for m in &msgs {
-            if !failed.contains(&m.message_id.as_str()) {
-                if let Err(e) = queue.delete(&m.receipt_handle).await {
-                    tracing::warn!(message_id = m.message_id, error = %e, "delete failed");
-                }
+        let handled: Vec<String> = msgs
+            .iter()
+            .filter(|m| !failed.contains(&m.message_id.as_str()))
+            .map(|m| m.receipt_handle.clone())
+            .collect();
+        if !handled.is_empty() {
+            if let Err(e) = queue.delete(&handled).await {
+                tracing::warn!(error = %e, "deleting handled messages failed; SQS will redeliver them");
             }
         }
         if *stop.borrow() {

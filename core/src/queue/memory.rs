@@ -119,8 +119,11 @@ impl Queue for MemoryQueue {
         }
     }
 
-    async fn delete(&self, receipt_handle: &str) -> Result<(), QueueError> {
-        self.inner.lock().unwrap().in_flight.remove(receipt_handle);
+    async fn delete(&self, receipt_handles: &[String]) -> Result<(), QueueError> {
+        let mut g = self.inner.lock().unwrap();
+        for h in receipt_handles {
+            g.in_flight.remove(h);
+        }
         Ok(())
     }
 }
@@ -144,7 +147,7 @@ mod tests {
         tokio::time::sleep(Duration::from_millis(60)).await;
         let again = q.receive(10, Duration::ZERO).await.unwrap();
         assert_eq!(again[0].message_id, id, "undeleted message comes back");
-        q.delete(&again[0].receipt_handle).await.unwrap();
+        q.delete(&[again[0].receipt_handle.clone()]).await.unwrap();
         tokio::time::sleep(Duration::from_millis(60)).await;
         assert!(q.receive(10, Duration::ZERO).await.unwrap().is_empty());
     }

@@ -46,7 +46,9 @@ pub trait Queue: Send + Sync {
     /// Queues many, in order; returns one message id per notification.
     async fn send_batch(&self, ns: &[Notification]) -> Result<Vec<String>, QueueError>;
     async fn receive(&self, max: usize, wait: Duration) -> Result<Vec<Received>, QueueError>;
-    async fn delete(&self, receipt_handle: &str) -> Result<(), QueueError>;
+    /// Deletes handled messages together (SQS: DeleteMessageBatch, 10 a call). An error says
+    /// how many were not deleted; those come back after the visibility timeout.
+    async fn delete(&self, receipt_handles: &[String]) -> Result<(), QueueError>;
 }
 
 /// Every entry is checked before any is sent, so a batch with one oversize entry sends nothing.

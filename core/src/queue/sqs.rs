@@ -3,7 +3,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use aws_sdk_sqs::error::DisplayErrorContext;
-use aws_sdk_sqs::types::SendMessageBatchRequestEntry;
+use aws_sdk_sqs::types::{DeleteMessageBatchRequestEntry, SendMessageBatchRequestEntry};
 use aws_sdk_sqs::Client;
 use sha2::{Digest, Sha256};
 
@@ -159,14 +159,36 @@ impl Queue for SqsQueue {
             .collect())
     }
 
-    async fn delete(&self, receipt_handle: &str) -> Result<(), QueueError> {
-        self.client
-            .delete_message()
-            .queue_url(&self.url)
-            .receipt_handle(receipt_handle)
-            .send()
-            .await
-            .map_err(|e| backend_err("DeleteMessage", e))?;
-        Ok(())
+    async fn delete(&self, receipt_handles: &[String]) -> Result<(), QueueError> {
+        let mut failed = Vec::new();
+        for chunk in receipt_handles.chunks(10) {
+            let mut req = self.client.delete_message_batch().queue_url(&self.url);
+            for (i, h) in chunk.iter().enumerate() {
+                let entry = DeleteMessageBatchRequestEntry::builder()
+                    .id(i.to_string())
+                    .receipt_handle(h)
+                    .build()
+                    .map_err(|e| backend_err("DeleteMessageBatch", e))?;
+                req = req.entries(entry);
+            }
+            let out = req
+                .send()
+                .await
+                .map_err(|e| backend_err("DeleteMessageBatch", e))?;
+            failed.extend(out.failed.into_iter().map(|f| f.code));
+        }
+        if failed.is_empty() {
+            Ok(())
+        } else {
+            Err(QueueError::Backend {
+                op: "DeleteMessageBatch",
+                message: format!(
+                    "{} of {} not deleted ({})",
+                    failed.len(),
+                    receipt_handles.len(),
+                    failed.join(", ")
+                ),
+            })
+        }
     }
 }

@@ -204,10 +204,9 @@ impl Client {
                     if got.is_empty() {
                         break out;
                     }
-                    for m in got {
-                        let _ = q.delete(&m.receipt_handle).await;
-                        out.push(m.body);
-                    }
+                    let handles: Vec<String> = got.iter().map(|m| m.receipt_handle.clone()).collect();
+                    let _ = q.delete(&handles).await;
+                    out.extend(got.into_iter().map(|m| m.body));
                 }
             })
         }))

@@ -63,7 +63,12 @@ try {
     timeout: 30000,
   });
   const page = await browser.newPage();
-  page.on("console", (m) => console.log(`page: ${m.text()}`));
+  const pageErrors = [];
+  page.on("console", (m) => {
+    console.log(`page: ${m.text()}`);
+    if (m.type() === "error") pageErrors.push(m.text());
+  });
+  page.on("pageerror", (e) => pageErrors.push(String(e)));
   await page.goto(`http://127.0.0.1:${port}/?token=${encodeURIComponent(token)}&user=42&room=${room}`);
   await page.waitForFunction(() => document.getElementById("status").textContent === "open", null, { timeout: 15000 });
 
@@ -71,6 +76,7 @@ try {
   const item = await page.waitForSelector('#log li[data-type="info"]', { timeout: 20000 });
   const text = await item.textContent();
   if (!text.includes("Backup finished") || !text.includes("from user 7")) throw new Error(`unexpected notification text: ${text}`);
+  if (pageErrors.length) throw new Error(`the page logged errors: ${pageErrors.join(" | ")}`);
   mkdirSync(path.join(root, "test-results"), { recursive: true });
   await page.screenshot({ path: path.join(root, "test-results", "e2e.png"), fullPage: true });
   console.log(`e2e: notification ${id} reached the page: "${text}" (screenshot test-results/e2e.png)`);

@@ -441,47 +441,37 @@ async fn run_socket(app: Arc<App>, id: String, peer: Peer, mut socket: WebSocket
     let idle = tokio::time::sleep(app.opts.idle_timeout);
     tokio::pin!(max_age, idle);
     let close = |code: u16, reason: &'static str| {
-        Message::Close(Some(CloseFrame {
+        Some(Message::Close(Some(CloseFrame {
             code,
             reason: reason.into(),
-        }))
+        })))
     };
-    loop {
+    // The loop ends with the close frame to send, if any.
+    let ending = loop {
         let msg = tokio::select! {
             out = rx.recv() => {
                 match out.expect("the connection holds its own sender") {
                     Out::Frame(text) => {
                         if socket.send(Message::Text(text)).await.is_err() {
-                            break;
+                            break None;
                         }
                         continue;
                     }
                     // DeleteConnection or shutdown: the connection is over.
-                    Out::Close(code, reason) => {
-                        let _ = socket.send(close(code, reason)).await;
-                        break;
-                    }
+                    Out::Close(code, reason) => break close(code, reason),
                 }
             }
             m = socket.recv() => m,
             _ = &mut idle => {
                 tracing::info!(connection_id = id, "idle timeout");
-                let _ = socket.send(close(1001, "Going away")).await;
-                break;
+                break close(1001, "Going away");
             }
-            _ = &mut max_age => {
-                let _ = socket.send(close(1001, "Going away")).await;
-                break;
-            }
+            _ = &mut max_age => break close(1001, "Going away"),
         };
         let msg = match msg {
-            None => break,
-            Some(Err(e)) => {
-                if is_too_big(e) {
-                    let _ = socket.send(close(1009, "Message too big")).await;
-                }
-                break;
-            }
+            None => break None,
+            Some(Err(e)) if is_too_big(&e) => break close(1009, "Message too big"),
+            Some(Err(_)) => break None,
             Some(Ok(m)) => m,
         };
         idle.as_mut()
@@ -489,7 +479,7 @@ async fn run_socket(app: Arc<App>, id: String, peer: Peer, mut socket: WebSocket
         let text = match msg {
             Message::Text(t) => t.to_string(),
             Message::Binary(b) => String::from_utf8_lossy(&b).into_owned(),
-            Message::Close(_) => break,
+            Message::Close(_) => break None,
             Message::Ping(_) | Message::Pong(_) => continue,
         };
         *live.last_active.lock().unwrap() = SystemTime::now();
@@ -509,6 +499,9 @@ async fn run_socket(app: Arc<App>, id: String, peer: Peer, mut socket: WebSocket
         tokio::spawn(async move {
             app.sender.handle_route(&ev).await;
         });
+    };
+    if let Some(frame) = ending {
+        let _ = socket.send(frame).await;
     }
     app.sockets.lock().unwrap().remove(&id);
     drop(live);
@@ -517,9 +510,9 @@ async fn run_socket(app: Arc<App>, id: String, peer: Peer, mut socket: WebSocket
 }
 
 /// A frame or message over the configured limits (the others are I/O or protocol errors).
-fn is_too_big(e: axum::Error) -> bool {
+fn is_too_big(e: &axum::Error) -> bool {
     matches!(
-        e.into_inner().downcast_ref::<tungstenite::Error>(),
+        std::error::Error::source(e).and_then(|s| s.downcast_ref::<tungstenite::Error>()),
         Some(tungstenite::Error::Capacity(_))
     )
 }

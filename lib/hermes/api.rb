@@ -10,9 +10,7 @@ module Hermes
     end
 
     # The seed's view calls this name.
-    def check_token(user_id:, company_code:)
-      Hermes.client.generate_token(user_id: user_id, company_code: company_code)
-    end
+    alias check_token generate_token
 
     def compose_token(user_id:, company_code:)
       Hermes.client.compose_token(user_id: user_id, company_code: company_code)

@@ -117,19 +117,13 @@ impl Client {
     }
 
     fn generate_token(ruby: &Ruby, rb_self: &Self, user_id: Value, room_id: Value) -> Result<String, Error> {
-        let (user, room) = (
-            user_id_arg(ruby, user_id)?,
-            room_arg(ruby, room_id, "company_code")?,
-        );
+        let (user, room) = token_args(ruby, user_id, room_id)?;
         let s = rb_self.state(ruby)?;
         nogvl(|| s.runtime.block_on(s.minter.generate_token(&user, &room))).map_err(|e| errors::mint(ruby, e))
     }
 
     fn compose_token(ruby: &Ruby, rb_self: &Self, user_id: Value, room_id: Value) -> Result<String, Error> {
-        let (user, room) = (
-            user_id_arg(ruby, user_id)?,
-            room_arg(ruby, room_id, "company_code")?,
-        );
+        let (user, room) = token_args(ruby, user_id, room_id)?;
         let s = rb_self.state(ruby)?;
         nogvl(|| s.runtime.block_on(s.minter.compose_token(&user, &room)))
             .map(|c| c.token)
@@ -137,10 +131,7 @@ impl Client {
     }
 
     fn revoke_token(ruby: &Ruby, rb_self: &Self, user_id: Value, room_id: Value) -> Result<bool, Error> {
-        let (user, room) = (
-            user_id_arg(ruby, user_id)?,
-            room_arg(ruby, room_id, "company_code")?,
-        );
+        let (user, room) = token_args(ruby, user_id, room_id)?;
         let s = rb_self.state(ruby)?;
         nogvl(|| s.runtime.block_on(s.minter.revoke(&user, &room))).map_err(|e| errors::mint(ruby, e))
     }
@@ -253,6 +244,14 @@ fn user_id_arg(ruby: &Ruby, v: Value) -> Result<UserId, Error> {
             "user_id must be an Integer or a String, got {}",
             v.class().inspect()
         ),
+    ))
+}
+
+/// The (user_id:, company_code:) pair of the token calls.
+fn token_args(ruby: &Ruby, user_id: Value, room_id: Value) -> Result<(UserId, String), Error> {
+    Ok((
+        user_id_arg(ruby, user_id)?,
+        room_arg(ruby, room_id, "company_code")?,
     ))
 }
 

@@ -218,28 +218,26 @@ fn each_binary_answers_through_the_runtime_api() {
     assert!(rt.block_on(backends.connections.get(&conn_id)).unwrap().is_none());
 }
 
+/// Starts the authorizer against a Runtime API nobody serves; it must stop on its own.
+/// Returns what it printed.
+fn authorizer_refusing_to_start(configure: impl FnOnce(&mut Command) -> &mut Command) -> String {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_authorizer"));
+    cmd.env("AWS_LAMBDA_RUNTIME_API", "127.0.0.1:9");
+    let out = configure(&mut cmd).output().unwrap();
+    assert!(!out.status.success());
+    String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr)
+}
+
 #[test]
 fn missing_secret_stops_the_authorizer_at_start_naming_the_variable() {
-    let out = Command::new(env!("CARGO_BIN_EXE_authorizer"))
-        .env_remove("HERMES_JWT_SECRET")
-        .env("AWS_LAMBDA_RUNTIME_API", "127.0.0.1:9")
-        .env("HERMES_BACKEND", "memory")
-        .output()
-        .unwrap();
-    assert!(!out.status.success());
-    let text = String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+    let text =
+        authorizer_refusing_to_start(|c| c.env_remove("HERMES_JWT_SECRET").env("HERMES_BACKEND", "memory"));
     assert!(text.contains("HERMES_JWT_SECRET is not set"), "{text}");
 }
 
 #[test]
 fn short_secret_is_refused_without_printing_it() {
-    let out = Command::new(env!("CARGO_BIN_EXE_authorizer"))
-        .env("HERMES_JWT_SECRET", "tooshort-secret-xyz")
-        .env("AWS_LAMBDA_RUNTIME_API", "127.0.0.1:9")
-        .output()
-        .unwrap();
-    assert!(!out.status.success());
-    let text = String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+    let text = authorizer_refusing_to_start(|c| c.env("HERMES_JWT_SECRET", "tooshort-secret-xyz"));
     assert!(text.contains("HERMES_JWT_SECRET is invalid"), "{text}");
     assert!(!text.contains("tooshort-secret-xyz"), "{text}");
 }

@@ -1,20 +1,20 @@
 //! The gateway with real WebSocket clients (tokio-tungstenite) and the real management API
 //! client, on 127.0.0.1.
 
+mod common;
+
 use std::time::Duration;
+
+use common::{next_json_within, Ws};
 
 use futures::{SinkExt, StreamExt};
 use hermes_core::push::{ApiGwPusherFactory, PushError, PusherFactory};
 use hermes_core::{Config, Notification, UserId};
 use hermes_local::{start, Gateway, Options};
 use serde_json::{json, Value};
-use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::{Data, OpCode};
 use tokio_tungstenite::tungstenite::protocol::frame::Frame;
 use tokio_tungstenite::tungstenite::{self, Message};
-use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
-
-type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
 
 fn memory_config() -> Config {
     Config::from_lookup(|k| match k {
@@ -46,16 +46,7 @@ async fn open(gw: &Gateway, token: &str) -> Result<Ws, tungstenite::Error> {
 }
 
 async fn next_json(ws: &mut Ws) -> Value {
-    loop {
-        let m = tokio::time::timeout(Duration::from_secs(5), ws.next())
-            .await
-            .expect("a frame within 5 s")
-            .unwrap()
-            .unwrap();
-        if let Message::Text(t) = m {
-            return serde_json::from_str(&t).unwrap();
-        }
-    }
+    next_json_within(ws, Duration::from_secs(5)).await
 }
 
 /// The code of the close frame the server sends next.

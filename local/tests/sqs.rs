@@ -1,13 +1,15 @@
 //! The gateway on HERMES_BACKEND=aws: tokens and connections in DynamoDB, notifications polled
 //! from SQS, all on the moto server script/with-moto starts.
 
+mod common;
+
 use std::time::Duration;
 
-use futures::StreamExt;
+use common::next_json_within;
+
 use hermes_core::{Backends, Config, Minter, UserId};
 use hermes_local::{start, Options};
-use serde_json::{json, Value};
-use tokio_tungstenite::tungstenite::Message;
+use serde_json::json;
 
 #[tokio::test]
 async fn polls_sqs_into_the_send_handler_and_deletes_what_it_delivered() {
@@ -89,16 +91,7 @@ async fn polls_sqs_into_the_send_handler_and_deletes_what_it_delivered() {
         .unwrap()
         .message_id
         .unwrap();
-    let frame = loop {
-        let m = tokio::time::timeout(Duration::from_secs(10), ws.next())
-            .await
-            .expect("delivered")
-            .unwrap()
-            .unwrap();
-        if let Message::Text(t) = m {
-            break serde_json::from_str::<Value>(&t).unwrap();
-        }
-    };
+    let frame = next_json_within(&mut ws, Duration::from_secs(10)).await;
     assert_eq!(
         frame,
         json!({"user_id": "5", "data": {"type": "info", "data": "from SQS"}, "id": id})

@@ -12,6 +12,9 @@ use crate::config::Config;
 /// (with jitter) from `INITIAL_BACKOFF`.
 pub const MAX_ATTEMPTS: u32 = 4;
 pub const INITIAL_BACKOFF: Duration = Duration::from_millis(50);
+/// Each attempt's bound, and the time to open a connection.
+pub const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(5);
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
 
 pub async fn sdk_config(cfg: &Config) -> SdkConfig {
     let mut loader = aws_config::defaults(BehaviorVersion::latest())
@@ -23,8 +26,8 @@ pub async fn sdk_config(cfg: &Config) -> SdkConfig {
         )
         .timeout_config(
             TimeoutConfig::builder()
-                .connect_timeout(Duration::from_secs(3))
-                .operation_attempt_timeout(Duration::from_secs(5))
+                .connect_timeout(CONNECT_TIMEOUT)
+                .operation_attempt_timeout(ATTEMPT_TIMEOUT)
                 .operation_timeout(Duration::from_secs(20))
                 .build(),
         );

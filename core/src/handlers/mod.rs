@@ -3,6 +3,7 @@
 
 pub mod authorize;
 pub mod connect;
+pub mod fanout;
 pub mod send;
 
 pub use authorize::{Authorizer, Decision, DenyReason};

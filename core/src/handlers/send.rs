@@ -1,18 +1,26 @@
 use std::sync::Arc;
+use std::time::Instant;
 
 use aws_lambda_events::apigw::{ApiGatewayProxyResponse, ApiGatewayWebsocketProxyRequest};
 use aws_lambda_events::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
-use futures::stream::{self, StreamExt};
+use bytes::Bytes;
 use serde_json::{json, Value};
 
+use super::fanout::{continuation, FanoutError, Job, Pacer, Run, Settings};
 use super::response;
 use crate::frame::{encode_frame, Notification, MAX_MESSAGE_BYTES};
-use crate::push::{PushError, Pusher, PusherFactory};
-use crate::store::{ConnectionStore, RoomMember};
+use crate::push::{Pusher, PusherFactory};
+use crate::queue::Queue;
+use crate::store::ConnectionStore;
 
-/// Posts in flight at once per message. API Gateway's management API allows far more per
-/// account, but one Lambda's outbound connections and memory do not.
+pub use super::fanout::Delivery;
+
+/// Posts in flight at once per message (handlers/fanout `Settings::concurrency`).
 pub const DEFAULT_CONCURRENCY: usize = 64;
+
+/// A record is not started with less time than this before the deadline: SQS delivers it
+/// again instead (it has not been turned into a frame yet, so nothing is repeated).
+const MIN_TIME_FOR_A_RECORD: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// A client frame: `{"action": "sendMessage", "data": ...}`; `data` is passed on as sent.
 #[derive(serde::Deserialize)]
@@ -38,17 +46,6 @@ impl SendEvent {
     }
 }
 
-#[derive(Debug, Default, Clone, PartialEq, Eq)]
-pub struct Delivery {
-    pub delivered: usize,
-    /// 410 answers; their rows were deleted.
-    pub gone: usize,
-    /// Throttled or unavailable after the SDK's retries.
-    pub retryable_failures: usize,
-    /// Other 4xx: logged and dropped.
-    pub rejected: usize,
-}
-
 #[derive(Debug, thiserror::Error)]
 pub enum SendError {
     #[error("record body is not a notification: {0}")]
@@ -61,13 +58,36 @@ pub enum SendError {
     Store(#[from] crate::store::StoreError),
     #[error("{0} connection(s) could not be reached after retries")]
     Undelivered(usize),
+    #[error(transparent)]
+    Continuation(#[from] continuation::ContinuationError),
+    #[error("queueing the rest of the room failed: {0}")]
+    Queue(#[from] crate::queue::QueueError),
+    #[error(transparent)]
+    Push(crate::push::PushError),
+    #[error("not started: the invocation's deadline is too close")]
+    NoTime,
+}
+
+impl From<FanoutError> for SendError {
+    fn from(e: FanoutError) -> Self {
+        match e {
+            FanoutError::Store(e) => SendError::Store(e),
+            FanoutError::Continuation(e) => SendError::Continuation(e),
+            FanoutError::Queue(e) => SendError::Queue(e),
+            FanoutError::Push(e) => SendError::Push(e),
+        }
+    }
 }
 
 pub struct Sender {
     connections: Arc<dyn ConnectionStore>,
     pushers: Arc<dyn PusherFactory>,
     endpoint: Option<String>,
-    concurrency: usize,
+    /// Where the rest of a room goes when one invocation cannot finish it.
+    queue: Option<Arc<dyn Queue>>,
+    settings: Settings,
+    /// Kept across invocations: the account's rate limit outlives one message.
+    pacer: Pacer,
 }
 
 impl Sender {
@@ -81,36 +101,79 @@ impl Sender {
             connections,
             pushers,
             endpoint,
-            concurrency: DEFAULT_CONCURRENCY,
+            queue: None,
+            settings: Settings {
+                concurrency: DEFAULT_CONCURRENCY,
+                ..Settings::default()
+            },
+            pacer: Pacer::new(),
         }
     }
 
     pub fn with_concurrency(mut self, n: usize) -> Self {
-        self.concurrency = n.max(1);
+        self.settings.concurrency = n.max(1);
         self
     }
 
+    /// The queue the send function is fed from: with it, a room larger than one page is
+    /// split across invocations, and what the deadline leaves is continued there.
+    pub fn with_queue(mut self, queue: Option<Arc<dyn Queue>>) -> Self {
+        self.queue = queue;
+        self
+    }
+
+    pub fn with_settings(mut self, settings: Settings) -> Self {
+        self.settings = settings;
+        self
+    }
+
+    pub fn settings(&self) -> &Settings {
+        &self.settings
+    }
+
+    /// The rate the sender currently allows itself after 429s (`None`: unpaced).
+    pub fn paced_rate(&self) -> Option<f64> {
+        self.pacer.rate()
+    }
+
     pub async fn handle(&self, event: SendEvent) -> Value {
+        self.handle_until(event, None).await
+    }
+
+    /// `deadline`: when the invocation ends (the Lambda context's deadline).
+    pub async fn handle_until(&self, event: SendEvent, deadline: Option<Instant>) -> Value {
         match event {
-            SendEvent::Sqs(ev) => serde_json::to_value(self.handle_sqs(ev).await),
-            SendEvent::WebSocket(req) => serde_json::to_value(self.handle_route(&req).await),
+            SendEvent::Sqs(ev) => serde_json::to_value(self.handle_sqs_until(ev, deadline).await),
+            SendEvent::WebSocket(req) => serde_json::to_value(self.handle_route_until(&req, deadline).await),
         }
         .expect("responses serialise")
     }
 
-    /// Every record of the batch; only the failed ones are reported, so SQS redelivers just those.
     pub async fn handle_sqs(&self, event: SqsEvent) -> SqsBatchResponse {
+        self.handle_sqs_until(event, None).await
+    }
+
+    /// Every record of the batch; only the failed ones are reported, so SQS redelivers just those.
+    pub async fn handle_sqs_until(&self, event: SqsEvent, deadline: Option<Instant>) -> SqsBatchResponse {
         let mut failures = Vec::new();
         for record in &event.records {
             let id = record.message_id.clone().unwrap_or_default();
-            match self.handle_record(record).await {
+            match self.handle_record(record, deadline).await {
                 Ok(d) => tracing::info!(
                     message_id = id,
                     delivered = d.delivered,
                     gone = d.gone,
                     rejected = d.rejected,
+                    throttled = d.throttled,
+                    continued = d.continued,
                     "sent"
                 ),
+                Err(SendError::NoTime) => {
+                    tracing::info!(message_id = id, "left for the next invocation");
+                    let mut f = BatchItemFailure::default();
+                    f.item_identifier = id;
+                    failures.push(f);
+                }
                 Err(e) => {
                     tracing::error!(message_id = id, error = %e, "record failed");
                     let mut f = BatchItemFailure::default();
@@ -124,17 +187,29 @@ impl Sender {
         resp
     }
 
-    async fn handle_record(&self, record: &SqsMessage) -> Result<Delivery, SendError> {
+    async fn handle_record(
+        &self,
+        record: &SqsMessage,
+        deadline: Option<Instant>,
+    ) -> Result<Delivery, SendError> {
+        if deadline.is_some_and(|d| d.saturating_duration_since(Instant::now()) < MIN_TIME_FOR_A_RECORD) {
+            return Err(SendError::NoTime);
+        }
         let body = record
             .body
             .as_deref()
             .ok_or_else(|| SendError::BadRecord("empty body".into()))?;
-        let n: Notification = serde_json::from_str(body).map_err(|e| SendError::BadRecord(e.to_string()))?;
         let endpoint = self.endpoint.clone().ok_or(SendError::NoEndpoint)?;
-        let frame = encode_frame(&n.user_id.to_string(), &n.data, record.message_id.as_deref());
-        let d = self
-            .deliver(&endpoint, &n.room_id, n.target_user_id.as_deref(), &frame)
-            .await?;
+        let job = if continuation::is_continuation(body) {
+            // The rest of a fan-out: its frame is posted as it is, never made again.
+            continuation::decode(body)?
+        } else {
+            let n: Notification =
+                serde_json::from_str(body).map_err(|e| SendError::BadRecord(e.to_string()))?;
+            let frame = encode_frame(&n.user_id.to_string(), &n.data, record.message_id.as_deref());
+            Job::fresh(n.room_id, n.target_user_id, Bytes::from(frame))
+        };
+        let d = self.fan_out(&endpoint, job, deadline).await?;
         if d.retryable_failures > 0 {
             return Err(SendError::Undelivered(d.retryable_failures));
         }
@@ -149,54 +224,38 @@ impl Sender {
         target_user: Option<&str>,
         frame: &[u8],
     ) -> Result<Delivery, SendError> {
-        if frame.len() > MAX_MESSAGE_BYTES {
+        let job = Job::fresh(
+            room_id,
+            target_user.map(str::to_owned),
+            Bytes::copy_from_slice(frame),
+        );
+        self.fan_out(endpoint, job, None).await
+    }
+
+    /// Runs what is left of a fan-out until it is done or `deadline` is near (the rest then
+    /// goes back to the queue).
+    pub async fn fan_out(
+        &self,
+        endpoint: &str,
+        job: Job,
+        deadline: Option<Instant>,
+    ) -> Result<Delivery, SendError> {
+        if job.frame.len() > MAX_MESSAGE_BYTES {
             return Err(crate::frame::PayloadTooLarge {
-                bytes: frame.len(),
+                bytes: job.frame.len(),
                 limit: MAX_MESSAGE_BYTES,
             }
             .into());
         }
-        let members: Vec<RoomMember> = self
-            .connections
-            .room(room_id)
-            .await?
-            .into_iter()
-            .filter(|m| target_user.is_none_or(|u| m.user_id == u))
-            .collect();
-        let pusher = self.pushers.for_endpoint(endpoint);
-        let results: Vec<(String, Result<(), PushError>)> = stream::iter(members)
-            .map(|m| {
-                let pusher = pusher.clone();
-                async move {
-                    let r = pusher.post(&m.connection_id, frame).await;
-                    (m.connection_id, r)
-                }
-            })
-            .buffer_unordered(self.concurrency)
-            .collect()
-            .await;
-        let mut d = Delivery::default();
-        for (id, r) in results {
-            match r {
-                Ok(()) => d.delivered += 1,
-                Err(PushError::Gone) => {
-                    d.gone += 1;
-                    tracing::info!(connection_id = id, "stale connection, deleting");
-                    if let Err(e) = self.connections.delete(&id).await {
-                        tracing::warn!(connection_id = id, error = %e, "could not delete stale connection");
-                    }
-                }
-                Err(e) if e.is_retryable() => {
-                    d.retryable_failures += 1;
-                    tracing::warn!(connection_id = id, error = %e, "post failed");
-                }
-                Err(e) => {
-                    d.rejected += 1;
-                    tracing::warn!(connection_id = id, error = %e, "post rejected");
-                }
-            }
-        }
-        Ok(d)
+        let run = Run {
+            store: &*self.connections,
+            pusher: self.pushers.for_endpoint(endpoint),
+            queue: self.queue.as_deref(),
+            pacer: &self.pacer,
+            settings: &self.settings,
+            deadline,
+        };
+        Ok(run.run(job).await?)
     }
 
     fn endpoint_for(&self, req: &ApiGatewayWebsocketProxyRequest) -> Option<String> {
@@ -210,9 +269,17 @@ impl Sender {
         })
     }
 
+    pub async fn handle_route(&self, req: &ApiGatewayWebsocketProxyRequest) -> ApiGatewayProxyResponse {
+        self.handle_route_until(req, None).await
+    }
+
     /// The `sendMessage` route (and `$default`): the room and user come from the sender's
     /// connection row, never from the client.
-    pub async fn handle_route(&self, req: &ApiGatewayWebsocketProxyRequest) -> ApiGatewayProxyResponse {
+    pub async fn handle_route_until(
+        &self,
+        req: &ApiGatewayWebsocketProxyRequest,
+        deadline: Option<Instant>,
+    ) -> ApiGatewayProxyResponse {
         let Some(connection_id) = req.request_context.connection_id.clone() else {
             return response(400, "missing connectionId");
         };
@@ -249,7 +316,8 @@ impl Sender {
             }
         };
         let frame = encode_frame(&sender.user_id, data, req.request_context.request_id.as_deref());
-        match self.deliver(&endpoint, &sender.room_id, None, &frame).await {
+        let job = Job::fresh(sender.room_id.clone(), None, Bytes::from(frame));
+        match self.fan_out(&endpoint, job, deadline).await {
             Ok(d) => {
                 tracing::info!(
                     connection_id,

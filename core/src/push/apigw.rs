@@ -1,21 +1,30 @@
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use async_trait::async_trait;
 use aws_config::SdkConfig;
 use aws_sdk_apigatewaymanagement::config::http::HttpResponse;
-use aws_sdk_apigatewaymanagement::config::StalledStreamProtectionConfig;
 use aws_sdk_apigatewaymanagement::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
-use aws_sdk_apigatewaymanagement::primitives::Blob;
 use aws_sdk_apigatewaymanagement::Client;
+use bytes::Bytes;
 
+use super::lean::{HyperTransport, LeanPoster, Transport};
 use super::{PushError, Pusher, PusherFactory};
 
-/// The real management API client. Throttling (429 LimitExceededException) and 5xx are
-/// retried by the SDK's standard retry strategy with exponential backoff and jitter, which
-/// `crate::aws::sdk_config` sets up; what reaches us here has outlasted those attempts.
+/// The management API: PostToConnection through the lean client (push/lean.rs), every
+/// other call (DeleteConnection) through aws-sdk-apigatewaymanagement, whose standard retry
+/// strategy `crate::aws::sdk_config` sets up.
 pub struct ApiGwPusher {
+    poster: Result<LeanPoster, String>,
     client: Client,
+}
+
+impl ApiGwPusher {
+    fn poster(&self) -> Result<&LeanPoster, PushError> {
+        self.poster
+            .as_ref()
+            .map_err(|e| PushError::Misconfigured(e.clone()))
+    }
 }
 
 fn map_err<E>(e: SdkError<E, HttpResponse>) -> PushError
@@ -38,14 +47,13 @@ where
 #[async_trait]
 impl Pusher for ApiGwPusher {
     async fn post(&self, connection_id: &str, data: &[u8]) -> Result<(), PushError> {
-        self.client
-            .post_to_connection()
-            .connection_id(connection_id)
-            .data(Blob::new(data))
-            .send()
+        self.poster()?
+            .post(connection_id, Bytes::copy_from_slice(data))
             .await
-            .map(|_| ())
-            .map_err(map_err)
+    }
+
+    async fn post_once(&self, connection_id: &str, data: &Bytes) -> Result<(), PushError> {
+        self.poster()?.attempt(connection_id, data.clone()).await
     }
 
     async fn close(&self, connection_id: &str) -> Result<(), PushError> {
@@ -59,34 +67,56 @@ impl Pusher for ApiGwPusher {
     }
 }
 
-/// Builds one client per endpoint and keeps it: a warm Lambda reuses its connection pool.
+/// Builds one pusher per endpoint and keeps it: a warm Lambda reuses its connection pool and
+/// its cached credentials and signing key.
 pub struct ApiGwPusherFactory {
     base: SdkConfig,
-    clients: Mutex<HashMap<String, Arc<ApiGwPusher>>>,
+    transport: OnceLock<Result<Arc<dyn Transport>, String>>,
+    pushers: Mutex<HashMap<String, Arc<ApiGwPusher>>>,
 }
 
 impl ApiGwPusherFactory {
     pub fn new(base: SdkConfig) -> Self {
         ApiGwPusherFactory {
             base,
-            clients: Mutex::default(),
+            transport: OnceLock::new(),
+            pushers: Mutex::default(),
         }
+    }
+
+    /// Posts through `transport` instead of the HTTPS client (benchmarks, TLS tests).
+    pub fn with_transport(base: SdkConfig, transport: Arc<dyn Transport>) -> Self {
+        let f = Self::new(base);
+        let _ = f.transport.set(Ok(transport));
+        f
+    }
+
+    fn transport(&self) -> Result<Arc<dyn Transport>, String> {
+        // Loading the system's root certificates waits for the first endpoint.
+        self.transport
+            .get_or_init(|| {
+                HyperTransport::new(crate::aws::CONNECT_TIMEOUT).map(|t| Arc::new(t) as Arc<dyn Transport>)
+            })
+            .clone()
     }
 }
 
 impl PusherFactory for ApiGwPusherFactory {
     fn for_endpoint(&self, endpoint: &str) -> Arc<dyn Pusher> {
-        let mut g = self.clients.lock().unwrap();
+        let mut g = self.pushers.lock().unwrap();
         g.entry(endpoint.to_owned())
             .or_insert_with(|| {
-                // Stalled-stream protection watches long bodies; a post is at most 128 KB
-                // already in memory, and the check costs each of a fan-out's thousands of posts
-                // a body wrapper and clock reads both ways (timeouts still bound every call).
+                let poster = self
+                    .transport()
+                    .and_then(|t| LeanPoster::new(&self.base, endpoint, t));
+                if let Err(e) = &poster {
+                    tracing::error!(endpoint, error = %e, "cannot post to this management endpoint");
+                }
                 let conf = aws_sdk_apigatewaymanagement::config::Builder::from(&self.base)
                     .endpoint_url(endpoint)
-                    .stalled_stream_protection(StalledStreamProtectionConfig::disabled())
                     .build();
                 Arc::new(ApiGwPusher {
+                    poster,
                     client: Client::from_conf(conf),
                 })
             })

@@ -3,9 +3,12 @@
 use std::sync::Arc;
 
 use async_trait::async_trait;
+use bytes::Bytes;
 
 pub mod apigw;
+pub mod lean;
 pub mod memory;
+pub mod sigv4;
 
 pub use apigw::ApiGwPusherFactory;
 pub use memory::MemoryPusher;
@@ -24,6 +27,9 @@ pub enum PushError {
     /// Any other 4xx: retrying will not help.
     #[error("rejected with status {status}: {message}")]
     Rejected { status: u16, message: String },
+    /// The endpoint, region or credentials set-up cannot work: no post will.
+    #[error("cannot post: {0}")]
+    Misconfigured(String),
 }
 
 impl PushError {
@@ -34,7 +40,13 @@ impl PushError {
 
 #[async_trait]
 pub trait Pusher: Send + Sync {
+    /// PostToConnection, retried on throttling and 5xx with backoff.
     async fn post(&self, connection_id: &str, data: &[u8]) -> Result<(), PushError>;
+    /// One PostToConnection attempt, not retried: the fan-out paces and retries itself
+    /// (handlers/fanout). The frame is shared, not copied, across a room's posts.
+    async fn post_once(&self, connection_id: &str, data: &Bytes) -> Result<(), PushError> {
+        self.post(connection_id, data).await
+    }
     /// The management API's DeleteConnection: closes the client's socket.
     async fn close(&self, connection_id: &str) -> Result<(), PushError>;
 }

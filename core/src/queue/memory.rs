@@ -22,6 +22,8 @@ pub struct MemoryQueue {
 struct State {
     queued: VecDeque<(String, String)>,
     in_flight: HashMap<String, (String, String, Instant)>,
+    /// Sent with a delay: (visible at, id, body).
+    delayed: Vec<(Instant, String, String)>,
 }
 
 impl Default for MemoryQueue {
@@ -58,6 +60,13 @@ impl MemoryQueue {
         id
     }
 
+    fn push_delayed(&self, body: String, delay: Duration) -> String {
+        let id = format!("mem-{:016x}", self.next.fetch_add(1, Ordering::Relaxed));
+        let at = Instant::now() + delay;
+        self.inner.lock().unwrap().delayed.push((at, id.clone(), body));
+        id
+    }
+
     fn take(&self, max: usize) -> Vec<Received> {
         let mut g = self.inner.lock().unwrap();
         let now = Instant::now();
@@ -72,6 +81,11 @@ impl MemoryQueue {
                 g.queued.push_front((id, body));
             }
         }
+        let (due, later): (Vec<_>, Vec<_>) = std::mem::take(&mut g.delayed)
+            .into_iter()
+            .partition(|(t, _, _)| *t <= now);
+        g.delayed = later;
+        g.queued.extend(due.into_iter().map(|(_, id, body)| (id, body)));
         let mut out = Vec::new();
         while out.len() < max {
             let Some((id, body)) = g.queued.pop_front() else {
@@ -100,6 +114,24 @@ impl Queue for MemoryQueue {
     async fn send_batch(&self, ns: &[Notification]) -> Result<Vec<String>, QueueError> {
         check_all(ns)?;
         Ok(ns.iter().map(|n| self.push(n.to_body())).collect())
+    }
+
+    async fn send_body(&self, body: &str, _group: &str, delay: Duration) -> Result<String, QueueError> {
+        if body.len() > super::MAX_BODY_BYTES {
+            return Err(QueueError::Backend {
+                op: "SendMessage",
+                message: format!(
+                    "body is {} bytes; SQS takes {}",
+                    body.len(),
+                    super::MAX_BODY_BYTES
+                ),
+            });
+        }
+        if delay.is_zero() {
+            Ok(self.push(body.to_owned()))
+        } else {
+            Ok(self.push_delayed(body.to_owned(), delay))
+        }
     }
 
     async fn receive(&self, max: usize, wait: Duration) -> Result<Vec<Received>, QueueError> {

@@ -46,10 +46,16 @@ pub trait Queue: Send + Sync {
     /// Queues many, in order; returns one message id per notification.
     async fn send_batch(&self, ns: &[Notification]) -> Result<Vec<String>, QueueError>;
     async fn receive(&self, max: usize, wait: Duration) -> Result<Vec<Received>, QueueError>;
+    /// Queues a body as it is (a fan-out continuation: handlers/fanout), visible after `delay`.
+    /// `group` orders it on a FIFO queue, which has no per-message delay.
+    async fn send_body(&self, body: &str, group: &str, delay: Duration) -> Result<String, QueueError>;
     /// Deletes handled messages together (SQS: DeleteMessageBatch, 10 a call). An error says
     /// how many were not deleted; those come back after the visibility timeout.
     async fn delete(&self, receipt_handles: &[String]) -> Result<(), QueueError>;
 }
+
+/// SQS's message size limit (the classic one: newer queues accept more, older ones do not).
+pub const MAX_BODY_BYTES: usize = 256 * 1024;
 
 /// Every entry is checked before any is sent, so a batch with one oversize entry sends nothing.
 pub fn check_all(ns: &[Notification]) -> Result<(), QueueError> {

@@ -43,7 +43,7 @@ impl SqsQueue {
 
     /// FIFO queues order per room; the dedup id is unique per call so two identical
     /// notifications sent on purpose are both delivered.
-    fn fifo_ids(&self, n: &Notification) -> (Option<String>, Option<String>) {
+    fn fifo_ids(&self, group: &str) -> (Option<String>, Option<String>) {
         if !self.fifo {
             return (None, None);
         }
@@ -55,7 +55,7 @@ impl SqsQueue {
         h.update(nanos.to_le_bytes());
         h.update(self.seq.fetch_add(1, Ordering::Relaxed).to_le_bytes());
         h.update(std::process::id().to_le_bytes());
-        (Some(n.room_id.clone()), Some(hex::encode(&h.finalize()[..16])))
+        (Some(group.to_owned()), Some(hex::encode(&h.finalize()[..16])))
     }
 }
 
@@ -63,7 +63,7 @@ impl SqsQueue {
 impl Queue for SqsQueue {
     async fn send(&self, n: &Notification) -> Result<String, QueueError> {
         n.check_size()?;
-        let (group, dedup) = self.fifo_ids(n);
+        let (group, dedup) = self.fifo_ids(&n.room_id);
         let out = self
             .client
             .send_message()
@@ -98,7 +98,7 @@ impl Queue for SqsQueue {
             }
             let mut req = self.client.send_message_batch().queue_url(&self.url);
             for i in start..end {
-                let (group, dedup) = self.fifo_ids(&ns[i]);
+                let (group, dedup) = self.fifo_ids(&ns[i].room_id);
                 let entry = SendMessageBatchRequestEntry::builder()
                     .id(i.to_string())
                     .message_body(&bodies[i])
@@ -135,6 +135,31 @@ impl Queue for SqsQueue {
             return Err(QueueError::Partial { sent, failed });
         }
         Ok(sent.into_iter().map(|(_, id)| id).collect())
+    }
+
+    async fn send_body(&self, body: &str, group: &str, delay: Duration) -> Result<String, QueueError> {
+        if body.len() > super::MAX_BODY_BYTES {
+            return Err(QueueError::Backend {
+                op: "SendMessage",
+                message: format!(
+                    "body is {} bytes; SQS takes {}",
+                    body.len(),
+                    super::MAX_BODY_BYTES
+                ),
+            });
+        }
+        let mut req = self.client.send_message().queue_url(&self.url).message_body(body);
+        if self.fifo {
+            let (g, dedup) = self.fifo_ids(group);
+            req = req.set_message_group_id(g).set_message_deduplication_id(dedup);
+        } else if !delay.is_zero() {
+            req = req.delay_seconds(delay.as_secs().clamp(1, 900) as i32);
+        }
+        let out = req.send().await.map_err(|e| backend_err("SendMessage", e))?;
+        out.message_id.ok_or_else(|| QueueError::Backend {
+            op: "SendMessage",
+            message: "reply has no MessageId".into(),
+        })
     }
 
     async fn receive(&self, max: usize, wait: Duration) -> Result<Vec<Received>, QueueError> {

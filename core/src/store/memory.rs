@@ -5,7 +5,11 @@ use std::sync::Mutex;
 
 use async_trait::async_trait;
 
-use super::{Connection, ConnectionStore, RoomMember, StoreError, TokenRecord, TokenStore};
+use std::ops::Bound;
+
+use super::{
+    Connection, ConnectionStore, IdRange, RoomMember, RoomPage, StoreError, TokenRecord, TokenStore,
+};
 
 #[derive(Default)]
 pub struct MemoryTokenStore {
@@ -112,5 +116,28 @@ impl ConnectionStore for MemoryConnectionStore {
                     .collect()
             })
             .unwrap_or_default())
+    }
+    async fn room_page(&self, room_id: &str, range: &IdRange, limit: usize) -> Result<RoomPage, StoreError> {
+        let g = self.inner.lock().unwrap();
+        let Some(room) = g.rooms.get(room_id) else {
+            return Ok(RoomPage::default());
+        };
+        let lo = range.after.as_deref().map_or(Bound::Unbounded, Bound::Excluded);
+        let hi = range.until.as_deref().map_or(Bound::Unbounded, Bound::Included);
+        if matches!((lo, hi), (Bound::Excluded(a), Bound::Included(u)) if a >= u) {
+            return Ok(RoomPage::default());
+        }
+        let mut it = room.range::<str, _>((lo, hi));
+        let members: Vec<RoomMember> = it
+            .by_ref()
+            .take(limit.max(1))
+            .map(|(c, u)| RoomMember {
+                connection_id: c.clone(),
+                user_id: u.clone(),
+            })
+            .collect();
+        // Like DynamoDB's LastEvaluatedKey: set when the page stopped at its limit.
+        let next = it.next().and(members.last().map(|m| m.connection_id.clone()));
+        Ok(RoomPage { members, next })
     }
 }

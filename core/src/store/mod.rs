@@ -36,6 +36,30 @@ pub struct RoomMember {
     pub user_id: String,
 }
 
+/// Connection ids in (`after`, `until`]: `None` leaves that side open. A fan-out reads a room
+/// in id order (the room index's sort key), so a range is also a Query cursor.
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct IdRange {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub after: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub until: Option<String>,
+}
+
+impl IdRange {
+    pub fn contains(&self, id: &str) -> bool {
+        self.after.as_deref().is_none_or(|a| id > a) && self.until.as_deref().is_none_or(|u| id <= u)
+    }
+}
+
+/// One page of a room, in id order.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct RoomPage {
+    pub members: Vec<RoomMember>,
+    /// More may follow after this id (DynamoDB's LastEvaluatedKey); `None`: the range is done.
+    pub next: Option<String>,
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     #[error("DynamoDB {op} on table {table} failed: {message}")]
@@ -63,6 +87,20 @@ pub trait ConnectionStore: Send + Sync {
     async fn delete(&self, connection_id: &str) -> Result<(), StoreError>;
     /// Every connection in the room, all pages read.
     async fn room(&self, room_id: &str) -> Result<Vec<RoomMember>, StoreError>;
+    /// At most `limit` of the room's connections in `range`, in id order. This default
+    /// reads the whole room; the stores read just the page.
+    async fn room_page(&self, room_id: &str, range: &IdRange, limit: usize) -> Result<RoomPage, StoreError> {
+        let mut members: Vec<RoomMember> = self
+            .room(room_id)
+            .await?
+            .into_iter()
+            .filter(|m| range.contains(&m.connection_id))
+            .collect();
+        members.sort();
+        let next = (members.len() > limit).then(|| members[limit - 1].connection_id.clone());
+        members.truncate(limit);
+        Ok(RoomPage { members, next })
+    }
 }
 
 /// API Gateway closes a WebSocket after 2 hours; the row outlives it by a margin so a late

@@ -1,0 +1,234 @@
+//! The rest of a fan-out, as a queue record.
+//!
+//! A continuation carries the frame's exact bytes, whatever fields the frame has, as they were
+//! first posted: it is never encoded, sequenced or written to history again (that happened once,
+//! when the notification became a frame). Only the posting goes on. Beside the frame: the room,
+//! the optional target user, the part of the room still to read (an id range, the room Query's
+//! cursor) and the connections read already but not yet posted to.
+//!
+//! ```json
+//! {"hermes": "continuation", "room_id": "ACME", "target_user_id": "42",
+//!  "range": {"after": "L0SM9cOFvHcCIhw=", "until": "dGhpcyBpcyBh"},
+//!  "pending": ["X1ZbveegDoECFfg="], "round": 0,
+//!  "frame": {"user_id": "1", "data": {...}, "id": "..."}}
+//! ```
+//!
+//! The frame travels as raw JSON (it always is JSON), so it costs no escaping and comes back
+//! byte for byte.
+
+use bytes::Bytes;
+use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
+
+use crate::queue::MAX_BODY_BYTES;
+use crate::store::IdRange;
+
+/// The value of the record's `hermes` key.
+pub const KIND: &str = "continuation";
+
+/// What is left of one message's fan-out.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Job {
+    pub room_id: String,
+    pub target_user: Option<String>,
+    /// The bytes every connection gets.
+    pub frame: Bytes,
+    /// The part of the room not read yet; `None` when only `pending` is left.
+    pub range: Option<IdRange>,
+    /// Connections read before and not yet posted to (or to retry).
+    pub pending: Vec<String>,
+    /// How many times connections that used up their retries were carried over.
+    pub round: u32,
+}
+
+impl Job {
+    /// A new message: the whole room.
+    pub fn fresh(room_id: impl Into<String>, target_user: Option<String>, frame: Bytes) -> Self {
+        Job {
+            room_id: room_id.into(),
+            target_user,
+            frame,
+            range: Some(IdRange::default()),
+            pending: Vec::new(),
+            round: 0,
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.range.is_none() && self.pending.is_empty()
+    }
+}
+
+#[derive(Serialize)]
+struct Out<'a> {
+    hermes: &'static str,
+    room_id: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    target_user_id: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    range: Option<&'a IdRange>,
+    #[serde(skip_serializing_if = "<[String]>::is_empty")]
+    pending: &'a [String],
+    round: u32,
+    frame: &'a RawValue,
+}
+
+#[derive(Deserialize)]
+struct In {
+    room_id: String,
+    #[serde(default)]
+    target_user_id: Option<String>,
+    #[serde(default)]
+    range: Option<IdRange>,
+    #[serde(default)]
+    pending: Vec<String>,
+    #[serde(default)]
+    round: u32,
+    frame: Box<RawValue>,
+}
+
+#[derive(Deserialize)]
+struct Probe {
+    #[serde(default)]
+    hermes: Option<String>,
+}
+
+/// Whether a queue record is a continuation rather than a notification.
+pub fn is_continuation(body: &str) -> bool {
+    serde_json::from_str::<Probe>(body).is_ok_and(|p| p.hermes.as_deref() == Some(KIND))
+}
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum ContinuationError {
+    #[error("the frame is not JSON, so it cannot be carried in a continuation")]
+    FrameNotJson,
+    #[error("a continuation of this frame cannot fit a queue message ({0} bytes)")]
+    TooLarge(usize),
+    #[error("malformed continuation record: {0}")]
+    Malformed(String),
+}
+
+/// The records that carry `job`: one, or several when its pending list would not fit one
+/// queue message (each with the frame; the range goes with the first).
+pub fn encode(job: &Job) -> Result<Vec<String>, ContinuationError> {
+    let text = std::str::from_utf8(&job.frame).map_err(|_| ContinuationError::FrameNotJson)?;
+    let frame: &RawValue = serde_json::from_str(text).map_err(|_| ContinuationError::FrameNotJson)?;
+    let record = |range: Option<&IdRange>, pending: &[String]| {
+        serde_json::to_string(&Out {
+            hermes: KIND,
+            room_id: &job.room_id,
+            target_user_id: job.target_user.as_deref(),
+            range,
+            pending,
+            round: job.round,
+            frame,
+        })
+        .expect("a continuation always serialises")
+    };
+    let base = record(job.range.as_ref(), &[]).len();
+    if base > MAX_BODY_BYTES {
+        return Err(ContinuationError::TooLarge(base));
+    }
+    let mut out = Vec::new();
+    let mut range = job.range.as_ref();
+    let mut start = 0;
+    loop {
+        // Fill this record up to the limit: `,"pending":[]` and, per id, its JSON string and a comma.
+        let mut end = start;
+        let mut size = base + 13;
+        while end < job.pending.len() {
+            let cost = serde_json::to_string(&job.pending[end]).map_or(0, |s| s.len()) + 1;
+            if size + cost > MAX_BODY_BYTES {
+                break;
+            }
+            size += cost;
+            end += 1;
+        }
+        if end == start && start < job.pending.len() {
+            return Err(ContinuationError::TooLarge(size + job.pending[start].len()));
+        }
+        out.push(record(range.take(), &job.pending[start..end]));
+        start = end;
+        if start >= job.pending.len() {
+            return Ok(out);
+        }
+    }
+}
+
+pub fn decode(body: &str) -> Result<Job, ContinuationError> {
+    let r: In = serde_json::from_str(body).map_err(|e| ContinuationError::Malformed(e.to_string()))?;
+    Ok(Job {
+        room_id: r.room_id,
+        target_user: r.target_user_id,
+        frame: Bytes::from(r.frame.get().to_owned()),
+        range: r.range,
+        pending: r.pending,
+        round: r.round,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn job(frame: &str) -> Job {
+        Job {
+            room_id: "ACME".into(),
+            target_user: Some("42".into()),
+            frame: Bytes::from(frame.to_owned()),
+            range: Some(IdRange {
+                after: Some("L0SM9cOFvHcCIhw=".into()),
+                until: None,
+            }),
+            pending: vec!["a=".into(), "b/c".into()],
+            round: 1,
+        }
+    }
+
+    #[test]
+    fn round_trips_the_frame_byte_for_byte() {
+        // Spacing, key order, escapes and number spellings as the frame had them.
+        let frame =
+            r#"{"user_id":"1", "data":{"b":1.0e+20,"a":"caf\u00e9 \"x\""},"id":"m","seq":7,"epoch":"e1"}"#;
+        let j = job(frame);
+        let records = encode(&j).unwrap();
+        assert_eq!(records.len(), 1);
+        assert!(is_continuation(&records[0]));
+        assert!(records[0].contains(frame), "embedded as is: {}", records[0]);
+        assert_eq!(decode(&records[0]).unwrap(), j);
+    }
+
+    #[test]
+    fn notifications_are_not_continuations() {
+        assert!(!is_continuation(
+            r#"{"user_id":1,"room_id":"R","data":{"hermes":"continuation"}}"#
+        ));
+        assert!(!is_continuation("{"));
+        assert!(matches!(
+            decode(r#"{"hermes":"continuation","room_id":"R"}"#),
+            Err(ContinuationError::Malformed(_))
+        ));
+    }
+
+    #[test]
+    fn a_long_pending_list_spreads_over_records_that_each_fit() {
+        let mut j = job(&format!(r#"{{"data":"{}"}}"#, "x".repeat(120 * 1024)));
+        j.pending = (0..20_000).map(|i| format!("conn-{i:010}=")).collect();
+        let records = encode(&j).unwrap();
+        assert!(records.len() > 1);
+        let mut seen = Vec::new();
+        for (i, r) in records.iter().enumerate() {
+            assert!(r.len() <= MAX_BODY_BYTES, "{}", r.len());
+            let d = decode(r).unwrap();
+            assert_eq!(d.frame, j.frame);
+            assert_eq!(d.range.is_some(), i == 0, "the range goes once");
+            seen.extend(d.pending);
+        }
+        assert_eq!(seen, j.pending, "every pending id once, in order");
+    }
+
+    #[test]
+    fn a_frame_that_is_not_json_is_refused() {
+        assert_eq!(encode(&job("not json")), Err(ContinuationError::FrameNotJson));
+    }
+}

@@ -18,10 +18,6 @@ pub use super::fanout::Delivery;
 /// Posts in flight at once per message (handlers/fanout `Settings::concurrency`).
 pub const DEFAULT_CONCURRENCY: usize = 64;
 
-/// A record is not started with less time than this before the deadline: SQS delivers it
-/// again instead (it has not been turned into a frame yet, so nothing is repeated).
-const MIN_TIME_FOR_A_RECORD: std::time::Duration = std::time::Duration::from_secs(1);
-
 /// A client frame: `{"action": "sendMessage", "data": ...}`; `data` is passed on as sent.
 #[derive(serde::Deserialize)]
 struct RouteBody {
@@ -192,7 +188,9 @@ impl Sender {
         record: &SqsMessage,
         deadline: Option<Instant>,
     ) -> Result<Delivery, SendError> {
-        if deadline.is_some_and(|d| d.saturating_duration_since(Instant::now()) < MIN_TIME_FOR_A_RECORD) {
+        // Too close to the deadline to start: SQS delivers the record again (it has not been
+        // made into a frame yet, so nothing is repeated).
+        if deadline.is_some_and(|d| d.saturating_duration_since(Instant::now()) <= self.settings.reserve) {
             return Err(SendError::NoTime);
         }
         let body = record

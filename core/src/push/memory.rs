@@ -24,6 +24,10 @@ impl MemoryPusher {
     pub fn fail_with(&self, id: &str, e: PushError) {
         self.failing.lock().unwrap().insert(id.to_owned(), e);
     }
+    /// Posts to `id` succeed again.
+    pub fn heal(&self, id: &str) {
+        self.failing.lock().unwrap().remove(id);
+    }
     pub fn frames(&self, id: &str) -> Vec<Vec<u8>> {
         self.delivered
             .lock()

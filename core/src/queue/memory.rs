@@ -42,14 +42,13 @@ impl MemoryQueue {
         }
     }
 
-    /// Messages queued and not yet received (in flight ones excluded).
+    /// Messages queued and not yet received, delayed ones included (in flight ones excluded).
     pub fn pending(&self) -> Vec<String> {
-        self.inner
-            .lock()
-            .unwrap()
-            .queued
+        let g = self.inner.lock().unwrap();
+        g.queued
             .iter()
             .map(|(_, b)| b.clone())
+            .chain(g.delayed.iter().map(|(_, _, b)| b.clone()))
             .collect()
     }
 

@@ -36,3 +36,151 @@ pub fn unique(prefix: &str) -> String {
         .as_nanos();
     format!("{prefix}-{nanos:x}-{}", N.fetch_add(1, Ordering::Relaxed))
 }
+
+pub mod fake_api_gateway {
+    //! A loopback management API that answers like API Gateway: 200 per post, 410 for ids it
+    //! was told are gone, and 429 LimitExceededException above a set rate (a token bucket, as
+    //! the account limit is), optionally after a fixed latency.
+
+    use std::collections::HashMap;
+    use std::convert::Infallible;
+    use std::sync::{Arc, Mutex};
+    use std::time::{Duration, Instant};
+
+    use bytes::Bytes;
+    use http_body_util::{BodyExt, Full};
+    use hyper::{Request, Response};
+    use hyper_util::rt::TokioIo;
+    use tokio::net::TcpListener;
+
+    #[derive(Clone, Default)]
+    pub struct Options {
+        pub latency: Duration,
+        /// (posts a second, burst): above it, 429.
+        pub rate: Option<(f64, f64)>,
+    }
+
+    #[derive(Default)]
+    pub struct Seen {
+        /// 200 answers per connection id (percent-decoded), and the frames posted.
+        pub delivered: HashMap<String, usize>,
+        pub bodies: Vec<Bytes>,
+        pub throttled: usize,
+        pub requests: usize,
+        pub authorizations: Vec<String>,
+        pub versions: Vec<hyper::Version>,
+        pub gone: std::collections::HashSet<String>,
+        bucket: Option<(f64, Instant)>,
+    }
+
+    pub struct Fake {
+        pub endpoint: String,
+        pub seen: Arc<Mutex<Seen>>,
+    }
+
+    fn decode(s: &str) -> String {
+        let b = s.as_bytes();
+        let mut out = Vec::with_capacity(b.len());
+        let mut i = 0;
+        while i < b.len() {
+            if b[i] == b'%' && i + 2 < b.len() {
+                out.push(u8::from_str_radix(&s[i + 1..i + 3], 16).unwrap());
+                i += 3;
+            } else {
+                out.push(b[i]);
+                i += 1;
+            }
+        }
+        String::from_utf8(out).unwrap()
+    }
+
+    pub async fn start(opts: Options) -> Fake {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let seen = Arc::new(Mutex::new(Seen::default()));
+        let s = seen.clone();
+        tokio::spawn(async move {
+            loop {
+                let Ok((sock, _)) = listener.accept().await else {
+                    return;
+                };
+                let _ = sock.set_nodelay(true);
+                let (s, opts) = (s.clone(), opts.clone());
+                tokio::spawn(async move {
+                    let svc = hyper::service::service_fn(move |req: Request<hyper::body::Incoming>| {
+                        let (s, opts) = (s.clone(), opts.clone());
+                        async move { Ok::<_, Infallible>(answer(req, &s, &opts).await) }
+                    });
+                    let _ = hyper::server::conn::http1::Builder::new()
+                        .serve_connection(TokioIo::new(sock), svc)
+                        .await;
+                });
+            }
+        });
+        Fake {
+            endpoint: format!("http://{addr}/development"),
+            seen,
+        }
+    }
+
+    async fn answer(
+        req: Request<hyper::body::Incoming>,
+        s: &Mutex<Seen>,
+        opts: &Options,
+    ) -> Response<Full<Bytes>> {
+        let id = decode(req.uri().path().rsplit('/').next().unwrap_or(""));
+        let version = req.version();
+        let auth = req
+            .headers()
+            .get("authorization")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .to_owned();
+        let body = req
+            .into_body()
+            .collect()
+            .await
+            .map(|b| b.to_bytes())
+            .unwrap_or_default();
+        if !opts.latency.is_zero() {
+            tokio::time::sleep(opts.latency).await;
+        }
+        let status = {
+            let mut g = s.lock().unwrap();
+            g.requests += 1;
+            g.versions.push(version);
+            g.authorizations.push(auth);
+            let allowed = match opts.rate {
+                None => true,
+                Some((rate, burst)) => {
+                    let now = Instant::now();
+                    let (tokens, at) = g.bucket.unwrap_or((burst, now));
+                    let tokens = (tokens + rate * (now - at).as_secs_f64()).min(burst);
+                    let ok = tokens >= 1.0;
+                    g.bucket = Some((if ok { tokens - 1.0 } else { tokens }, now));
+                    ok
+                }
+            };
+            if g.gone.contains(&id) {
+                410
+            } else if !allowed {
+                g.throttled += 1;
+                429
+            } else {
+                *g.delivered.entry(id).or_default() += 1;
+                g.bodies.push(body);
+                200
+            }
+        };
+        let mut r = Response::builder().status(status);
+        match status {
+            410 => r = r.header("x-amzn-ErrorType", "GoneException"),
+            429 => r = r.header("x-amzn-ErrorType", "LimitExceededException"),
+            _ => {}
+        }
+        let body = if status == 200 { "" } else { r#"{"message":null}"# };
+        r.header("content-type", "application/json")
+            .body(Full::new(Bytes::from_static(body.as_bytes())))
+            .unwrap()
+    }
+}

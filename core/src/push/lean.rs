@@ -12,6 +12,7 @@
 
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -284,6 +285,10 @@ pub struct LeanPoster {
     time: SharedTimeSource,
     sleep: SharedAsyncSleep,
     policy: RetryPolicy,
+    /// Until a first post has opened a connection, posts go one at a time: with HTTP/2 the
+    /// rest then share that connection instead of each opening its own in the first burst.
+    connected: AtomicBool,
+    first: tokio::sync::Mutex<()>,
 }
 
 impl LeanPoster {
@@ -308,6 +313,8 @@ impl LeanPoster {
             time,
             sleep,
             policy: RetryPolicy::default(),
+            connected: AtomicBool::new(false),
+            first: tokio::sync::Mutex::new(()),
         })
     }
 
@@ -323,10 +330,20 @@ impl LeanPoster {
     /// One attempt, bounded by the attempt timeout; no retry.
     pub async fn attempt(&self, connection_id: &str, body: Bytes) -> Result<(), PushError> {
         let t = self.policy.attempt_timeout;
-        match tokio::time::timeout(t, self.attempt_unbounded(connection_id, body)).await {
+        let _first = if self.connected.load(Ordering::Acquire) {
+            None
+        } else {
+            Some(self.first.lock().await)
+        };
+        let r = match tokio::time::timeout(t, self.attempt_unbounded(connection_id, body)).await {
             Ok(r) => r,
             Err(_) => Err(PushError::Unavailable(format!("no answer within {t:?}"))),
+        };
+        // Any answer from the endpoint means a pooled connection now exists.
+        if !matches!(r, Err(PushError::Unavailable(_) | PushError::Misconfigured(_))) {
+            self.connected.store(true, Ordering::Release);
         }
+        r
     }
 
     async fn attempt_unbounded(&self, connection_id: &str, body: Bytes) -> Result<(), PushError> {

@@ -15,7 +15,9 @@ use criterion::{criterion_group, criterion_main, BatchSize, Criterion};
 use hermes_core::config::Secret;
 use hermes_core::frame::encode_frame;
 use hermes_core::handlers::{Authorizer, Decision, Sender};
+use hermes_core::push::lean::{Answer, LeanPoster, Transport, TransportFuture};
 use hermes_core::push::memory::MemoryPusherFactory;
+use hermes_core::push::sigv4::Signer;
 use hermes_core::push::{ApiGwPusherFactory, MemoryPusher, PusherFactory};
 use hermes_core::store::{Connection, ConnectionStore, MemoryConnectionStore, MemoryTokenStore};
 use hermes_core::token::{compose, now_secs, seal, Claims, JwtKeys, UserId};
@@ -206,5 +208,87 @@ fn sdk_post(c: &mut Criterion) {
     });
 }
 
-criterion_group!(benches, tokens, authorize, fan_out, sdk_post);
+/// An in-process transport answering 200: what is left is the lean post's own work
+/// (credentials from the identity cache, signing with the kept key, the request, the answer).
+struct Answer200Lean;
+
+impl Transport for Answer200Lean {
+    fn send(&self, _: http::Request<http_body_util::Full<bytes::Bytes>>) -> TransportFuture {
+        Box::pin(std::future::ready(Ok(Answer {
+            status: http::StatusCode::OK,
+            error_type: None,
+            body: bytes::Bytes::new(),
+        })))
+    }
+}
+
+/// The same PostToConnection as `sdk_post_to_connection_no_network`, through the lean client.
+fn lean_post(c: &mut Criterion) {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let sdk = rt.block_on(hermes_core::aws::sdk_config(&config("10")));
+    let creds = Credentials::new(
+        "AKIDEXAMPLE",
+        "bench-secret-key",
+        Some("session-token".into()),
+        None,
+        "bench",
+    );
+    let sdk = sdk
+        .to_builder()
+        .credentials_provider(SharedCredentialsProvider::new(creds.clone()))
+        .build();
+    let poster = LeanPoster::new(
+        &sdk,
+        "https://abcdef1234.execute-api.eu-west-1.amazonaws.com/production",
+        Arc::new(Answer200Lean),
+    )
+    .unwrap();
+    let frame = bytes::Bytes::from(encode_frame(
+        "42",
+        &hermes_core::frame::raw(&json!({"type": "info", "data": "backup finished"})),
+        Some("m-1"),
+    ));
+    c.bench_function("lean_post_to_connection_no_network", |b| {
+        b.iter(|| {
+            rt.block_on(poster.attempt(black_box("L0SM9cOFvHcCIhw="), frame.clone()))
+                .unwrap()
+        })
+    });
+
+    // Signing alone: the kept key against aws-sigv4's full signing, which derives it each time.
+    let signer = Signer::new("eu-west-1");
+    let now = std::time::SystemTime::now();
+    let host = "abcdef1234.execute-api.eu-west-1.amazonaws.com";
+    let path = "/production/@connections/L0SM9cOFvHcCIhw%3D";
+    c.bench_function("sigv4_kept_key", |b| {
+        b.iter(|| signer.sign(&creds, now, host, black_box(path), &frame))
+    });
+    let identity: aws_smithy_runtime_api::client::identity::Identity = creds.clone().into();
+    c.bench_function("sigv4_http_request_sign", |b| {
+        b.iter(|| {
+            let params = aws_sigv4::sign::v4::SigningParams::builder()
+                .identity(&identity)
+                .region("eu-west-1")
+                .name("execute-api")
+                .time(now)
+                .settings(aws_sigv4::http_request::SigningSettings::default())
+                .build()
+                .unwrap()
+                .into();
+            let req = aws_sigv4::http_request::SignableRequest::new(
+                "POST",
+                "https://abcdef1234.execute-api.eu-west-1.amazonaws.com/production/@connections/L0SM9cOFvHcCIhw%3D",
+                [("content-type", "application/octet-stream")].into_iter(),
+                aws_sigv4::http_request::SignableBody::Bytes(&frame),
+            )
+            .unwrap();
+            aws_sigv4::http_request::sign(req, &params).unwrap()
+        })
+    });
+}
+
+criterion_group!(benches, tokens, authorize, fan_out, sdk_post, lean_post);
 criterion_main!(benches);

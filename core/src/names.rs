@@ -45,7 +45,8 @@ pub mod iam {
     pub const CONNECT: &[&str] = &["dynamodb:PutItem"];
     pub const DISCONNECT: &[&str] = &["dynamodb:DeleteItem"];
     /// GetItem for the sender's row, Query on the room index, DeleteItem for gone connections,
-    /// ManageConnections to post; the SQS actions are what the event source mapping needs.
+    /// ManageConnections to post; ReceiveMessage/DeleteMessage/GetQueueAttributes are what the
+    /// event source mapping needs, SendMessage queues the rest of a room (handlers/fanout).
     pub const SEND: &[&str] = &[
         "dynamodb:GetItem",
         "dynamodb:Query",
@@ -54,6 +55,7 @@ pub mod iam {
         "sqs:ReceiveMessage",
         "sqs:DeleteMessage",
         "sqs:GetQueueAttributes",
+        "sqs:SendMessage",
     ];
     /// What the Rails side (the gem) calls, for the policy of the app's own IAM user/role.
     pub const GEM: &[&str] = &[

@@ -155,7 +155,7 @@ fn functions_get_exactly_the_env_and_actions_their_handlers_use() {
             "SendFunction",
             "send",
             iam::SEND,
-            &[env::CONNECTIONS_TABLE, env::WEBSOCKET_ENDPOINT],
+            &[env::CONNECTIONS_TABLE, env::WEBSOCKET_ENDPOINT, env::QUEUE_URL],
         ),
     ];
     let cargo = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/Cargo.toml")).unwrap();

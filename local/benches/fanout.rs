@@ -3,7 +3,10 @@
 //! management client posting back to the gateway). Reports p50/p99 time from enqueue until
 //! the last client has the frame, the CPU each delivered frame cost the gateway and the
 //! clients (the figure that moves less than wall time on a shared machine), and the gateway's
-//! RSS per idle connection. `FANOUT_TRACE=1` also prints every message's time in order.
+//! RSS per idle connection, measured again on a fresh gateway with 10,000 connections from
+//! Python's `websockets` (another client: other headers, a compression offer), when
+//! FANOUT_PYTHON names a Python that has it (script/bench-fanout sets that up).
+//! `FANOUT_TRACE=1` also prints every message's time in order.
 //! Loopback only; bounded: it stops by itself. Needs `ulimit -n` above 10,100.
 
 use std::io::{Read, Write};
@@ -158,4 +161,60 @@ fn main() {
     if let Err(e) = result {
         std::panic::resume_unwind(e);
     }
+    python_clients(bin);
+}
+
+/// Gateway memory per idle connection with Python `websockets` clients on a fresh gateway.
+fn python_clients(bin: &str) {
+    let Ok(python) = std::env::var("FANOUT_PYTHON") else {
+        println!("(FANOUT_PYTHON unset: no second client implementation; script/bench-fanout sets it)");
+        return;
+    };
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut gw = Command::new(bin)
+        .args(["--port", &port.to_string()])
+        .env_remove("HERMES_BACKEND")
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    while StdTcp::connect(("127.0.0.1", port)).is_err() {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let token: serde_json::Value =
+        serde_json::from_str(&post(port, "/_hermes/tokens", r#"{"user_id":2,"room_id":"PY"}"#)).unwrap();
+    let url = format!(
+        "ws://127.0.0.1:{port}/development?token={}",
+        token["token"].as_str().unwrap()
+    );
+    let before = rss_kib(gw.id());
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../bench/ws_clients.py");
+    let mut py = Command::new(python)
+        .args([script, &url, &CLIENTS.to_string()])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    let mut out = std::io::BufReader::new(py.stdout.take().unwrap());
+    std::io::BufRead::read_line(&mut out, &mut line).unwrap();
+    std::thread::sleep(Duration::from_secs(1));
+    let after = rss_kib(gw.id());
+    if line.trim() == format!("ready {CLIENTS}") {
+        println!(
+            "gateway RSS with {CLIENTS} idle Python `websockets` connections: {before} KiB before, {after} KiB after: {:.1} KiB per connection",
+            (after.saturating_sub(before)) as f64 / CLIENTS as f64
+        );
+    } else {
+        println!("python clients did not all connect: {line:?}");
+    }
+    drop(py.stdin.take());
+    let _ = py.kill();
+    let _ = py.wait();
+    let _ = gw.kill();
+    let _ = gw.wait();
 }

@@ -1,3 +1,4 @@
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -151,10 +152,40 @@ impl Sender {
 
     /// Every record of the batch; only the failed ones are reported, so SQS redelivers just those.
     pub async fn handle_sqs_until(&self, event: SqsEvent, deadline: Option<Instant>) -> SqsBatchResponse {
-        let mut failures = Vec::new();
-        for record in &event.records {
+        // Records run side by side, in chains: a room's notifications one after another (so
+        // a FIFO queue's order holds), each continuation on its own (the parts of one message
+        // are meant to run in parallel). The posts in flight are shared out between chains.
+        let mut chains: Vec<Vec<&SqsMessage>> = Vec::new();
+        let mut by_room: HashMap<String, usize> = HashMap::new();
+        for r in &event.records {
+            let body = r.body.as_deref().unwrap_or("");
+            let room = (!continuation::is_continuation(body))
+                .then(|| serde_json::from_str::<Notification>(body).ok().map(|n| n.room_id))
+                .flatten();
+            match room {
+                Some(room) => {
+                    let i = *by_room.entry(room).or_insert_with(|| {
+                        chains.push(Vec::new());
+                        chains.len() - 1
+                    });
+                    chains[i].push(r);
+                }
+                None => chains.push(vec![r]),
+            }
+        }
+        let share = (self.settings.concurrency / chains.len().max(1)).max(4);
+        let outcomes = futures::future::join_all(chains.iter().map(|chain| async move {
+            let mut out = Vec::with_capacity(chain.len());
+            for r in chain {
+                out.push((*r, self.handle_record(r, deadline, share).await));
+            }
+            out
+        }))
+        .await;
+        let mut failed = Vec::new();
+        for (record, outcome) in outcomes.into_iter().flatten() {
             let id = record.message_id.clone().unwrap_or_default();
-            match self.handle_record(record, deadline).await {
+            match outcome {
                 Ok(d) => tracing::info!(
                     message_id = id,
                     delivered = d.delivered,
@@ -166,20 +197,26 @@ impl Sender {
                 ),
                 Err(SendError::NoTime) => {
                     tracing::info!(message_id = id, "left for the next invocation");
-                    let mut f = BatchItemFailure::default();
-                    f.item_identifier = id;
-                    failures.push(f);
+                    failed.push(id);
                 }
                 Err(e) => {
                     tracing::error!(message_id = id, error = %e, "record failed");
-                    let mut f = BatchItemFailure::default();
-                    f.item_identifier = id;
-                    failures.push(f);
+                    failed.push(id);
                 }
             }
         }
+        // In the batch's order, as SQS listed them.
         let mut resp = SqsBatchResponse::default();
-        resp.batch_item_failures = failures;
+        resp.batch_item_failures = event
+            .records
+            .iter()
+            .filter_map(|r| r.message_id.as_ref().filter(|id| failed.contains(id)))
+            .map(|id| {
+                let mut f = BatchItemFailure::default();
+                f.item_identifier = id.clone();
+                f
+            })
+            .collect();
         resp
     }
 
@@ -187,6 +224,7 @@ impl Sender {
         &self,
         record: &SqsMessage,
         deadline: Option<Instant>,
+        concurrency: usize,
     ) -> Result<Delivery, SendError> {
         // Too close to the deadline to start: SQS delivers the record again (it has not been
         // made into a frame yet, so nothing is repeated).
@@ -207,7 +245,7 @@ impl Sender {
             let frame = encode_frame(&n.user_id.to_string(), &n.data, record.message_id.as_deref());
             Job::fresh(n.room_id, n.target_user_id, Bytes::from(frame))
         };
-        let d = self.fan_out(&endpoint, job, deadline).await?;
+        let d = self.run(&endpoint, job, deadline, concurrency).await?;
         if d.retryable_failures > 0 {
             return Err(SendError::Undelivered(d.retryable_failures));
         }
@@ -238,6 +276,16 @@ impl Sender {
         job: Job,
         deadline: Option<Instant>,
     ) -> Result<Delivery, SendError> {
+        self.run(endpoint, job, deadline, self.settings.concurrency).await
+    }
+
+    async fn run(
+        &self,
+        endpoint: &str,
+        job: Job,
+        deadline: Option<Instant>,
+        concurrency: usize,
+    ) -> Result<Delivery, SendError> {
         if job.frame.len() > MAX_MESSAGE_BYTES {
             return Err(crate::frame::PayloadTooLarge {
                 bytes: job.frame.len(),
@@ -251,6 +299,7 @@ impl Sender {
             queue: self.queue.as_deref(),
             pacer: &self.pacer,
             settings: &self.settings,
+            concurrency,
             deadline,
         };
         Ok(run.run(job).await?)

@@ -100,7 +100,7 @@ impl Engine<'_, '_> {
     ) -> Outcome {
         let settings = self.run.settings;
         let pacer = self.run.pacer;
-        let concurrency = settings.concurrency.max(1);
+        let concurrency = self.run.concurrency.max(1);
         let mut out = Outcome::default();
         let mut pending: VecDeque<Item> = pending.into_iter().map(Item::new).collect();
         let (mut cursor, mut members): (Option<IdRange>, VecDeque<String>) = match first {

@@ -100,6 +100,8 @@ pub(crate) struct Run<'a> {
     pub queue: Option<&'a dyn Queue>,
     pub pacer: &'a Pacer,
     pub settings: &'a Settings,
+    /// Posts in flight for this job (the batch's records share the sender's).
+    pub concurrency: usize,
     pub deadline: Option<Instant>,
 }
 
@@ -115,10 +117,28 @@ impl Run<'_> {
         let mut first = None;
         let mut more = None;
         if let Some(range) = job.range.take() {
-            let page = self
+            let read = self
                 .store
-                .room_page(&job.room_id, &range, self.settings.page_size)
-                .await?;
+                .room_page(&job.room_id, &range, self.settings.page_size);
+            let page = match hard_stop {
+                Some(t) => match tokio::time::timeout_at(t.into(), read).await {
+                    Ok(page) => page?,
+                    Err(_) => {
+                        // The store is too slow for this invocation: the next one reads it.
+                        tracing::warn!(room_id = job.room_id, "reading the room outlasted the invocation");
+                        job.range = Some(range.clone());
+                        let (range, pending) = (job.range.take(), std::mem::take(&mut job.pending));
+                        if self.hand_on(&job, range, pending, Duration::ZERO, &mut d).await {
+                            return Ok(d);
+                        }
+                        return Err(FanoutError::Queue(crate::queue::QueueError::Backend {
+                            op: "SendMessage",
+                            message: "the rest of the room could not be queued".into(),
+                        }));
+                    }
+                },
+                None => read.await?,
+            };
             let mut own = range.clone();
             if let Some(next) = page.next.clone() {
                 let rest = IdRange {
@@ -245,10 +265,13 @@ impl Run<'_> {
     }
 
     async fn delete_gone(&self, ids: &[String], until: Option<Instant>) {
-        let deletes = stream::iter(ids)
-            .map(|id| async move {
+        let store = self.store;
+        // Owned ids: a closure over borrowed ones would make the future not Send for every
+        // lifetime, and callers spawn it.
+        let deletes = stream::iter(ids.iter().cloned())
+            .map(move |id| async move {
                 tracing::info!(connection_id = id, "stale connection, deleting");
-                if let Err(e) = self.store.delete(id).await {
+                if let Err(e) = store.delete(&id).await {
                     tracing::warn!(connection_id = id, error = %e, "could not delete stale connection");
                 }
             })

@@ -1,0 +1,288 @@
+//! A room larger than one invocation, on moto: 25,000 connections (HERMES_LARGE_ROOM; 5,000 by default) in DynamoDB, the queue on
+//! SQS, posts through the lean client to a loopback API Gateway that takes 120 ms per post.
+//! The function takes records off the queue one at a time with a deadline of 3 s each, until
+//! the queue is empty: every connection gets the frame once, and the room next door nothing.
+//! (One record and one invocation at a time: moto answers a Query in time proportional to the
+//! table, and several at once would only measure moto.)
+
+mod common;
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use aws_sdk_dynamodb::types::{
+    AttributeDefinition, AttributeValue, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType,
+    Projection, ProjectionType, PutRequest, ScalarAttributeType, WriteRequest,
+};
+use common::fake_api_gateway::{self, Options};
+use common::{config, unique};
+use futures::stream::{self, StreamExt};
+use hermes_core::events::sqs::{SqsEvent, SqsMessage};
+use hermes_core::handlers::fanout::continuation::is_continuation;
+use hermes_core::handlers::fanout::Settings;
+use hermes_core::handlers::Sender;
+use hermes_core::push::ApiGwPusherFactory;
+use hermes_core::queue::{Queue, SqsQueue};
+use hermes_core::store::DynamoConnectionStore;
+use hermes_core::testing::aws_endpoint;
+use hermes_core::Notification;
+use serde_json::json;
+
+/// 25,000 is the size: `HERMES_LARGE_ROOM=25000`. The default keeps the suite's time
+/// bounded on a shared machine: moto answers each Query in time proportional to the table
+/// (about 1 s for 25,000 rows here), and a run of 25,000 took more than 10 minutes on the loaded
+/// 2-core machine. The mechanics are the same at any size above one page.
+fn room_size() -> usize {
+    std::env::var("HERMES_LARGE_ROOM")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(5_000)
+}
+const NEIGHBOURS: usize = 500;
+
+async fn table(ddb: &aws_sdk_dynamodb::Client, name: &str) {
+    let key = |n: &str, t: KeyType| {
+        KeySchemaElement::builder()
+            .attribute_name(n)
+            .key_type(t)
+            .build()
+            .unwrap()
+    };
+    let attr = |n: &str| {
+        AttributeDefinition::builder()
+            .attribute_name(n)
+            .attribute_type(ScalarAttributeType::S)
+            .build()
+            .unwrap()
+    };
+    ddb.create_table()
+        .table_name(name)
+        .billing_mode(BillingMode::PayPerRequest)
+        .attribute_definitions(attr("connection_id"))
+        .attribute_definitions(attr("room_id"))
+        .key_schema(key("connection_id", KeyType::Hash))
+        .global_secondary_indexes(
+            GlobalSecondaryIndex::builder()
+                .index_name("room_id-index")
+                .key_schema(key("room_id", KeyType::Hash))
+                .key_schema(key("connection_id", KeyType::Range))
+                .projection(
+                    Projection::builder()
+                        .projection_type(ProjectionType::Include)
+                        .non_key_attributes("user_id")
+                        .build(),
+                )
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await
+        .unwrap();
+}
+
+/// Ids shaped like API Gateway's, in no order.
+fn id(room: &str, i: usize) -> String {
+    let h = (i as u64 ^ room.len() as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    format!("{:012x}{room}{i}=", h >> 16)
+}
+
+async fn fill(ddb: &aws_sdk_dynamodb::Client, table: &str, room: &str, n: usize) -> Vec<String> {
+    let ids: Vec<String> = (0..n).map(|i| id(room, i)).collect();
+    stream::iter(ids.chunks(25))
+        .map(|chunk| async move {
+            let writes: Vec<WriteRequest> = chunk
+                .iter()
+                .enumerate()
+                .map(|(i, c)| {
+                    let item = HashMap::from([
+                        ("connection_id".to_owned(), AttributeValue::S(c.clone())),
+                        ("room_id".to_owned(), AttributeValue::S(room.to_owned())),
+                        ("user_id".to_owned(), AttributeValue::S((i % 97).to_string())),
+                        ("connected_at".to_owned(), AttributeValue::N("1".into())),
+                        ("expires_at".to_owned(), AttributeValue::N("2".into())),
+                    ]);
+                    WriteRequest::builder()
+                        .put_request(PutRequest::builder().set_item(Some(item)).build().unwrap())
+                        .build()
+                })
+                .collect();
+            ddb.batch_write_item()
+                .request_items(table, writes)
+                .send()
+                .await
+                .unwrap();
+        })
+        .buffer_unordered(4)
+        .collect::<Vec<()>>()
+        .await;
+    ids
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_room_of_many_pages_is_finished_by_continuations_each_connection_once() {
+    let room = room_size();
+    let Some(ep) = aws_endpoint() else { return };
+    let cfg = config(&[("HERMES_AWS_ENDPOINT_URL", &ep), ("HERMES_BACKEND", "aws")]);
+    let sdk = hermes_core::aws::sdk_config(&cfg).await;
+    let ddb = hermes_core::aws::dynamodb(&sdk);
+    let sqs = hermes_core::aws::sqs(&sdk);
+    let name = unique("large-room");
+    table(&ddb, &name).await;
+    let t0 = Instant::now();
+    let big = fill(&ddb, &name, "BIG", room).await;
+    let next_door = fill(&ddb, &name, "NEXT", NEIGHBOURS).await;
+    println!(
+        "{} rows written in {:.1} s",
+        room + NEIGHBOURS,
+        t0.elapsed().as_secs_f64()
+    );
+    let url = sqs
+        .create_queue()
+        .queue_name(&name)
+        .attributes(aws_sdk_sqs::types::QueueAttributeName::VisibilityTimeout, "5")
+        .send()
+        .await
+        .unwrap()
+        .queue_url
+        .unwrap();
+    let queue: Arc<dyn Queue> = Arc::new(SqsQueue::new(sqs.clone(), &url));
+
+    // 64 posts in flight of 120 ms each: at most 533 a second, so no 3 s invocation (minus
+    // its 1 s reserve and the page read) finishes a page of 1,000.
+    let fake = fake_api_gateway::start(Options {
+        latency: Duration::from_millis(120),
+        ..Options::default()
+    })
+    .await;
+    let sender = Arc::new(
+        Sender::new(
+            Arc::new(DynamoConnectionStore::new(ddb.clone(), &name)),
+            Arc::new(ApiGwPusherFactory::new(sdk.clone())),
+            Some(fake.endpoint.clone()),
+        )
+        .with_queue(Some(queue.clone()))
+        .with_settings(Settings {
+            page_size: 1_000,
+            reserve: Duration::from_secs(1),
+            ..Settings::default()
+        }),
+    );
+    let message_id = queue
+        .send(&Notification::new(
+            3,
+            "BIG",
+            json!({"type": "info", "data": "to everyone"}),
+        ))
+        .await
+        .unwrap();
+
+    let (invocations, continuations) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+    let started = Instant::now();
+    let workers = (0..1).map(|_| {
+        let (sender, queue) = (sender.clone(), queue.clone());
+        let (invocations, continuations) = (invocations.clone(), continuations.clone());
+        tokio::spawn(async move {
+            let mut empty = 0;
+            while empty < 3 {
+                assert!(started.elapsed() < Duration::from_secs(1800), "queue not drained");
+                let got = queue.receive(1, Duration::from_secs(1)).await.unwrap();
+                if got.is_empty() {
+                    empty += 1;
+                    continue;
+                }
+                empty = 0;
+                invocations.fetch_add(1, Ordering::Relaxed);
+                continuations.fetch_add(
+                    got.iter().filter(|m| is_continuation(&m.body)).count(),
+                    Ordering::Relaxed,
+                );
+                let mut ev = SqsEvent::default();
+                ev.records = got
+                    .iter()
+                    .map(|m| {
+                        let mut r = SqsMessage::default();
+                        r.message_id = Some(m.message_id.clone());
+                        r.body = Some(m.body.clone());
+                        r
+                    })
+                    .collect();
+                let t = Instant::now();
+                let resp = sender
+                    .handle_sqs_until(ev, Some(Instant::now() + Duration::from_secs(3)))
+                    .await;
+                if std::env::var_os("LARGE_ROOM_TRACE").is_some() {
+                    eprintln!(
+                        "{:>6.1}s invocation of {} record(s) took {:.2}s, {} failed: {:?}",
+                        started.elapsed().as_secs_f64(),
+                        got.len(),
+                        t.elapsed().as_secs_f64(),
+                        resp.batch_item_failures.len(),
+                        got.iter()
+                            .map(|m| m
+                                .body
+                                .chars()
+                                .take(150)
+                                .collect::<String>()
+                                .replace(|c: char| c == '{', ""))
+                            .collect::<Vec<_>>()
+                    );
+                }
+                let failed: Vec<&str> = resp
+                    .batch_item_failures
+                    .iter()
+                    .map(|f| f.item_identifier.as_str())
+                    .collect();
+                let done: Vec<String> = got
+                    .iter()
+                    .filter(|m| !failed.contains(&m.message_id.as_str()))
+                    .map(|m| m.receipt_handle.clone())
+                    .collect();
+                queue.delete(&done).await.unwrap();
+            }
+        })
+    });
+    for w in futures::future::join_all(workers).await {
+        w.unwrap();
+    }
+    let (invocations, continuations) = (
+        invocations.load(Ordering::Relaxed),
+        continuations.load(Ordering::Relaxed),
+    );
+    println!(
+        "{room} connections in {:.1} s: {invocations} invocations of at most 3 s, {continuations} continuation records",
+        started.elapsed().as_secs_f64()
+    );
+
+    let g = fake.seen.lock().unwrap();
+    let missing = big.iter().filter(|c| !g.delivered.contains_key(*c)).count();
+    let twice = big
+        .iter()
+        .filter(|c| g.delivered.get(*c).copied().unwrap_or(0) > 1)
+        .count();
+    assert_eq!(
+        (missing, twice),
+        (0, 0),
+        "every connection of the room exactly once"
+    );
+    assert!(
+        next_door.iter().all(|c| !g.delivered.contains_key(c)),
+        "the room next door untouched"
+    );
+    assert_eq!(g.requests, room, "one post per connection, nothing else");
+    let frame = &g.bodies[0];
+    assert!(g.bodies.iter().all(|b| b == frame), "the same bytes everywhere");
+    assert_eq!(
+        serde_json::from_slice::<serde_json::Value>(frame).unwrap(),
+        json!({"user_id": "3", "data": {"type": "info", "data": "to everyone"}, "id": message_id})
+    );
+    // A record per page split off up front, and deadlines on top.
+    let pages = room.div_ceil(1_000);
+    assert!(
+        continuations > pages - 1,
+        "{continuations} continuation records for {pages} pages"
+    );
+    sqs.delete_queue().queue_url(&url).send().await.unwrap();
+    ddb.delete_table().table_name(&name).send().await.unwrap();
+}

@@ -9,7 +9,6 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
-use bytes::Bytes;
 use common::config;
 use common::fake_api_gateway::{self, Options};
 use hermes_core::events::sqs::{SqsEvent, SqsMessage};

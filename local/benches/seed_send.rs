@@ -108,12 +108,19 @@ async fn serve_runtime() -> (
         .route("/2018-06-01/runtime/invocation/{id}/error", post(respond))
         .route(
             "/2018-06-01/runtime/init/error",
-            post(|b: String| async move { panic!("init error: {b}") }),
+            post(|b: String| async move {
+                eprintln!("init error: {b}");
+                std::process::exit(1);
+                #[allow(unreachable_code)]
+                "{}"
+            }),
         )
         .with_state(rt);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = listener.local_addr().unwrap().port();
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    tokio::spawn(async move {
+        axum::serve(listener, app).await.unwrap();
+    });
     (port, ev_tx, done_rx)
 }
 

@@ -183,16 +183,16 @@ impl Run<'_> {
         }
 
         // The deadline came first: the rest, at once.
-        if out.left.is_some() || !out.unfinished.is_empty() {
-            if !self
+        let more_to_do = out.left.is_some() || !out.unfinished.is_empty();
+        if more_to_do
+            && !self
                 .hand_on(&job, out.left, out.unfinished, Duration::ZERO, &mut d)
                 .await
-            {
-                return Err(FanoutError::Queue(crate::queue::QueueError::Backend {
-                    op: "SendMessage",
-                    message: "the rest of the room could not be queued".into(),
-                }));
-            }
+        {
+            return Err(FanoutError::Queue(crate::queue::QueueError::Backend {
+                op: "SendMessage",
+                message: "the rest of the room could not be queued".into(),
+            }));
         }
         // Connections that used up their attempts: later, a bounded number of times.
         if !out.exhausted.is_empty() {

@@ -220,12 +220,7 @@ async fn a_room_of_many_pages_is_finished_by_continuations_each_connection_once(
                         t.elapsed().as_secs_f64(),
                         resp.batch_item_failures.len(),
                         got.iter()
-                            .map(|m| m
-                                .body
-                                .chars()
-                                .take(150)
-                                .collect::<String>()
-                                .replace(|c: char| c == '{', ""))
+                            .map(|m| m.body.chars().take(150).collect::<String>().replace('{', ""))
                             .collect::<Vec<_>>()
                     );
                 }
@@ -255,34 +250,36 @@ async fn a_room_of_many_pages_is_finished_by_continuations_each_connection_once(
         started.elapsed().as_secs_f64()
     );
 
-    let g = fake.seen.lock().unwrap();
-    let missing = big.iter().filter(|c| !g.delivered.contains_key(*c)).count();
-    let twice = big
-        .iter()
-        .filter(|c| g.delivered.get(*c).copied().unwrap_or(0) > 1)
-        .count();
-    assert_eq!(
-        (missing, twice),
-        (0, 0),
-        "every connection of the room exactly once"
-    );
-    assert!(
-        next_door.iter().all(|c| !g.delivered.contains_key(c)),
-        "the room next door untouched"
-    );
-    assert_eq!(g.requests, room, "one post per connection, nothing else");
-    let frame = &g.bodies[0];
-    assert!(g.bodies.iter().all(|b| b == frame), "the same bytes everywhere");
-    assert_eq!(
-        serde_json::from_slice::<serde_json::Value>(frame).unwrap(),
-        json!({"user_id": "3", "data": {"type": "info", "data": "to everyone"}, "id": message_id})
-    );
-    // A record per page split off up front, and deadlines on top.
-    let pages = room.div_ceil(1_000);
-    assert!(
-        continuations > pages - 1,
-        "{continuations} continuation records for {pages} pages"
-    );
+    {
+        let g = fake.seen.lock().unwrap();
+        let missing = big.iter().filter(|c| !g.delivered.contains_key(*c)).count();
+        let twice = big
+            .iter()
+            .filter(|c| g.delivered.get(*c).copied().unwrap_or(0) > 1)
+            .count();
+        assert_eq!(
+            (missing, twice),
+            (0, 0),
+            "every connection of the room exactly once"
+        );
+        assert!(
+            next_door.iter().all(|c| !g.delivered.contains_key(c)),
+            "the room next door untouched"
+        );
+        assert_eq!(g.requests, room, "one post per connection, nothing else");
+        let frame = &g.bodies[0];
+        assert!(g.bodies.iter().all(|b| b == frame), "the same bytes everywhere");
+        assert_eq!(
+            serde_json::from_slice::<serde_json::Value>(frame).unwrap(),
+            json!({"user_id": "3", "data": {"type": "info", "data": "to everyone"}, "id": message_id})
+        );
+        // A record per page split off up front, and deadlines on top.
+        let pages = room.div_ceil(1_000);
+        assert!(
+            continuations > pages - 1,
+            "{continuations} continuation records for {pages} pages"
+        );
+    }
     sqs.delete_queue().queue_url(&url).send().await.unwrap();
     ddb.delete_table().table_name(&name).send().await.unwrap();
 }

@@ -18,7 +18,7 @@ Gem::Specification.new do |s|
   # The extension's crate and hermes-core, built alone at install time: not the workspace
   # manifest, not the Lambdas or the local gateway.
   s.files = Dir[
-    "lib/**/*.rb", "lib/generators/**/*", "vendor/javascript/*.js",
+    "lib/**/*.rb", "lib/generators/**/*", "vendor/javascript/*.js", "app/**/*.rb", "config/routes.rb",
     "ext/hermes/extconf.rb", "ext/hermes/Cargo.toml", "ext/hermes/src/**/*.rs",
     "core/Cargo.toml", "core/src/**/*.rs", "core/benches/*.rs",
     "Cargo.lock", "README.md",

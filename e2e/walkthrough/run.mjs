@@ -69,12 +69,19 @@ async function stop(child) {
   await exited;
   clearTimeout(timer);
 }
+// hermes-local runs as a developer starts it in another terminal: its own defaults (memory
+// backend, a development secret made up for each run), not the Rails app's HERMES_BACKEND.
+const localEnv = { ...env };
+delete localEnv.HERMES_BACKEND;
+delete localEnv.HERMES_LOCAL_URL;
 async function startLocal() {
   // The port was free a moment ago and is reused on restart; retry if something took it.
   for (let i = 0; i < 5; i++) {
-    const gw = start(bin, ["--port", String(localPort)]);
-    const up = await until("hermes-local to listen", async () => (gw.exitCode !== null ? "exited" : (await listening(localPort)) && "up"), 20000);
-    if (up === "up") return gw;
+    const gw = start(bin, ["--port", String(localPort)], { env: localEnv });
+    const exited = new Promise((r) => gw.once("exit", () => r("exited")));
+    const up = await Promise.race([exited, until("hermes-local to listen", async () => (await listening(localPort)) && "up", 20000)]);
+    if (up === "up" && gw.exitCode === null) return gw;
+    console.log(`walkthrough[${variant}] hermes-local did not start: ${gw.log.join("").trim()}`);
     await sleep(500);
   }
   throw new Error("hermes-local could not bind its port");
@@ -112,7 +119,10 @@ try {
   const page = await browser.newPage();
   const exceptions = [];
   page.on("pageerror", (e) => exceptions.push(String(e)));
-  page.on("console", (m) => { if (m.type() === "error") console.log(`walkthrough[${variant}] page console: ${m.text()}`); });
+  // Refused and failed attempts are expected while hermes-local restarts; shown without tokens.
+  page.on("console", (m) => {
+    if (m.type() === "error") console.log(`walkthrough[${variant}] page console: ${m.text().replace(/token=[^'&\s]+/g, "token=[FILTERED]")}`);
+  });
   await page.goto(`${base}/`);
   const opened = () => page.evaluate(() => window.Hermes && window.Hermes.ws && window.Hermes.ws.readyState === 1 && window.Hermes.ws);
   await until("the page's WebSocket to open", opened, 30000);

@@ -102,9 +102,11 @@ module Hermes
       nil
     end
 
-    # The mounted Hermes::Engine's token endpoint (same origin, POST with the CSRF token).
+    # The mounted Hermes::Engine's token endpoint (same origin, POST with the CSRF token),
+    # when the initializer names the user and company it mints for.
     def hermes_refresh
       return nil unless respond_to?(:hermes) && hermes.respond_to?(:token_path)
+      return nil if Hermes.config.current_user_id.nil? || Hermes.config.current_company_code.nil?
 
       csrf = respond_to?(:protect_against_forgery?) && protect_against_forgery? ? form_authenticity_token : nil
       { url: hermes.token_path, csrf: csrf }

@@ -5,9 +5,9 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
+use hermes_core::mint::MAX_ID_BYTES;
 use hermes_core::queue::{MemoryQueue, Queue};
 use hermes_core::store::MemoryTokenStore;
-use hermes_core::mint::MAX_ID_BYTES;
 use hermes_core::{Backend, Backends, Config, Minter, Notification, UserId};
 use magnus::{function, method, prelude::*, Error, Integer, RArray, RHash, RModule, RString, Ruby, Value};
 

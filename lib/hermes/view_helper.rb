@@ -56,8 +56,10 @@ module Hermes
 
     def hermes_connect_tag(user_id: UNSET, company_code: UNSET, stage: nil, url: nil, nonce: true)
       config = Hermes.config
-      given = !user_id.equal?(UNSET) || !company_code.equal?(UNSET)
-      who = given ? [user_id, company_code] : ViewHelper.identify(controller)
+      given = [user_id, company_code].count { |v| !v.equal?(UNSET) }
+      raise ArgumentError, "hermes_connect_tag takes both user_id: and company_code:, or neither" if given == 1
+
+      who = given == 2 ? [user_id, company_code] : ViewHelper.identify(controller)
       who = nil if who&.any?(&:nil?)
       tags = [hermes_script(STUB_JS, nonce)]
       unless ViewHelper.importmap_pins_hermes

@@ -45,6 +45,8 @@ RSpec.describe "the local backend" do
     expect(local.enqueue_notifications([{ user_id: 1, room_id: "R", data: 1 }, { user_id: 2, room_id: "R", data: 2 }]).size).to eq(2)
     expect { local.enqueue_notification(user_id: 1, room_id: "R", data: "x" * 140_000) }
       .to raise_error(Hermes::PayloadTooLargeError, /413/)
+    deepest = 100.times.reduce(1) { |inner, _| [inner] }
+    expect(local.enqueue_notification(user_id: 1, room_id: "R", data: deepest, to_user_id: 2)).to match(/\S/)
   end
 
   it "refuses bad ids with the ArgumentErrors of the native backend" do

@@ -20,7 +20,7 @@ Gem::Specification.new do |s|
   # ext/hermes/release-profile.toml. `rake native:gem` drops ext/, core/ and Cargo.lock from this
   # list and adds the compiled extension (see the Rakefile).
   s.files = Dir[
-    "lib/**/*.rb", "lib/generators/**/*", "vendor/javascript/*.js",
+    "lib/**/*.rb", "lib/generators/**/*", "vendor/javascript/*.js", "app/**/*.rb", "config/routes.rb",
     "ext/hermes/*.rb", "ext/hermes/*.toml", "ext/hermes/src/**/*.rs",
     "core/Cargo.toml", "core/src/**/*.rs", "core/benches/*.rs",
     "Cargo.lock", "README.md",

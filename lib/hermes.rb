@@ -5,6 +5,7 @@ require_relative "hermes/version"
 require_relative "hermes/error"
 require_relative "hermes/configuration"
 require_relative "hermes/json_data"
+require_relative "hermes/ids"
 require_relative "hermes/local_backend"
 
 module Hermes
@@ -78,4 +79,4 @@ module Hermes
   extend API
 end
 
-require_relative "hermes/railtie" if defined?(Rails::Railtie)
+require_relative "hermes/engine" if defined?(Rails::Railtie)

@@ -71,7 +71,8 @@ module Hermes
     # Test mode (memory backend): the notifications queued so far, oldest first, as Hashes
     # with String keys; they are removed from the queue.
     def drain_notifications
-      @backend.drain_memory_queue.map { |body| JSON.parse(body) }
+      # The body wraps data in one more object than data may nest.
+      @backend.drain_memory_queue.map { |body| JSON.parse(body, max_nesting: JSONData::MAX_DEPTH + 1) }
     end
   end
 end

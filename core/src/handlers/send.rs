@@ -63,6 +63,8 @@ pub enum SendError {
     Push(crate::push::PushError),
     #[error("not started: the invocation's deadline is too close")]
     NoTime,
+    #[error("{0}")]
+    NotQueued(&'static str),
 }
 
 impl From<FanoutError> for SendError {
@@ -72,6 +74,7 @@ impl From<FanoutError> for SendError {
             FanoutError::Continuation(e) => SendError::Continuation(e),
             FanoutError::Queue(e) => SendError::Queue(e),
             FanoutError::Push(e) => SendError::Push(e),
+            FanoutError::NotQueued(e) => SendError::NotQueued(e),
         }
     }
 }

@@ -4,7 +4,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 use async_trait::async_trait;
 use aws_config::SdkConfig;
 use aws_sdk_apigatewaymanagement::config::http::HttpResponse;
-use aws_sdk_apigatewaymanagement::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use aws_sdk_apigatewaymanagement::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_apigatewaymanagement::Client;
 use bytes::Bytes;
 
@@ -33,7 +33,7 @@ where
 {
     let status = e.raw_response().map(|r| r.status().as_u16());
     let code = e.code().unwrap_or_default().to_owned();
-    let message = DisplayErrorContext(&e).to_string();
+    let message = crate::aws::describe_sdk_error(&e);
     match status {
         Some(410) => PushError::Gone,
         _ if code == "GoneException" => PushError::Gone,

@@ -14,6 +14,9 @@ use crate::frame::Notification;
 pub struct MemoryQueue {
     inner: Mutex<State>,
     ready: Notify,
+    /// Random per queue: message ids never repeat across queues, processes or restarts (a
+    /// browser drops ids it has seen, so a restarted hermes-local must not reuse them).
+    prefix: u64,
     next: AtomicU64,
     visibility: Duration,
 }
@@ -37,6 +40,7 @@ impl MemoryQueue {
         MemoryQueue {
             inner: Mutex::default(),
             ready: Notify::new(),
+            prefix: random_u64(),
             next: AtomicU64::new(1),
             visibility,
         }
@@ -53,14 +57,22 @@ impl MemoryQueue {
     }
 
     fn push(&self, body: String) -> String {
-        let id = format!("mem-{:016x}", self.next.fetch_add(1, Ordering::Relaxed));
+        let id = format!(
+            "mem-{:016x}-{:08x}",
+            self.prefix,
+            self.next.fetch_add(1, Ordering::Relaxed)
+        );
         self.inner.lock().unwrap().queued.push_back((id.clone(), body));
         self.ready.notify_waiters();
         id
     }
 
     fn push_delayed(&self, body: String, delay: Duration) -> String {
-        let id = format!("mem-{:016x}", self.next.fetch_add(1, Ordering::Relaxed));
+        let id = format!(
+            "mem-{:016x}-{:08x}",
+            self.prefix,
+            self.next.fetch_add(1, Ordering::Relaxed)
+        );
         let at = Instant::now() + delay;
         self.inner.lock().unwrap().delayed.push((at, id.clone(), body));
         id
@@ -103,6 +115,12 @@ impl MemoryQueue {
     }
 }
 
+fn random_u64() -> u64 {
+    let mut b = [0u8; 8];
+    getrandom::fill(&mut b).expect("the OS random source is available");
+    u64::from_le_bytes(b)
+}
+
 #[async_trait]
 impl Queue for MemoryQueue {
     async fn send(&self, n: &Notification) -> Result<String, QueueError> {
@@ -119,6 +137,7 @@ impl Queue for MemoryQueue {
         if body.len() > super::MAX_BODY_BYTES {
             return Err(QueueError::Backend {
                 op: "SendMessage",
+                queue: "memory".into(),
                 message: format!(
                     "body is {} bytes; SQS takes {}",
                     body.len(),
@@ -193,6 +212,17 @@ mod tests {
             .unwrap_err();
         assert!(err.to_string().contains("#1"), "{err}");
         assert!(q.pending().is_empty());
+    }
+
+    #[tokio::test]
+    async fn message_ids_differ_across_queues() {
+        // A restarted hermes-local is a new queue: its first id must not be one a page saw.
+        let n = Notification::new(1, "r", json!(1));
+        let (a, b) = (MemoryQueue::default(), MemoryQueue::default());
+        let first_a = a.send(&n).await.unwrap();
+        let first_b = b.send(&n).await.unwrap();
+        assert_ne!(first_a, first_b);
+        assert_ne!(first_a, a.send(&n).await.unwrap());
     }
 
     #[tokio::test]

@@ -2,7 +2,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use aws_sdk_sqs::error::DisplayErrorContext;
+use aws_sdk_sqs::config::http::HttpResponse;
+use aws_sdk_sqs::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_sqs::types::{DeleteMessageBatchRequestEntry, SendMessageBatchRequestEntry};
 use aws_sdk_sqs::Client;
 use sha2::{Digest, Sha256};
@@ -18,15 +19,20 @@ const BATCH_BYTES: usize = 256 * 1024;
 pub struct SqsQueue {
     client: Client,
     url: String,
+    /// The queue's name (the URL's last segment), for error messages.
+    name: String,
     fifo: bool,
     seq: AtomicU64,
 }
 
-fn backend_err<E: std::error::Error>(op: &'static str, e: E) -> QueueError {
-    QueueError::Backend {
-        op,
-        message: DisplayErrorContext(e).to_string(),
-    }
+/// The queue's name in its URL (`https://sqs.{region}.amazonaws.com/{account}/{name}`).
+fn queue_name(url: &str) -> String {
+    url.trim_end_matches('/')
+        .rsplit('/')
+        .next()
+        .filter(|n| !n.is_empty())
+        .unwrap_or(url)
+        .to_owned()
 }
 
 impl SqsQueue {
@@ -35,9 +41,25 @@ impl SqsQueue {
         let fifo = url.ends_with(".fifo");
         SqsQueue {
             client,
+            name: queue_name(&url),
             url,
             fifo,
             seq: AtomicU64::new(0),
+        }
+    }
+
+    fn backend_err<E>(&self, op: &'static str, e: SdkError<E, HttpResponse>) -> QueueError
+    where
+        E: ProvideErrorMetadata + std::error::Error + 'static,
+    {
+        self.failed(op, crate::aws::describe_sdk_error(&e))
+    }
+
+    fn failed(&self, op: &'static str, message: String) -> QueueError {
+        QueueError::Backend {
+            op,
+            queue: self.name.clone(),
+            message,
         }
     }
 
@@ -73,11 +95,9 @@ impl Queue for SqsQueue {
             .set_message_deduplication_id(dedup)
             .send()
             .await
-            .map_err(|e| backend_err("SendMessage", e))?;
-        out.message_id.ok_or_else(|| QueueError::Backend {
-            op: "SendMessage",
-            message: "reply has no MessageId".into(),
-        })
+            .map_err(|e| self.backend_err("SendMessage", e))?;
+        out.message_id
+            .ok_or_else(|| self.failed("SendMessage", "reply has no MessageId".into()))
     }
 
     async fn send_batch(&self, ns: &[Notification]) -> Result<Vec<String>, QueueError> {
@@ -105,7 +125,7 @@ impl Queue for SqsQueue {
                     .set_message_group_id(group)
                     .set_message_deduplication_id(dedup)
                     .build()
-                    .map_err(|e| backend_err("SendMessageBatch", e))?;
+                    .map_err(|e| self.failed("SendMessageBatch", e.to_string()))?;
                 req = req.entries(entry);
             }
             match req.send().await {
@@ -123,7 +143,7 @@ impl Queue for SqsQueue {
                     }
                 }
                 Err(e) => {
-                    let reason = DisplayErrorContext(e).to_string();
+                    let reason = crate::aws::describe_sdk_error(&e);
                     failed.extend((start..end).map(|i| (i, reason.clone())));
                 }
             }
@@ -139,14 +159,14 @@ impl Queue for SqsQueue {
 
     async fn send_body(&self, body: &str, group: &str, delay: Duration) -> Result<String, QueueError> {
         if body.len() > super::MAX_BODY_BYTES {
-            return Err(QueueError::Backend {
-                op: "SendMessage",
-                message: format!(
+            return Err(self.failed(
+                "SendMessage",
+                format!(
                     "body is {} bytes; SQS takes {}",
                     body.len(),
                     super::MAX_BODY_BYTES
                 ),
-            });
+            ));
         }
         let mut req = self.client.send_message().queue_url(&self.url).message_body(body);
         if self.fifo {
@@ -155,11 +175,9 @@ impl Queue for SqsQueue {
         } else if !delay.is_zero() {
             req = req.delay_seconds(delay.as_secs().clamp(1, 900) as i32);
         }
-        let out = req.send().await.map_err(|e| backend_err("SendMessage", e))?;
-        out.message_id.ok_or_else(|| QueueError::Backend {
-            op: "SendMessage",
-            message: "reply has no MessageId".into(),
-        })
+        let out = req.send().await.map_err(|e| self.backend_err("SendMessage", e))?;
+        out.message_id
+            .ok_or_else(|| self.failed("SendMessage", "reply has no MessageId".into()))
     }
 
     async fn receive(&self, max: usize, wait: Duration) -> Result<Vec<Received>, QueueError> {
@@ -171,7 +189,7 @@ impl Queue for SqsQueue {
             .wait_time_seconds(wait.as_secs().min(20) as i32)
             .send()
             .await
-            .map_err(|e| backend_err("ReceiveMessage", e))?;
+            .map_err(|e| self.backend_err("ReceiveMessage", e))?;
         Ok(out
             .messages
             .unwrap_or_default()
@@ -193,27 +211,27 @@ impl Queue for SqsQueue {
                     .id(i.to_string())
                     .receipt_handle(h)
                     .build()
-                    .map_err(|e| backend_err("DeleteMessageBatch", e))?;
+                    .map_err(|e| self.failed("DeleteMessageBatch", e.to_string()))?;
                 req = req.entries(entry);
             }
             let out = req
                 .send()
                 .await
-                .map_err(|e| backend_err("DeleteMessageBatch", e))?;
+                .map_err(|e| self.backend_err("DeleteMessageBatch", e))?;
             failed.extend(out.failed.into_iter().map(|f| f.code));
         }
         if failed.is_empty() {
             Ok(())
         } else {
-            Err(QueueError::Backend {
-                op: "DeleteMessageBatch",
-                message: format!(
+            Err(self.failed(
+                "DeleteMessageBatch",
+                format!(
                     "{} of {} not deleted ({})",
                     failed.len(),
                     receipt_handles.len(),
                     failed.join(", ")
                 ),
-            })
+            ))
         }
     }
 }

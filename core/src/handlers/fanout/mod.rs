@@ -91,6 +91,8 @@ pub enum FanoutError {
     Queue(#[from] crate::queue::QueueError),
     #[error(transparent)]
     Push(PushError),
+    #[error("{0}; the record fails and SQS delivers it again")]
+    NotQueued(&'static str),
 }
 
 /// One job's run inside one invocation.
@@ -131,10 +133,7 @@ impl Run<'_> {
                         if self.hand_on(&job, range, pending, Duration::ZERO, &mut d).await {
                             return Ok(d);
                         }
-                        return Err(FanoutError::Queue(crate::queue::QueueError::Backend {
-                            op: "SendMessage",
-                            message: "the rest of the room could not be queued".into(),
-                        }));
+                        return Err(FanoutError::NotQueued("the rest of the room could not be queued"));
                     }
                 },
                 None => read.await?,
@@ -189,10 +188,7 @@ impl Run<'_> {
                 .hand_on(&job, out.left, out.unfinished, Duration::ZERO, &mut d)
                 .await
         {
-            return Err(FanoutError::Queue(crate::queue::QueueError::Backend {
-                op: "SendMessage",
-                message: "the rest of the room could not be queued".into(),
-            }));
+            return Err(FanoutError::NotQueued("the rest of the room could not be queued"));
         }
         // Connections that used up their attempts: later, a bounded number of times.
         if !out.exhausted.is_empty() {
@@ -211,10 +207,7 @@ impl Run<'_> {
                 later.round += 1;
                 let delay = Duration::from_secs(2u64 << job.round.min(8));
                 if !self.hand_on(&later, None, out.exhausted, delay, &mut d).await {
-                    return Err(FanoutError::Queue(crate::queue::QueueError::Backend {
-                        op: "SendMessage",
-                        message: "connections to retry could not be queued".into(),
-                    }));
+                    return Err(FanoutError::NotQueued("connections to retry could not be queued"));
                 }
             }
         }

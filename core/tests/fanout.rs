@@ -1,6 +1,7 @@
 //! Fan-out beyond one invocation and under the account's rate limit: continuation records
-//! through the queue (memory backends here; tests/large_room.rs does it on moto) and the
-//! pacer against a loopback API Gateway that answers 429 above a set rate.
+//! through the queue (memory backends here; tests/large_room.rs does it on moto), records the
+//! deadline leaves no time for, and the pacer against a loopback API Gateway that answers 429
+//! above a set rate.
 
 mod common;
 
@@ -10,6 +11,7 @@ use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use common::config;
+use common::counting_store::Counting;
 use common::fake_api_gateway::{self, Options};
 use hermes_core::events::sqs::{SqsEvent, SqsMessage};
 use hermes_core::handlers::fanout::continuation::is_continuation;
@@ -66,6 +68,20 @@ impl PusherFactory for SlowFactory {
     }
 }
 
+fn event(got: &[hermes_core::queue::Received]) -> SqsEvent {
+    let mut ev = SqsEvent::default();
+    ev.records = got
+        .iter()
+        .map(|m| {
+            let mut r = SqsMessage::default();
+            r.message_id = Some(m.message_id.clone());
+            r.body = Some(m.body.clone());
+            r
+        })
+        .collect();
+    ev
+}
+
 /// Feeds the queue to the sender, one invocation per batch with `budget` to live, until the
 /// queue is empty. Returns how many invocations it took and how many continuation records
 /// they were given.
@@ -83,17 +99,9 @@ async fn drain(sender: &Sender, queue: &MemoryQueue, budget: Duration) -> (usize
         }
         invocations += 1;
         continuations += got.iter().filter(|m| is_continuation(&m.body)).count();
-        let mut ev = SqsEvent::default();
-        ev.records = got
-            .iter()
-            .map(|m| {
-                let mut r = SqsMessage::default();
-                r.message_id = Some(m.message_id.clone());
-                r.body = Some(m.body.clone());
-                r
-            })
-            .collect();
-        let resp = sender.handle_sqs_until(ev, Some(Instant::now() + budget)).await;
+        let resp = sender
+            .handle_sqs_until(event(&got), Some(Instant::now() + budget))
+            .await;
         // As SQS does: what succeeded goes; a record reported back (one the deadline left no
         // time to start) comes back after the visibility timeout.
         let failed: Vec<&str> = resp
@@ -112,13 +120,13 @@ async fn drain(sender: &Sender, queue: &MemoryQueue, budget: Duration) -> (usize
 
 #[tokio::test]
 async fn a_room_larger_than_one_invocation_is_continued_until_each_connection_has_it_once() {
-    let store = Arc::new(MemoryConnectionStore::new());
-    let big = room(&store, "BIG", 3_000, 40).await;
-    let other = room(&store, "OTHER", 50, 5).await;
+    let store = Arc::new(Counting::new(MemoryConnectionStore::new()));
+    let big = room(&store.inner, "BIG", 3_000, 40).await;
+    let other = room(&store.inner, "OTHER", 50, 5).await;
     let pusher = MemoryPusher::new();
     let queue = Arc::new(MemoryQueue::new(Duration::from_secs(1)));
     // 16 posts in flight of 10 ms each: 1,600 a second at best, so a 600 ms invocation
-    // (400 ms of posting) cannot finish a page of 1,000.
+    // (400 ms of posting) cannot finish a chunk of 1,000.
     let sender = Sender::new(
         store.clone(),
         Arc::new(SlowFactory(Arc::new(Slow(
@@ -130,7 +138,8 @@ async fn a_room_larger_than_one_invocation_is_continued_until_each_connection_ha
     .with_queue(Some(queue.clone() as Arc<dyn Queue>))
     .with_settings(Settings {
         concurrency: 16,
-        page_size: 1_000,
+        page_size: 700,
+        chunk: 1_000,
         reserve: Duration::from_millis(200),
         ..Settings::default()
     });
@@ -167,17 +176,26 @@ async fn a_room_larger_than_one_invocation_is_continued_until_each_connection_ha
         assert!(pusher.frames(c).is_empty(), "{c} is in another room");
     }
     assert_eq!(pusher.total(), big.len());
-    // Two for the pages split off up front, the others for deadlines.
+    // The room was read once, by one invocation, whatever the continuations.
+    let reads = store.reads.lock().unwrap();
+    assert_eq!(
+        reads.ids.len(),
+        big.len(),
+        "only the room's connections were read"
+    );
+    assert!(reads.ids.values().all(|&n| n == 1), "each connection read once");
+    assert_eq!(reads.pages, 5, "3,000 connections in pages of 700");
+    // Two records for the chunks split off, and at least one per chunk for a deadline.
     assert!(
-        continuations > 2,
+        continuations >= 5,
         "{continuations} continuations in {invocations} invocations"
     );
 }
 
 #[tokio::test]
 async fn a_continuation_keeps_the_target_user() {
-    let store = Arc::new(MemoryConnectionStore::new());
-    let ids = room(&store, "R", 600, 3).await;
+    let store = Arc::new(Counting::new(MemoryConnectionStore::new()));
+    let ids = room(&store.inner, "R", 600, 3).await;
     let pusher = MemoryPusher::new();
     let queue = Arc::new(MemoryQueue::new(Duration::from_secs(1)));
     let sender = Sender::new(
@@ -188,16 +206,60 @@ async fn a_continuation_keeps_the_target_user() {
     .with_queue(Some(queue.clone() as Arc<dyn Queue>))
     .with_settings(Settings {
         page_size: 50,
+        chunk: 30,
         ..Settings::default()
     });
     let mut n = Notification::new(1, "R", json!("dm"));
     n.target_user_id = Some("2".into());
     queue.send(&n).await.unwrap();
     let (_, continuations) = drain(&sender, &queue, Duration::from_secs(10)).await;
-    assert_eq!(continuations, 11, "12 pages");
+    // The reading invocation posts user 2's connections of the first page itself and queues
+    // the others, 30 a record.
+    let mut sorted: Vec<(usize, &String)> = ids.iter().enumerate().collect();
+    sorted.sort_by_key(|(_, c)| *c);
+    let own = sorted[..50].iter().filter(|(i, _)| i % 3 == 2).count();
+    assert_eq!(
+        continuations,
+        (200 - own).div_ceil(30),
+        "{own} posted by the reader"
+    );
+    assert_eq!(
+        store.reads.lock().unwrap().pages,
+        12,
+        "600 connections in pages of 50"
+    );
     for (i, c) in ids.iter().enumerate() {
         assert_eq!(pusher.frames(c).len(), usize::from(i % 3 == 2), "{c}");
     }
+}
+
+#[tokio::test]
+async fn a_room_read_that_fails_half_way_is_read_on_later_from_where_it_stopped() {
+    let store = Arc::new(Counting::new(MemoryConnectionStore::new()));
+    let ids = room(&store.inner, "R", 500, 7).await;
+    store.reads.lock().unwrap().fail.insert(3);
+    let pusher = MemoryPusher::new();
+    let queue = Arc::new(MemoryQueue::new(Duration::from_secs(1)));
+    let sender = Sender::new(
+        store.clone(),
+        Arc::new(MemoryPusherFactory(pusher.clone())),
+        Some("https://e/dev".into()),
+    )
+    .with_queue(Some(queue.clone() as Arc<dyn Queue>))
+    .with_settings(Settings {
+        page_size: 100,
+        chunk: 150,
+        ..Settings::default()
+    });
+    queue.send(&Notification::new(1, "R", json!("x"))).await.unwrap();
+    let (invocations, _) = drain(&sender, &queue, Duration::from_secs(10)).await;
+    for c in &ids {
+        assert_eq!(pusher.frames(c).len(), 1, "{c}");
+    }
+    let reads = store.reads.lock().unwrap();
+    assert!(reads.ids.values().all(|&n| n == 1), "each connection read once");
+    assert_eq!(reads.pages, 6, "five pages, and the read that failed");
+    assert!(invocations >= 2, "{invocations}");
 }
 
 #[tokio::test]
@@ -234,6 +296,109 @@ async fn connections_that_fail_every_attempt_are_tried_again_later_without_faili
     for c in &ids {
         assert_eq!(pusher.frames(c).len(), 1, "{c}");
     }
+}
+
+/// A batch of two notifications to one room (so they run one after the other) with a deadline
+/// the first uses up: the second gets no time to start.
+async fn batch_with_no_time_for_the_second(
+    fifo: bool,
+    budget: Duration,
+) -> (
+    Vec<usize>,
+    Arc<MemoryQueue>,
+    Vec<String>,
+    Vec<String>,
+    Vec<String>,
+) {
+    let store = Arc::new(MemoryConnectionStore::new());
+    let members = room(&store, "R", 400, 4).await;
+    let pusher = MemoryPusher::new();
+    let queue = Arc::new(MemoryQueue::new(Duration::from_secs(30)));
+    let sender = Sender::new(
+        store.clone(),
+        Arc::new(SlowFactory(Arc::new(Slow(
+            pusher.clone(),
+            Duration::from_millis(20),
+        )))),
+        Some("https://e/dev".into()),
+    )
+    .with_queue(Some(queue.clone() as Arc<dyn Queue>))
+    .with_settings(Settings {
+        concurrency: 8,
+        reserve: Duration::from_millis(300),
+        ..Settings::default()
+    });
+    queue
+        .send(&Notification::new(1, "R", json!("first")))
+        .await
+        .unwrap();
+    queue
+        .send(&Notification::new(1, "R", json!("second")))
+        .await
+        .unwrap();
+    let got = queue.receive(10, Duration::ZERO).await.unwrap();
+    let mut ev = event(&got);
+    if fifo {
+        for r in &mut ev.records {
+            r.attributes.insert("MessageGroupId".into(), "R".into());
+        }
+    }
+    let resp = sender.handle_sqs_until(ev, Some(Instant::now() + budget)).await;
+    let failed = resp
+        .batch_item_failures
+        .iter()
+        .map(|f| f.item_identifier.clone())
+        .collect();
+    let ids = got.iter().map(|m| m.message_id.clone()).collect();
+    let bodies = got.into_iter().map(|m| m.body).collect();
+    // Frames per message: the first's and the second's.
+    let mut posted = vec![0, 0];
+    for f in members.iter().flat_map(|c| pusher.frames(c)) {
+        posted[usize::from(String::from_utf8_lossy(&f).contains("second"))] += 1;
+    }
+    (posted, queue, ids, failed, bodies)
+}
+
+#[tokio::test]
+async fn a_record_the_deadline_leaves_no_time_for_goes_back_unstarted_without_a_failed_receive() {
+    let (posted, queue, ids, failed, bodies) =
+        batch_with_no_time_for_the_second(false, Duration::from_millis(800)).await;
+    assert!(failed.is_empty(), "nothing counts towards the DLQ: {failed:?}");
+    assert!(
+        posted[0] > 0 && posted[0] < 400,
+        "the first was cut short: {posted:?}"
+    );
+    assert_eq!(posted[1], 0, "the second was not started");
+    let queued = queue.pending();
+    // The first one's rest (a continuation) and the second as it was, under a new id.
+    assert!(queued.iter().any(|b| is_continuation(b)), "{queued:?}");
+    assert_eq!(
+        queued.iter().filter(|b| !is_continuation(b)).collect::<Vec<_>>(),
+        vec![&bodies[1]],
+        "the second record's body, byte for byte"
+    );
+    let again = queue.receive(10, Duration::ZERO).await.unwrap();
+    assert!(again.iter().all(|m| m.message_id != ids[1]), "a new message");
+}
+
+#[tokio::test]
+async fn on_a_fifo_queue_or_an_invocation_shorter_than_the_reserve_the_record_fails_instead() {
+    let (_, queue, ids, failed, _) =
+        batch_with_no_time_for_the_second(true, Duration::from_millis(800)).await;
+    assert_eq!(
+        failed,
+        vec![ids[1].clone()],
+        "FIFO: the failure keeps the room's order"
+    );
+    assert!(queue.pending().iter().all(|b| is_continuation(b)));
+
+    // A function timeout below the reserve: no record could ever start, so none is put back
+    // (they reach the dead-letter queue instead of circling).
+    let (posted, queue, ids, failed, _) =
+        batch_with_no_time_for_the_second(false, Duration::from_millis(200)).await;
+    assert_eq!(failed, ids);
+    assert_eq!(posted, vec![0, 0]);
+    assert!(queue.pending().is_empty());
 }
 
 async fn lean_factory(endpoint: &str) -> ApiGwPusherFactory {

@@ -63,8 +63,8 @@ pub enum SendError {
     Push(crate::push::PushError),
     #[error("not started: the invocation's deadline is too close")]
     NoTime,
-    #[error("{0}")]
-    NotQueued(&'static str),
+    #[error("reading the room outlasted the invocation")]
+    SlowStore,
 }
 
 impl From<FanoutError> for SendError {
@@ -74,7 +74,7 @@ impl From<FanoutError> for SendError {
             FanoutError::Continuation(e) => SendError::Continuation(e),
             FanoutError::Queue(e) => SendError::Queue(e),
             FanoutError::Push(e) => SendError::Push(e),
-            FanoutError::NotQueued(e) => SendError::NotQueued(e),
+            FanoutError::SlowStore => SendError::SlowStore,
         }
     }
 }
@@ -155,6 +155,7 @@ impl Sender {
 
     /// Every record of the batch; only the failed ones are reported, so SQS redelivers just those.
     pub async fn handle_sqs_until(&self, event: SqsEvent, deadline: Option<Instant>) -> SqsBatchResponse {
+        let began = Instant::now();
         // Records run side by side, in chains: a room's notifications one after another (so
         // a FIFO queue's order holds), each continuation on its own (the parts of one message
         // are meant to run in parallel). The posts in flight are shared out between chains.
@@ -199,8 +200,12 @@ impl Sender {
                     "sent"
                 ),
                 Err(SendError::NoTime) => {
-                    tracing::info!(message_id = id, "left for the next invocation");
-                    failed.push(id);
+                    if !self
+                        .hand_back(record, deadline.map(|d| d.saturating_duration_since(began)))
+                        .await
+                    {
+                        failed.push(id);
+                    }
                 }
                 Err(e) => {
                     tracing::error!(message_id = id, error = %e, "record failed");
@@ -223,14 +228,55 @@ impl Sender {
         resp
     }
 
+    /// A record the deadline left no time to start goes back to the queue as a new message,
+    /// and this one is reported handled: reporting it failed would count a receive towards
+    /// the dead-letter queue's maxReceiveCount for a record nobody tried. Nothing of it was
+    /// done (it has not even been made into a frame), so nothing is repeated. Not on a FIFO
+    /// queue (a new message would go behind the room's later ones: the failure keeps the
+    /// order), and not when the whole invocation (`lasted`) was shorter than the reserve,
+    /// where no record could ever start: those fail and reach the dead-letter queue.
+    async fn hand_back(&self, record: &SqsMessage, lasted: Option<std::time::Duration>) -> bool {
+        let id = record.message_id.as_deref().unwrap_or_default();
+        let Some(queue) = &self.queue else {
+            tracing::info!(message_id = id, "left for the next invocation");
+            return false;
+        };
+        if record.attributes.contains_key("MessageGroupId") {
+            tracing::info!(message_id = id, "left for the next invocation (FIFO: order kept)");
+            return false;
+        }
+        if lasted.is_some_and(|l| l <= self.settings.reserve) {
+            tracing::error!(
+                message_id = id,
+                reserve_ms = self.settings.reserve.as_millis() as u64,
+                "the invocation is shorter than the fan-out's reserve: raise the function's timeout"
+            );
+            return false;
+        }
+        let body = record.body.as_deref().unwrap_or_default();
+        match queue.send_body(body, "", std::time::Duration::ZERO).await {
+            Ok(new_id) => {
+                tracing::info!(
+                    message_id = id,
+                    new_message_id = new_id,
+                    "no time to start: queued again"
+                );
+                true
+            }
+            Err(e) => {
+                tracing::warn!(message_id = id, error = %e, "no time to start, and queueing it again failed");
+                false
+            }
+        }
+    }
+
     async fn handle_record(
         &self,
         record: &SqsMessage,
         deadline: Option<Instant>,
         concurrency: usize,
     ) -> Result<Delivery, SendError> {
-        // Too close to the deadline to start: SQS delivers the record again (it has not been
-        // made into a frame yet, so nothing is repeated).
+        // Too close to the deadline to start: handed back untouched (`hand_back`).
         if deadline.is_some_and(|d| d.saturating_duration_since(Instant::now()) <= self.settings.reserve) {
             return Err(SendError::NoTime);
         }

@@ -9,9 +9,7 @@ use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::types::AttributeValue;
 use aws_sdk_dynamodb::Client;
 
-use super::{
-    Connection, ConnectionStore, IdRange, RoomMember, RoomPage, StoreError, TokenRecord, TokenStore,
-};
+use super::{Connection, ConnectionStore, RoomMember, RoomPage, StoreError, TokenRecord, TokenStore};
 use crate::names::{connections as C, tokens as T};
 
 type Item = HashMap<String, AttributeValue>;
@@ -242,25 +240,24 @@ impl ConnectionStore for DynamoConnectionStore {
         Ok(members)
     }
 
-    /// One Query: `until` in the key condition, `after` as the ExclusiveStartKey (the index's
-    /// keys plus the table's, which here are room_id and connection_id).
-    async fn room_page(&self, room_id: &str, range: &IdRange, limit: usize) -> Result<RoomPage, StoreError> {
+    /// One Query, `after` as the ExclusiveStartKey (the index's keys plus the table's, which
+    /// here are room_id and connection_id).
+    async fn room_page(
+        &self,
+        room_id: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<RoomPage, StoreError> {
         let mut q = self
             .client
             .query()
             .table_name(&self.table)
             .index_name(C::ROOM_INDEX)
+            .key_condition_expression("#r = :r")
             .expression_attribute_names("#r", C::ROOM_ID)
             .expression_attribute_values(":r", s(room_id))
             .limit(i32::try_from(limit.max(1)).unwrap_or(i32::MAX));
-        q = match &range.until {
-            Some(u) => q
-                .key_condition_expression("#r = :r AND #c <= :u")
-                .expression_attribute_names("#c", C::CONNECTION_ID)
-                .expression_attribute_values(":u", s(u)),
-            None => q.key_condition_expression("#r = :r"),
-        };
-        if let Some(a) = &range.after {
+        if let Some(a) = after {
             q = q
                 .exclusive_start_key(C::ROOM_ID, s(room_id))
                 .exclusive_start_key(C::CONNECTION_ID, s(a));

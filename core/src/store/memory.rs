@@ -1,15 +1,12 @@
 //! In-process stores: unit tests, benchmarks and the local gateway's default backend.
 
 use std::collections::{BTreeMap, HashMap};
+use std::ops::Bound;
 use std::sync::Mutex;
 
 use async_trait::async_trait;
 
-use std::ops::Bound;
-
-use super::{
-    Connection, ConnectionStore, IdRange, RoomMember, RoomPage, StoreError, TokenRecord, TokenStore,
-};
+use super::{Connection, ConnectionStore, RoomMember, RoomPage, StoreError, TokenRecord, TokenStore};
 
 #[derive(Default)]
 pub struct MemoryTokenStore {
@@ -117,17 +114,18 @@ impl ConnectionStore for MemoryConnectionStore {
             })
             .unwrap_or_default())
     }
-    async fn room_page(&self, room_id: &str, range: &IdRange, limit: usize) -> Result<RoomPage, StoreError> {
+    async fn room_page(
+        &self,
+        room_id: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<RoomPage, StoreError> {
         let g = self.inner.lock().unwrap();
         let Some(room) = g.rooms.get(room_id) else {
             return Ok(RoomPage::default());
         };
-        let lo = range.after.as_deref().map_or(Bound::Unbounded, Bound::Excluded);
-        let hi = range.until.as_deref().map_or(Bound::Unbounded, Bound::Included);
-        if matches!((lo, hi), (Bound::Excluded(a), Bound::Included(u)) if a >= u) {
-            return Ok(RoomPage::default());
-        }
-        let mut it = room.range::<str, _>((lo, hi));
+        let lo = after.map_or(Bound::Unbounded, Bound::Excluded);
+        let mut it = room.range::<str, _>((lo, Bound::Unbounded));
         let members: Vec<RoomMember> = it
             .by_ref()
             .take(limit.max(1))

@@ -36,22 +36,6 @@ pub struct RoomMember {
     pub user_id: String,
 }
 
-/// Connection ids in (`after`, `until`]: `None` leaves that side open. A fan-out reads a room
-/// in id order (the room index's sort key), so a range is also a Query cursor.
-#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct IdRange {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub after: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub until: Option<String>,
-}
-
-impl IdRange {
-    pub fn contains(&self, id: &str) -> bool {
-        self.after.as_deref().is_none_or(|a| id > a) && self.until.as_deref().is_none_or(|u| id <= u)
-    }
-}
-
 /// One page of a room, in id order.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct RoomPage {
@@ -87,14 +71,21 @@ pub trait ConnectionStore: Send + Sync {
     async fn delete(&self, connection_id: &str) -> Result<(), StoreError>;
     /// Every connection in the room, all pages read.
     async fn room(&self, room_id: &str) -> Result<Vec<RoomMember>, StoreError>;
-    /// At most `limit` of the room's connections in `range`, in id order. This default
+    /// At most `limit` of the room's connections after `after` (all when `None`), in id order
+    /// (the room index's sort key, so a connection id is also a Query cursor). This default
     /// reads the whole room; the stores read just the page.
-    async fn room_page(&self, room_id: &str, range: &IdRange, limit: usize) -> Result<RoomPage, StoreError> {
+    async fn room_page(
+        &self,
+        room_id: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<RoomPage, StoreError> {
+        let limit = limit.max(1);
         let mut members: Vec<RoomMember> = self
             .room(room_id)
             .await?
             .into_iter()
-            .filter(|m| range.contains(&m.connection_id))
+            .filter(|m| after.is_none_or(|a| m.connection_id.as_str() > a))
             .collect();
         members.sort();
         let next = (members.len() > limit).then(|| members[limit - 1].connection_id.clone());

@@ -184,3 +184,86 @@ pub mod fake_api_gateway {
             .unwrap()
     }
 }
+
+pub mod counting_store {
+    //! A connection store that counts what fan-out reads of it: each connection should be read
+    //! once, whoever posts to it. It can also fail chosen Query pages once.
+
+    use std::collections::{HashMap, HashSet};
+    use std::sync::{Arc, Mutex};
+
+    use async_trait::async_trait;
+    use hermes_core::store::{Connection, ConnectionStore, RoomMember, RoomPage, StoreError};
+
+    #[derive(Default)]
+    pub struct Reads {
+        /// Times each connection id came back from a room page.
+        pub ids: HashMap<String, usize>,
+        pub pages: usize,
+        /// Page reads (1-based, in call order) that fail once.
+        pub fail: HashSet<usize>,
+    }
+
+    pub struct Counting<S> {
+        pub inner: S,
+        pub reads: Arc<Mutex<Reads>>,
+    }
+
+    impl<S> Counting<S> {
+        pub fn new(inner: S) -> Self {
+            Counting {
+                inner,
+                reads: Arc::default(),
+            }
+        }
+    }
+
+    #[async_trait]
+    impl<S: ConnectionStore> ConnectionStore for Counting<S> {
+        async fn put(&self, c: &Connection) -> Result<(), StoreError> {
+            self.inner.put(c).await
+        }
+        async fn get(&self, id: &str) -> Result<Option<Connection>, StoreError> {
+            self.inner.get(id).await
+        }
+        async fn delete(&self, id: &str) -> Result<(), StoreError> {
+            self.inner.delete(id).await
+        }
+        async fn room(&self, room_id: &str) -> Result<Vec<RoomMember>, StoreError> {
+            self.inner.room(room_id).await
+        }
+        async fn room_page(
+            &self,
+            room_id: &str,
+            after: Option<&str>,
+            limit: usize,
+        ) -> Result<RoomPage, StoreError> {
+            let n = {
+                let mut g = self.reads.lock().unwrap();
+                g.pages += 1;
+                g.pages
+            };
+            if self.reads.lock().unwrap().fail.remove(&n) {
+                return Err(StoreError::Backend {
+                    op: "Query",
+                    table: "test".into(),
+                    message: format!("page read #{n} made to fail"),
+                });
+            }
+            let t = std::time::Instant::now();
+            let page = self.inner.room_page(room_id, after, limit).await?;
+            if std::env::var_os("TRACE_READS").is_some() {
+                eprintln!(
+                    "read #{n} after {after:?}: {} in {:?}",
+                    page.members.len(),
+                    t.elapsed()
+                );
+            }
+            let mut g = self.reads.lock().unwrap();
+            for m in &page.members {
+                *g.ids.entry(m.connection_id.clone()).or_default() += 1;
+            }
+            Ok(page)
+        }
+    }
+}

@@ -3,12 +3,13 @@
 //! A continuation carries the frame's exact bytes, whatever fields the frame has, as they were
 //! first posted: it is never encoded, sequenced or written to history again (that happened once,
 //! when the notification became a frame). Only the posting goes on. Beside the frame: the room,
-//! the optional target user, the part of the room still to read (an id range, the room Query's
-//! cursor) and the connections read already but not yet posted to.
+//! the optional target user, the connections read already and not yet posted to (`pending`:
+//! a room is read once, whoever posts), and where reading the room resumes when it has not been
+//! read to its end (`read`: the room Query's cursor; `{}` is the start of the room).
 //!
 //! ```json
 //! {"hermes": "continuation", "room_id": "ACME", "target_user_id": "42",
-//!  "range": {"after": "L0SM9cOFvHcCIhw=", "until": "dGhpcyBpcyBh"},
+//!  "read": {"after": "L0SM9cOFvHcCIhw="},
 //!  "pending": ["X1ZbveegDoECFfg="], "round": 0,
 //!  "frame": {"user_id": "1", "data": {...}, "id": "..."}}
 //! ```
@@ -21,10 +22,17 @@ use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
 use crate::queue::MAX_BODY_BYTES;
-use crate::store::IdRange;
 
 /// The value of the record's `hermes` key.
 pub const KIND: &str = "continuation";
+
+/// Where reading a room resumes: after this connection id (the Query's ExclusiveStartKey), or
+/// at the start.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Cursor {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub after: Option<String>,
+}
 
 /// What is left of one message's fan-out.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -33,9 +41,11 @@ pub struct Job {
     pub target_user: Option<String>,
     /// The bytes every connection gets.
     pub frame: Bytes,
-    /// The part of the room not read yet; `None` when only `pending` is left.
-    pub range: Option<IdRange>,
-    /// Connections read before and not yet posted to (or to retry).
+    /// Where the part of the room not read yet starts; `None` when the room has been read
+    /// and only `pending` is left.
+    pub read: Option<Cursor>,
+    /// Connections read before (target user already applied) and not yet posted to, or to
+    /// try again.
     pub pending: Vec<String>,
     /// How many times connections that used up their retries were carried over.
     pub round: u32,
@@ -48,14 +58,14 @@ impl Job {
             room_id: room_id.into(),
             target_user,
             frame,
-            range: Some(IdRange::default()),
+            read: Some(Cursor::default()),
             pending: Vec::new(),
             round: 0,
         }
     }
 
     pub fn is_empty(&self) -> bool {
-        self.range.is_none() && self.pending.is_empty()
+        self.read.is_none() && self.pending.is_empty()
     }
 }
 
@@ -66,7 +76,7 @@ struct Out<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     target_user_id: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    range: Option<&'a IdRange>,
+    read: Option<&'a Cursor>,
     #[serde(skip_serializing_if = "<[String]>::is_empty")]
     pending: &'a [String],
     round: u32,
@@ -79,7 +89,7 @@ struct In {
     #[serde(default)]
     target_user_id: Option<String>,
     #[serde(default)]
-    range: Option<IdRange>,
+    read: Option<Cursor>,
     #[serde(default)]
     pending: Vec<String>,
     #[serde(default)]
@@ -109,28 +119,28 @@ pub enum ContinuationError {
 }
 
 /// The records that carry `job`: one, or several when its pending list would not fit one
-/// queue message (each with the frame; the range goes with the first).
+/// queue message (each with the frame; the cursor goes with the first).
 pub fn encode(job: &Job) -> Result<Vec<String>, ContinuationError> {
     let text = std::str::from_utf8(&job.frame).map_err(|_| ContinuationError::FrameNotJson)?;
     let frame: &RawValue = serde_json::from_str(text).map_err(|_| ContinuationError::FrameNotJson)?;
-    let record = |range: Option<&IdRange>, pending: &[String]| {
+    let record = |read: Option<&Cursor>, pending: &[String]| {
         serde_json::to_string(&Out {
             hermes: KIND,
             room_id: &job.room_id,
             target_user_id: job.target_user.as_deref(),
-            range,
+            read,
             pending,
             round: job.round,
             frame,
         })
         .expect("a continuation always serialises")
     };
-    let base = record(job.range.as_ref(), &[]).len();
+    let base = record(job.read.as_ref(), &[]).len();
     if base > MAX_BODY_BYTES {
         return Err(ContinuationError::TooLarge(base));
     }
     let mut out = Vec::new();
-    let mut range = job.range.as_ref();
+    let mut read = job.read.as_ref();
     let mut start = 0;
     loop {
         // Fill this record up to the limit: `,"pending":[]` and, per id, its JSON string and a comma.
@@ -147,7 +157,7 @@ pub fn encode(job: &Job) -> Result<Vec<String>, ContinuationError> {
         if end == start && start < job.pending.len() {
             return Err(ContinuationError::TooLarge(size + job.pending[start].len()));
         }
-        out.push(record(range.take(), &job.pending[start..end]));
+        out.push(record(read.take(), &job.pending[start..end]));
         start = end;
         if start >= job.pending.len() {
             return Ok(out);
@@ -161,7 +171,7 @@ pub fn decode(body: &str) -> Result<Job, ContinuationError> {
         room_id: r.room_id,
         target_user: r.target_user_id,
         frame: Bytes::from(r.frame.get().to_owned()),
-        range: r.range,
+        read: r.read,
         pending: r.pending,
         round: r.round,
     })
@@ -176,9 +186,8 @@ mod tests {
             room_id: "ACME".into(),
             target_user: Some("42".into()),
             frame: Bytes::from(frame.to_owned()),
-            range: Some(IdRange {
+            read: Some(Cursor {
                 after: Some("L0SM9cOFvHcCIhw=".into()),
-                until: None,
             }),
             pending: vec!["a=".into(), "b/c".into()],
             round: 1,
@@ -221,7 +230,7 @@ mod tests {
             assert!(r.len() <= MAX_BODY_BYTES, "{}", r.len());
             let d = decode(r).unwrap();
             assert_eq!(d.frame, j.frame);
-            assert_eq!(d.range.is_some(), i == 0, "the range goes once");
+            assert_eq!(d.read.is_some(), i == 0, "the cursor goes once");
             seen.extend(d.pending);
         }
         assert_eq!(seen, j.pending, "every pending id once, in order");

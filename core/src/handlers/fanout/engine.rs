@@ -1,6 +1,7 @@
-//! The posting loop: pending connections first, then the room's pages in id order; at most
-//! `concurrency` posts in flight, started at the pacer's rate; retries after a backoff with
-//! jitter; nothing new started after `stop_at`, in-flight posts abandoned at `hard_stop`.
+//! The posting loop: the connections given first, then (when it reads the room itself) the
+//! room's pages in id order; at most `concurrency` posts in flight, started at the pacer's rate;
+//! retries after a backoff with jitter; nothing new started after `stop_at`, in-flight posts
+//! abandoned at `hard_stop`.
 
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap, VecDeque};
@@ -11,9 +12,9 @@ use std::time::Instant;
 use bytes::Bytes;
 use futures::stream::{FuturesUnordered, StreamExt};
 
-use super::Run;
+use super::{wanted, Cursor, Run};
 use crate::push::PushError;
-use crate::store::{IdRange, RoomMember, RoomPage, StoreError};
+use crate::store::{RoomPage, StoreError};
 
 pub(super) struct Engine<'a, 'r> {
     pub run: &'a Run<'r>,
@@ -34,8 +35,6 @@ pub(super) struct Outcome {
     pub exhausted: Vec<String>,
     /// Read but not posted to when posting stopped.
     pub unfinished: Vec<String>,
-    /// The part of the range not started when posting stopped.
-    pub left: Option<IdRange>,
     /// No post can work (misconfiguration): the job stops.
     pub fatal: Option<PushError>,
     pub store_error: Option<StoreError>,
@@ -84,37 +83,20 @@ type Posting<'a> = Pin<Box<dyn Future<Output = (u64, Item, Instant, Result<(), P
 type Fetching<'a> = Pin<Box<dyn Future<Output = Result<RoomPage, StoreError>> + Send + 'a>>;
 
 impl Engine<'_, '_> {
-    fn wanted(&self, m: RoomMember) -> Option<String> {
-        self.target_user
-            .is_none_or(|u| m.user_id == u)
-            .then_some(m.connection_id)
-    }
-
-    /// `first`: the range this invocation owns and its first page; `more`: where further
-    /// pages of that range start, when this invocation reads them itself.
-    pub async fn post(
-        self,
-        pending: Vec<String>,
-        first: Option<(IdRange, Vec<RoomMember>)>,
-        mut more: Option<IdRange>,
-    ) -> Outcome {
+    /// `pending`: connections to post to, first; `more`: where the room's pages to read (and
+    /// post to) start, when this invocation reads the room as it goes (no queue to share it).
+    pub async fn post(self, pending: Vec<String>, mut more: Option<Cursor>) -> Outcome {
         let settings = self.run.settings;
         let pacer = self.run.pacer;
         let concurrency = self.run.concurrency.max(1);
         let mut out = Outcome::default();
         let mut pending: VecDeque<Item> = pending.into_iter().map(Item::new).collect();
-        let (mut cursor, mut members): (Option<IdRange>, VecDeque<String>) = match first {
-            Some((range, page)) => (
-                Some(range),
-                page.into_iter().filter_map(|m| self.wanted(m)).collect(),
-            ),
-            None => (None, VecDeque::new()),
-        };
+        let mut members: VecDeque<String> = VecDeque::new();
         let mut retries: BinaryHeap<Reverse<Retry>> = BinaryHeap::new();
         let mut in_flight: FuturesUnordered<Posting<'_>> = FuturesUnordered::new();
         let mut flying: HashMap<u64, String> = HashMap::new();
         let mut fetch: Option<Fetching<'_>> = None;
-        let mut fetching: Option<IdRange> = None;
+        let mut fetching: Option<Cursor> = None;
         let (mut seq, mut started) = (0u64, 0usize);
         let mut halted = false;
 
@@ -129,14 +111,13 @@ impl Engine<'_, '_> {
                     more = Some(r);
                 }
             } else if fetch.is_none() && members.len() < concurrency {
-                if let Some(r) = more.take() {
+                if let Some(c) = more.take() {
                     let (store, room, n) = (self.run.store, self.room_id, settings.page_size);
-                    fetching = Some(r.clone());
-                    fetch = Some(Box::pin(async move { store.room_page(room, &r, n).await }));
+                    fetching = Some(c.clone());
+                    fetch = Some(Box::pin(async move {
+                        store.room_page(room, c.after.as_deref(), n).await
+                    }));
                 }
-            }
-            if members.is_empty() && more.is_none() && fetch.is_none() {
-                cursor = None; // every connection of the range has been started
             }
 
             let mut wake: Option<Instant> = None;
@@ -155,11 +136,7 @@ impl Engine<'_, '_> {
                     } else if let Some(i) = pending.pop_front() {
                         i
                     } else {
-                        let id = members.pop_front().expect("checked");
-                        if let Some(c) = cursor.as_mut() {
-                            c.after = Some(id.clone());
-                        }
-                        Item::new(id)
+                        Item::new(members.pop_front().expect("checked"))
                     };
                     seq += 1;
                     started += 1;
@@ -246,14 +223,13 @@ impl Engine<'_, '_> {
                 }
                 page = async { match fetch.as_mut() { Some(f) => f.await, None => std::future::pending().await } }, if fetch.is_some() => {
                     fetch = None;
-                    let range = fetching.take().expect("set with fetch");
+                    fetching = None;
                     match page {
                         Ok(p) => {
-                            members.extend(p.members.into_iter().filter_map(|m| self.wanted(m)));
-                            more = p.next.map(|n| IdRange { after: Some(n), until: range.until });
+                            members.extend(p.members.into_iter().filter_map(|m| wanted(self.target_user, m)));
+                            more = p.next.map(|n| Cursor { after: Some(n) });
                         }
                         Err(e) => {
-                            // The unread part stays in `cursor`, for a continuation.
                             out.store_error = Some(e);
                             halted = true;
                         }
@@ -266,7 +242,7 @@ impl Engine<'_, '_> {
         out.unfinished.extend(flying.into_values());
         out.unfinished.extend(pending.into_iter().map(|i| i.id));
         out.unfinished.extend(retries.into_iter().map(|r| r.0.item.id));
-        out.left = cursor;
+        out.unfinished.extend(members);
         out
     }
 

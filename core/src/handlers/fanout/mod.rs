@@ -1,14 +1,18 @@
-//! One frame to a room: reading it page by page, posting with bounded concurrency at the pace
-//! the account allows, retrying, and handing what one invocation cannot finish to the next.
+//! One frame to a room: reading it, posting with bounded concurrency at the pace the account
+//! allows, retrying, and handing what one invocation cannot finish to others.
 //!
-//! A room is read in connection-id order (the room index's sort key), so "the rest of the room"
-//! is an id range and the Query's cursor is the last id started. When a page ends with more to
-//! come and a queue is at hand, the rest of the room goes back to the queue at once as a
-//! continuation record (continuation.rs), before this page is posted: a large room is split
-//! into pages that several invocations post in parallel. When the Lambda's deadline comes
-//! first, posting stops and what is left (the unread range, plus the connections read but not
-//! yet posted to) goes back too. Ranges never overlap and every id read is either posted or
-//! carried on, so each connection gets the frame once.
+//! A room is read once, whoever posts to it. With a queue at hand, the invocation that reads a
+//! room (one Query page at a time, in connection-id order: the room index's sort key) keeps the
+//! first `chunk` connections for itself and queues the rest as it reads them, `chunk` ids per
+//! continuation record (continuation.rs), while it posts: a large room is spread at once over
+//! invocations that post in parallel, and since the ids travel in the records nobody queries
+//! the room again. When the Lambda's deadline comes, reading and posting stop and what is left
+//! goes back to the queue too: the ids not posted to, and the cursor where reading stopped (the
+//! last id read). Every id read is posted to or carried on exactly once and the cursor only
+//! moves past ids read, so each connection gets the frame once.
+//!
+//! Without a queue (the local gateway, tests) one run reads the room page by page as it posts
+//! and finishes it, however long that takes.
 
 pub mod continuation;
 mod engine;
@@ -19,13 +23,13 @@ use std::time::{Duration, Instant};
 
 use futures::stream::{self, StreamExt};
 
-pub use continuation::{ContinuationError, Job};
+pub use continuation::{ContinuationError, Cursor, Job};
 pub use pacer::Pacer;
 
 use crate::push::lean::RetryPolicy;
 use crate::push::{PushError, Pusher};
 use crate::queue::Queue;
-use crate::store::{ConnectionStore, IdRange};
+use crate::store::{ConnectionStore, RoomMember, RoomPage, StoreError};
 
 /// How a sender fans out.
 #[derive(Clone, Debug)]
@@ -33,9 +37,14 @@ pub struct Settings {
     /// Posts in flight at once. API Gateway's management API allows far more per account,
     /// but one Lambda's outbound connections and memory do not.
     pub concurrency: usize,
-    /// Connections read per Query, and so the most one invocation posts to before the rest
-    /// of the room is handed to another (when there is a queue).
+    /// Connections asked for per Query (DynamoDB also stops a page at 1 MB). With a queue, a
+    /// page is best about a `chunk`: the reader's first page is its own share, and a Query's
+    /// time grows with the page it returns.
     pub page_size: usize,
+    /// With a queue: the connections of a room the invocation that reads it posts to itself,
+    /// and the most one continuation record hands on. The rest of the room is split into
+    /// records of this many as it is read, for other invocations to post in parallel.
+    pub chunk: usize,
     /// Stop starting posts this long before the deadline: time to finish the ones in flight,
     /// delete gone rows and queue the continuation.
     pub reserve: Duration,
@@ -51,7 +60,10 @@ impl Default for Settings {
     fn default() -> Self {
         Settings {
             concurrency: 64,
-            page_size: 10_000,
+            page_size: 5_000,
+            // About 2 s of posting at 64 in flight and 20 ms a post: a batch of ten such
+            // records (the event source's batch size) fits a 30 s invocation.
+            chunk: 5_000,
             reserve: Duration::from_secs(3),
             throttled_attempts: 6,
             retry: RetryPolicy {
@@ -91,8 +103,8 @@ pub enum FanoutError {
     Queue(#[from] crate::queue::QueueError),
     #[error(transparent)]
     Push(PushError),
-    #[error("{0}; the record fails and SQS delivers it again")]
-    NotQueued(&'static str),
+    #[error("reading the room outlasted the invocation")]
+    SlowStore,
 }
 
 /// One job's run inside one invocation.
@@ -107,94 +119,113 @@ pub(crate) struct Run<'a> {
     pub deadline: Option<Instant>,
 }
 
+/// The connection ids of a page the job wants (all, or the target user's).
+pub(crate) fn wanted(target_user: Option<&str>, m: RoomMember) -> Option<String> {
+    target_user
+        .is_none_or(|u| m.user_id == u)
+        .then_some(m.connection_id)
+}
+
+/// When an invocation stops starting work (`stop_at`), and when it stops waiting for work
+/// started (`hard_stop`): the time between them finishes posts in flight, and the rest of the
+/// reserve deletes gone rows and queues what is left.
+#[derive(Clone, Copy)]
+struct Times {
+    stop_at: Option<Instant>,
+    hard_stop: Option<Instant>,
+}
+
+impl Times {
+    fn new(deadline: Option<Instant>, reserve: Duration) -> Self {
+        Times {
+            stop_at: deadline.map(|t| t.checked_sub(reserve).unwrap_or(t)),
+            hard_stop: deadline.map(|t| t.checked_sub(reserve / 4).unwrap_or(t)),
+        }
+    }
+
+    fn stopped(&self) -> bool {
+        self.stop_at.is_some_and(|t| Instant::now() >= t)
+    }
+}
+
 impl Run<'_> {
-    pub async fn run(&self, mut job: Job) -> Result<Delivery, FanoutError> {
-        let mut d = Delivery::default();
-        // Without a queue nothing can be handed on: post everything, however long it takes.
-        let deadline = self.deadline.filter(|_| self.queue.is_some());
-        let stop_at = deadline.map(|t| t.checked_sub(self.settings.reserve).unwrap_or(t));
-        let hard_stop = deadline.map(|t| t.checked_sub(self.settings.reserve / 4).unwrap_or(t));
-
-        // The first page, and the rest of the room to another invocation when there is more.
-        let mut first = None;
-        let mut more = None;
-        if let Some(range) = job.range.take() {
-            let read = self
-                .store
-                .room_page(&job.room_id, &range, self.settings.page_size);
-            let page = match hard_stop {
-                Some(t) => match tokio::time::timeout_at(t.into(), read).await {
-                    Ok(page) => page?,
-                    Err(_) => {
-                        // The store is too slow for this invocation: the next one reads it.
-                        tracing::warn!(room_id = job.room_id, "reading the room outlasted the invocation");
-                        job.range = Some(range.clone());
-                        let (range, pending) = (job.range.take(), std::mem::take(&mut job.pending));
-                        if self.hand_on(&job, range, pending, Duration::ZERO, &mut d).await {
-                            return Ok(d);
-                        }
-                        return Err(FanoutError::NotQueued("the rest of the room could not be queued"));
-                    }
-                },
-                None => read.await?,
-            };
-            let mut own = range.clone();
-            if let Some(next) = page.next.clone() {
-                let rest = IdRange {
-                    after: Some(next.clone()),
-                    until: range.until.clone(),
-                };
-                if self
-                    .hand_on(&job, Some(rest.clone()), Vec::new(), Duration::ZERO, &mut d)
-                    .await
-                {
-                    own.until = Some(next);
-                } else {
-                    more = Some(rest);
-                }
-            }
-            first = Some((own, page.members));
+    pub async fn run(&self, job: Job) -> Result<Delivery, FanoutError> {
+        match self.queue {
+            Some(queue) => self.run_shared(queue, job).await,
+            None => self.run_alone(job).await,
         }
+    }
 
-        let out = engine::Engine {
-            run: self,
-            room_id: &job.room_id,
-            target_user: job.target_user.as_deref(),
-            frame: &job.frame,
-            stop_at,
-            hard_stop,
-        }
-        .post(std::mem::take(&mut job.pending), first, more)
-        .await;
-        d.delivered += out.delivered;
-        d.rejected += out.rejected;
-        d.throttled += out.throttled;
-        d.gone += out.gone.len();
-        self.delete_gone(&out.gone, hard_stop).await;
+    /// Nothing can be handed on: post to everyone, however long it takes.
+    async fn run_alone(&self, mut job: Job) -> Result<Delivery, FanoutError> {
+        let (pending, read) = (std::mem::take(&mut job.pending), job.read.take());
+        let out = self
+            .engine(&job, Times::new(None, Duration::ZERO))
+            .post(pending, read)
+            .await;
+        let mut d = self.tally(&out, None).await;
         if let Some(e) = out.fatal {
             return Err(FanoutError::Push(e));
         }
         if let Some(e) = out.store_error {
-            if self.queue.is_none() {
-                return Err(e.into());
+            return Err(e.into());
+        }
+        d.retryable_failures += out.exhausted.len();
+        Ok(d)
+    }
+
+    async fn run_shared(&self, queue: &dyn Queue, mut job: Job) -> Result<Delivery, FanoutError> {
+        let times = Times::new(self.deadline, self.settings.reserve);
+        let chunk = self.settings.chunk.max(1);
+        let mut own = std::mem::take(&mut job.pending);
+        let mut split = None;
+        if let Some(cursor) = job.read.take() {
+            let began = Instant::now();
+            match self.read(&job, cursor.after.as_deref(), times).await {
+                Some(Ok(page)) => {
+                    own.extend(
+                        page.members
+                            .into_iter()
+                            .filter_map(|m| wanted(job.target_user.as_deref(), m)),
+                    );
+                    let rest = own.split_off(own.len().min(chunk));
+                    split = Some((rest, page.next, began.elapsed()));
+                }
+                // Nothing done yet: the record fails as it is, and SQS delivers it again (and
+                // after maxReceiveCount times, to the dead-letter queue). Handing the cursor on
+                // instead would loop for ever if the store is always slower than the time an
+                // invocation has.
+                Some(Err(e)) => return Err(e.into()),
+                None => return Err(FanoutError::SlowStore),
             }
-            tracing::warn!(room_id = job.room_id, error = %e, "reading the room failed; the rest goes back to the queue");
         }
 
-        // The deadline came first: the rest, at once.
-        let more_to_do = out.left.is_some() || !out.unfinished.is_empty();
-        if more_to_do
-            && !self
-                .hand_on(&job, out.left, out.unfinished, Duration::ZERO, &mut d)
-                .await
-        {
-            return Err(FanoutError::NotQueued("the rest of the room could not be queued"));
+        // This invocation's share, posted while the rest of the room is read and queued.
+        let posting = self.engine(&job, times).post(own, None);
+        let splitting = async {
+            match split {
+                Some((rest, next, took)) => self.split(queue, &job, rest, next, took, times).await,
+                None => Ok(0),
+            }
+        };
+        let (out, split) = futures::join!(posting, splitting);
+        let mut d = self.tally(&out, times.hard_stop).await;
+        if let Some(e) = out.fatal {
+            return Err(FanoutError::Push(e));
         }
+        // The deadline came first: what is left of this share, at once.
+        if !out.unfinished.is_empty() {
+            let rest = Job {
+                read: None,
+                pending: out.unfinished,
+                ..job.clone()
+            };
+            d.continued += self.hand_on(queue, &rest, Duration::ZERO).await?;
+        }
+        d.continued += split?;
         // Connections that used up their attempts: later, a bounded number of times.
         if !out.exhausted.is_empty() {
-            if self.queue.is_none() {
-                d.retryable_failures += out.exhausted.len();
-            } else if job.round >= self.settings.max_rounds {
+            if job.round >= self.settings.max_rounds {
                 tracing::error!(
                     room_id = job.room_id,
                     connections = out.exhausted.len(),
@@ -203,43 +234,125 @@ impl Run<'_> {
                 );
                 d.abandoned += out.exhausted.len();
             } else {
-                let mut later = job.clone();
-                later.round += 1;
-                let delay = Duration::from_secs(2u64 << job.round.min(8));
-                if !self.hand_on(&later, None, out.exhausted, delay, &mut d).await {
-                    return Err(FanoutError::NotQueued("connections to retry could not be queued"));
-                }
+                let later = Job {
+                    read: None,
+                    pending: out.exhausted,
+                    round: job.round + 1,
+                    ..job.clone()
+                };
+                d.continued += self.hand_on(queue, &later, retry_delay(job.round)).await?;
             }
         }
         Ok(d)
     }
 
-    /// Queues a continuation of `job` with this range and pending list. False when there is
-    /// no queue or it refused (the caller then keeps the work or fails the record).
-    async fn hand_on(
+    /// Reads the rest of the room after the first page and queues it, `chunk` ids a record,
+    /// until the room ends or the deadline nears (then the ids read and the cursor go on
+    /// together). `last_read`: how long the first page took. Returns the records queued.
+    async fn split(
+        &self,
+        queue: &dyn Queue,
+        job: &Job,
+        mut ids: Vec<String>,
+        mut next: Option<String>,
+        mut last_read: Duration,
+        times: Times,
+    ) -> Result<usize, FanoutError> {
+        let chunk = self.settings.chunk.max(1);
+        let mut queued = 0;
+        loop {
+            while ids.len() >= chunk || (next.is_none() && !ids.is_empty()) {
+                let rest = ids.split_off(ids.len().min(chunk));
+                let part = Job {
+                    read: None,
+                    pending: std::mem::replace(&mut ids, rest),
+                    ..job.clone()
+                };
+                queued += self.hand_on(queue, &part, Duration::ZERO).await?;
+            }
+            let Some(after) = next.take() else {
+                return Ok(queued);
+            };
+            // A read likely to outlast the invocation is not started: it would be given up,
+            // and read again by the next one.
+            let began = Instant::now();
+            let page = match times.hard_stop {
+                _ if times.stopped() => None,
+                Some(h) if began + last_read.mul_f32(1.5) >= h => None,
+                _ => self.read(job, Some(&after), times).await,
+            };
+            last_read = began.elapsed();
+            let (delay, round) = match page {
+                Some(Ok(page)) => {
+                    ids.extend(
+                        page.members
+                            .into_iter()
+                            .filter_map(|m| wanted(job.target_user.as_deref(), m)),
+                    );
+                    next = page.next;
+                    continue;
+                }
+                None => (Duration::ZERO, job.round),
+                // Part of the room is on its way already: failing the record would post that
+                // part again. The rest waits and tries again, a bounded number of times.
+                Some(Err(e)) if job.round < self.settings.max_rounds => {
+                    tracing::warn!(room_id = job.room_id, error = %e, "reading the room failed; trying again later");
+                    (retry_delay(job.round), job.round + 1)
+                }
+                Some(Err(e)) => return Err(e.into()),
+            };
+            let rest = Job {
+                read: Some(Cursor { after: Some(after) }),
+                pending: ids,
+                round,
+                ..job.clone()
+            };
+            return Ok(queued + self.hand_on(queue, &rest, delay).await?);
+        }
+    }
+
+    /// One page, given up at the hard stop (`None`).
+    async fn read(
         &self,
         job: &Job,
-        range: Option<IdRange>,
-        pending: Vec<String>,
-        delay: Duration,
-        d: &mut Delivery,
-    ) -> bool {
-        let Some(queue) = self.queue else { return false };
-        let next = Job {
-            range,
-            pending,
-            ..job.clone()
-        };
-        let records = match continuation::encode(&next) {
-            Ok(r) => r,
-            Err(e) => {
-                tracing::error!(room_id = job.room_id, error = %e, "cannot continue this fan-out");
-                return false;
-            }
-        };
+        after: Option<&str>,
+        times: Times,
+    ) -> Option<Result<RoomPage, StoreError>> {
+        let read = self.store.room_page(&job.room_id, after, self.settings.page_size);
+        match times.hard_stop {
+            Some(t) => tokio::time::timeout_at(t.into(), read).await.ok(),
+            None => Some(read.await),
+        }
+    }
+
+    fn engine<'a>(&'a self, job: &'a Job, times: Times) -> engine::Engine<'a, 'a> {
+        engine::Engine {
+            run: self,
+            room_id: &job.room_id,
+            target_user: job.target_user.as_deref(),
+            frame: &job.frame,
+            stop_at: times.stop_at,
+            hard_stop: times.hard_stop,
+        }
+    }
+
+    /// The posting's counts, once the gone rows are deleted (until `until`).
+    async fn tally(&self, out: &engine::Outcome, until: Option<Instant>) -> Delivery {
+        self.delete_gone(&out.gone, until).await;
+        Delivery {
+            delivered: out.delivered,
+            gone: out.gone.len(),
+            rejected: out.rejected,
+            throttled: out.throttled,
+            ..Delivery::default()
+        }
+    }
+
+    /// Queues `job` as continuation records; returns how many.
+    async fn hand_on(&self, queue: &dyn Queue, job: &Job, delay: Duration) -> Result<usize, FanoutError> {
+        let records = continuation::encode(job)?;
         for (i, body) in records.iter().enumerate() {
             if let Err(e) = queue.send_body(body, &job.room_id, delay).await {
-                tracing::error!(room_id = job.room_id, error = %e, "queueing a continuation failed");
                 if i > 0 {
                     // Part of it queued: the record fails, SQS delivers it again and some
                     // connections may get the frame twice (the browser client drops
@@ -250,11 +363,10 @@ impl Run<'_> {
                         "continuation only partly queued"
                     );
                 }
-                return false;
+                return Err(e.into());
             }
-            d.continued += 1;
         }
-        true
+        Ok(records.len())
     }
 
     async fn delete_gone(&self, ids: &[String], until: Option<Instant>) {
@@ -280,4 +392,9 @@ impl Run<'_> {
             }
         }
     }
+}
+
+/// Before carrying connections over again after round `round`: 2 s, 4 s, 8 s, ...
+fn retry_delay(round: u32) -> Duration {
+    Duration::from_secs(2u64 << round.min(8))
 }

@@ -1,13 +1,14 @@
 //! `cargo bench -p hermes-local --bench fanout` (release): one notification to a room of
-//! 10,000 real WebSocket clients through a hermes-local process (memory store, the real SDK
-//! management client posting back to the gateway). Reports p50/p99 time from enqueue until
-//! the last client has the frame, the CPU each delivered frame cost the gateway and the
-//! clients (the figure that moves less than wall time on a shared machine), and the gateway's
-//! RSS per idle connection, measured again on a fresh gateway with 10,000 connections from
-//! Python's `websockets` (another client: other headers, a compression offer), when
-//! FANOUT_PYTHON names a Python that has it (script/bench-fanout sets that up).
-//! `FANOUT_TRACE=1` also prints every message's time in order.
-//! Loopback only; bounded: it stops by itself. Needs `ulimit -n` above 10,100.
+//! 10,000 real WebSocket clients through a hermes-local process (memory store; the send
+//! handler's lean, SigV4-signed PostToConnection over HTTP back to the gateway's management
+//! API). Reports p50/p99 time from enqueue until the last client has the frame, the CPU each
+//! delivered frame cost the gateway and the clients (the figure that moves less than wall time
+//! on a shared machine), and the gateway's RSS per idle connection, measured again on a fresh
+//! gateway with 10,000 connections from Python's `websockets` (another client: other headers,
+//! a compression offer), when FANOUT_PYTHON names a Python that has it (script/bench-fanout
+//! sets that up). `FANOUT_TRACE=1` also prints every message's time in order;
+//! `FANOUT_CLIENTS` (10,000) and `FANOUT_MESSAGES` (100) size it. Loopback only; bounded: it
+//! stops by itself. Needs `ulimit -n` above the clients plus 100.
 
 use std::io::{Read, Write};
 use std::net::TcpStream as StdTcp;
@@ -20,8 +21,12 @@ use futures::StreamExt;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::tungstenite::Message;
 
-const CLIENTS: usize = 10_000;
-const MESSAGES: usize = 100;
+fn env_num(name: &str, default: usize) -> usize {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
 
 fn post(port: u16, path: &str, body: &str) -> String {
     let mut s = StdTcp::connect(("127.0.0.1", port)).unwrap();
@@ -60,6 +65,8 @@ fn cpu_time(pid: &str) -> Duration {
 }
 
 fn main() {
+    let clients = env_num("FANOUT_CLIENTS", 10_000);
+    let messages = env_num("FANOUT_MESSAGES", 100);
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -89,11 +96,11 @@ fn main() {
         let before = rss_kib(gw.id());
         let received = Arc::new(AtomicUsize::new(0));
         rt.block_on(async {
-            let mut tasks = Vec::with_capacity(CLIENTS);
+            let mut tasks = Vec::with_capacity(clients);
             // A browser reads into buffers sized for its frames; tungstenite's default 128 KiB
             // read buffer would have the one client thread zeroing 1.3 GB per message.
             let client_config = WebSocketConfig::default().read_buffer_size(4 * 1024);
-            for _ in 0..CLIENTS {
+            for _ in 0..clients {
                 let url = format!("ws://127.0.0.1:{port}/development?token={token}");
                 let (ws, _) = tokio_tungstenite::connect_async_with_config(url, Some(client_config), false)
                     .await
@@ -111,15 +118,15 @@ fn main() {
             tokio::time::sleep(Duration::from_secs(1)).await;
             let after = rss_kib(gw.id());
             println!(
-                "gateway RSS: {before} KiB before, {after} KiB with {CLIENTS} idle connections: {:.1} KiB per connection",
-                (after.saturating_sub(before)) as f64 / CLIENTS as f64
+                "gateway RSS: {before} KiB before, {after} KiB with {clients} idle connections: {:.1} KiB per connection",
+                (after.saturating_sub(before)) as f64 / clients as f64
             );
             let mut times = Vec::new();
             let gw_pid = gw.id().to_string();
             let (gw_cpu, own_cpu) = (cpu_time(&gw_pid), cpu_time("self"));
             let started = Instant::now();
-            for i in 0..MESSAGES {
-                let target = (i + 1) * CLIENTS;
+            for i in 0..messages {
+                let target = (i + 1) * clients;
                 let t0 = Instant::now();
                 let body = format!(r#"{{"user_id":1,"room_id":"BIG","data":{{"type":"info","data":{i}}}}}"#);
                 tokio::task::spawn_blocking(move || post(port, "/_hermes/notifications", &body)).await.unwrap();
@@ -132,9 +139,9 @@ fn main() {
             let wall = started.elapsed();
             let (gw_cpu, own_cpu) = (cpu_time(&gw_pid) - gw_cpu, cpu_time("self") - own_cpu);
             let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-            let per_post = |d: Duration| d.as_secs_f64() * 1e6 / (MESSAGES * CLIENTS) as f64;
+            let per_post = |d: Duration| d.as_secs_f64() * 1e6 / (messages * clients) as f64;
             println!(
-                "CPU per delivered frame: gateway {:.1} µs, the {CLIENTS} clients {:.1} µs ({:.0}% of {cores} cores for {:.1} s)",
+                "CPU per delivered frame: gateway {:.1} µs, the {clients} clients {:.1} µs ({:.0}% of {cores} cores for {:.1} s)",
                 per_post(gw_cpu),
                 per_post(own_cpu),
                 (gw_cpu + own_cpu).as_secs_f64() * 100.0 / (cores as f64 * wall.as_secs_f64()),
@@ -146,7 +153,7 @@ fn main() {
             times.sort();
             let pct = |p: f64| times[((times.len() as f64 * p).ceil() as usize).clamp(1, times.len()) - 1];
             println!(
-                "one message to {CLIENTS} clients, until the last has it ({MESSAGES} messages): p50 {:?}, p99 {:?}, min {:?}",
+                "one message to {clients} clients, until the last has it ({messages} messages): p50 {:?}, p99 {:?}, min {:?}",
                 pct(0.5),
                 pct(0.99),
                 times[0]
@@ -161,11 +168,11 @@ fn main() {
     if let Err(e) = result {
         std::panic::resume_unwind(e);
     }
-    python_clients(bin);
+    python_clients(bin, clients);
 }
 
 /// Gateway memory per idle connection with Python `websockets` clients on a fresh gateway.
-fn python_clients(bin: &str) {
+fn python_clients(bin: &str, clients: usize) {
     let Ok(python) = std::env::var("FANOUT_PYTHON") else {
         println!("(FANOUT_PYTHON unset: no second client implementation; script/bench-fanout sets it)");
         return;
@@ -194,7 +201,7 @@ fn python_clients(bin: &str) {
     let before = rss_kib(gw.id());
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../bench/ws_clients.py");
     let mut py = Command::new(python)
-        .args([script, &url, &CLIENTS.to_string()])
+        .args([script, &url, &clients.to_string()])
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .spawn()
@@ -204,10 +211,10 @@ fn python_clients(bin: &str) {
     std::io::BufRead::read_line(&mut out, &mut line).unwrap();
     std::thread::sleep(Duration::from_secs(1));
     let after = rss_kib(gw.id());
-    if line.trim() == format!("ready {CLIENTS}") {
+    if line.trim() == format!("ready {clients}") {
         println!(
-            "gateway RSS with {CLIENTS} idle Python `websockets` connections: {before} KiB before, {after} KiB after: {:.1} KiB per connection",
-            (after.saturating_sub(before)) as f64 / CLIENTS as f64
+            "gateway RSS with {clients} idle Python `websockets` connections: {before} KiB before, {after} KiB after: {:.1} KiB per connection",
+            (after.saturating_sub(before)) as f64 / clients as f64
         );
     } else {
         println!("python clients did not all connect: {line:?}");

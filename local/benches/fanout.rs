@@ -118,7 +118,7 @@ fn main() {
             tokio::time::sleep(Duration::from_secs(1)).await;
             let after = rss_kib(gw.id());
             println!(
-                "gateway RSS: {before} KiB before, {after} KiB with {clients} idle connections: {:.1} KiB per connection",
+                "gateway RSS: {before} KiB before, {after} KiB with {clients} idle connections (Rust clients, opened one at a time): {:.1} KiB per connection",
                 (after.saturating_sub(before)) as f64 / clients as f64
             );
             let mut times = Vec::new();
@@ -213,7 +213,8 @@ fn python_clients(bin: &str, clients: usize) {
     let after = rss_kib(gw.id());
     if line.trim() == format!("ready {clients}") {
         println!(
-            "gateway RSS with {clients} idle Python `websockets` connections: {before} KiB before, {after} KiB after: {:.1} KiB per connection",
+            "gateway RSS with {clients} idle Python `websockets` connections (opened {} at a time): {before} KiB before, {after} KiB after: {:.1} KiB per connection",
+            std::env::var("WS_CONCURRENCY").unwrap_or_else(|_| "1".into()),
             (after.saturating_sub(before)) as f64 / clients as f64
         );
     } else {

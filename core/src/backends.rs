@@ -22,7 +22,7 @@ pub struct Backends {
 impl Backends {
     pub async fn from_config(cfg: &Config) -> Result<Self, ConfigError> {
         let sdk = crate::aws::sdk_config(cfg).await;
-        match cfg.backend {
+        match cfg.backend() {
             Backend::Aws => {
                 let ddb = crate::aws::dynamodb(&sdk);
                 let queue: Option<Arc<dyn Queue>> = cfg
@@ -30,8 +30,8 @@ impl Backends {
                     .ok()
                     .map(|url| Arc::new(SqsQueue::new(crate::aws::sqs(&sdk), url)) as Arc<dyn Queue>);
                 Ok(Backends {
-                    tokens: Arc::new(DynamoTokenStore::new(ddb.clone(), &cfg.tokens_table)),
-                    connections: Arc::new(DynamoConnectionStore::new(ddb, &cfg.connections_table)),
+                    tokens: Arc::new(DynamoTokenStore::new(ddb.clone(), cfg.tokens_table())),
+                    connections: Arc::new(DynamoConnectionStore::new(ddb, cfg.connections_table())),
                     queue,
                     pushers: Arc::new(ApiGwPusherFactory::new(sdk)),
                 })

@@ -1,6 +1,8 @@
 //! Every name that crosses a boundary: environment variables, tables, attributes, the
-//! room index, and the AWS actions each handler calls. The SAM template is checked
-//! against this module (lambdas/tests/template.rs) so the two cannot drift apart.
+//! room index, and the AWS actions each handler calls. This module is the one list: the SAM
+//! template is checked against it (lambdas/tests/template.rs), the gem reads the environment
+//! names from it (the extension exports `env::SETTINGS` as `Hermes::Native::SETTINGS`), and
+//! the moto tables are created from the checked template (script/moto-bootstrap.py).
 
 pub mod env {
     pub const JWT_SECRET: &str = "HERMES_JWT_SECRET";
@@ -15,6 +17,27 @@ pub mod env {
     pub const BACKEND: &str = "HERMES_BACKEND";
     pub const LOCAL_URL: &str = "HERMES_LOCAL_URL";
     pub const AWS_REGION: &str = "AWS_REGION";
+
+    /// Every variable `Config` reads, with the name of the setting in Ruby
+    /// (`Hermes.configure { |c| c.jwt_secret = ... }`). `Config::from_lookup` asks for exactly
+    /// these (tested in config.rs).
+    pub const SETTINGS: &[(&str, &str)] = &[
+        ("jwt_secret", JWT_SECRET),
+        ("passcode", PASSCODE),
+        ("tokens_table", TOKENS_TABLE),
+        ("connections_table", CONNECTIONS_TABLE),
+        ("queue_url", QUEUE_URL),
+        ("token_ttl", TOKEN_TTL),
+        ("bcrypt_cost", BCRYPT_COST),
+        ("websocket_endpoint", WEBSOCKET_ENDPOINT),
+        ("aws_endpoint_url", AWS_ENDPOINT_URL),
+        ("backend", BACKEND),
+        ("local_url", LOCAL_URL),
+        ("region", AWS_REGION),
+    ];
+
+    /// The settings whose values are secrets: never shown, logged or echoed in an error.
+    pub const SECRETS: &[&str] = &[JWT_SECRET, PASSCODE];
 }
 
 /// Seed-compatible tokens table: `user_id` (S, hash) + `room_id` (S, range).

@@ -167,14 +167,14 @@ pub async fn start(cfg: Config, opts: Options) -> Result<Gateway, StartError> {
     let backends = Backends::from_config(&cfg).await.map_err(StartError::Config)?;
     let keys = JwtKeys::new(cfg.jwt_secret().map_err(StartError::Config)?);
     let endpoint = format!("http://{addr}/{}", opts.stage);
-    let memory = cfg.backend == hermes_core::Backend::Memory;
+    let memory = cfg.backend() == hermes_core::Backend::Memory;
     let minter = if memory {
         Some(Minter::new(&cfg, backends.tokens.clone()).map_err(StartError::Config)?)
     } else {
         None
     };
     let app = Arc::new(App {
-        region: cfg.region.clone(),
+        region: cfg.region().to_owned(),
         authorizer: Authorizer::new(keys, backends.tokens.clone()),
         connections: backends.connections.clone(),
         // Posts go through the real management API client, to this very server.

@@ -138,7 +138,7 @@ async fn main() {
             std::process::exit(2);
         }
     };
-    let backend = cfg.backend.as_str();
+    let backend = cfg.backend().as_str();
     let gw = match start(cfg, opts.clone()).await {
         Ok(g) => g,
         Err(e) => {

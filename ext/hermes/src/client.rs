@@ -43,7 +43,7 @@ impl State {
     fn build(config: &Config) -> Result<State, String> {
         let runtime = runtime().map_err(|e| format!("could not start the tokio runtime: {e}"))?;
         let (tokens, queue, memory_queue): (Arc<dyn hermes_core::store::TokenStore>, _, _) =
-            match config.backend {
+            match config.backend() {
                 Backend::Memory => {
                     let q = Arc::new(MemoryQueue::default());
                     (
@@ -81,7 +81,7 @@ impl Client {
         })?;
         let config =
             Config::from_lookup(|name| map.get(name).cloned()).map_err(|e| errors::config(ruby, e))?;
-        if config.backend == Backend::Local {
+        if config.backend() == Backend::Local {
             return Err(errors::arg(
                 ruby,
                 "the local backend is implemented in Ruby (Hermes::LocalBackend)",
@@ -142,7 +142,7 @@ impl Client {
             .ok_or_else(|| errors::config(ruby, hermes_core::ConfigError::Missing("HERMES_QUEUE_URL")))
     }
 
-    /// `data_json` is what `JSON.generate` made of the caller's data (lib/hermes/json.rb).
+    /// `data_json` is what `JSON.generate` made of the caller's data (lib/hermes/json_data.rb).
     fn enqueue(
         ruby: &Ruby,
         rb_self: &Self,
@@ -204,7 +204,7 @@ impl Client {
     }
 
     fn backend(&self) -> &'static str {
-        self.config.backend.as_str()
+        self.config.backend().as_str()
     }
 }
 

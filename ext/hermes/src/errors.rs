@@ -32,7 +32,7 @@ pub fn mint(ruby: &Ruby, e: MintError) -> Error {
     let class = match &e {
         MintError::Config(_) => ruby.get_inner(&CONFIGURATION),
         MintError::Store(_) => ruby.get_inner(&STORE),
-        MintError::Jwt(_) | MintError::Seal(_) => ruby.get_inner(&TOKEN),
+        MintError::Jwt(_) => ruby.get_inner(&TOKEN),
         MintError::Invalid(_) => ruby.exception_arg_error(),
     };
     Error::new(class, e.to_string())

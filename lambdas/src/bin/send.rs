@@ -8,7 +8,7 @@ async fn main() -> Result<(), Error> {
     let sender = &Sender::new(
         backends.connections,
         backends.pushers,
-        cfg.websocket_endpoint.clone(),
+        cfg.websocket_endpoint().map(str::to_owned),
     );
     // One function serves SQS batches and the WebSocket routes; the event's shape says which.
     run(service_fn(move |ev: LambdaEvent<Value>| async move {

@@ -181,7 +181,8 @@ impl Config {
         Ok(Config {
             jwt_secret: get(env::JWT_SECRET).map(jwt_secret).transpose()?,
             passcode: get(env::PASSCODE).map(Secret),
-            tokens_table: get(env::TOKENS_TABLE).unwrap_or_else(|| crate::names::tokens::DEFAULT_TABLE.into()),
+            tokens_table: get(env::TOKENS_TABLE)
+                .unwrap_or_else(|| crate::names::tokens::DEFAULT_TABLE.into()),
             connections_table: get(env::CONNECTIONS_TABLE)
                 .unwrap_or_else(|| crate::names::connections::DEFAULT_TABLE.into()),
             queue_url: get(env::QUEUE_URL),
@@ -190,8 +191,10 @@ impl Config {
             websocket_endpoint: get(env::WEBSOCKET_ENDPOINT).map(|v| v.trim_end_matches('/').to_owned()),
             aws_endpoint_url: get(env::AWS_ENDPOINT_URL),
             backend: parse(get(env::BACKEND))?.unwrap_or(Backend::Aws),
-            local_url: get(env::LOCAL_URL)
-                .map_or_else(|| "http://127.0.0.1:3001".into(), |v| v.trim_end_matches('/').to_owned()),
+            local_url: get(env::LOCAL_URL).map_or_else(
+                || "http://127.0.0.1:3001".into(),
+                |v| v.trim_end_matches('/').to_owned(),
+            ),
             region: get(env::AWS_REGION).unwrap_or_else(|| "eu-west-1".into()),
         })
     }

@@ -3,9 +3,6 @@
 require "json"
 require_relative "hermes/version"
 require_relative "hermes/error"
-require_relative "hermes/configuration"
-require_relative "hermes/json_data"
-require_relative "hermes/local_backend"
 
 begin
   # Installed gem: the extension sits in the gem's lib dir or in site_arch.
@@ -14,6 +11,10 @@ rescue LoadError
   require_relative "hermes/hermes_native"
 end
 
+# After the extension: the settings' names come from it.
+require_relative "hermes/configuration"
+require_relative "hermes/json_data"
+require_relative "hermes/local_backend"
 require_relative "hermes/client"
 require_relative "hermes/api"
 require_relative "hermes/notification_authorizer"

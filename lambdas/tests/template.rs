@@ -182,18 +182,7 @@ fn functions_get_exactly_the_env_and_actions_their_handlers_use() {
 #[test]
 fn every_env_var_is_one_the_code_reads() {
     let t = template();
-    let known = set(&[
-        env::JWT_SECRET,
-        env::PASSCODE,
-        env::TOKENS_TABLE,
-        env::CONNECTIONS_TABLE,
-        env::QUEUE_URL,
-        env::TOKEN_TTL,
-        env::BCRYPT_COST,
-        env::WEBSOCKET_ENDPOINT,
-        env::AWS_ENDPOINT_URL,
-        env::BACKEND,
-    ]);
+    let known: BTreeSet<String> = env::SETTINGS.iter().map(|(_, n)| n.to_string()).collect();
     for (name, r) in t["Resources"].as_mapping().unwrap() {
         for var in env_names(r) {
             assert!(

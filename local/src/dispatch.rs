@@ -1,8 +1,9 @@
 //! Frames from clients to the send handler: the route API Gateway would select
 //! (`$request.body.action`), and a bound on the frames being handled, per socket and across
-//! the gateway. A socket waits for a slot before its next frame is read, so a client that
-//! floods is held back by TCP (back-pressure) and each socket queues for the gateway's slots
-//! one frame at a time, first come first served: other rooms keep their turn.
+//! the gateway. A socket is read only while it has a share of its own left, so a client that
+//! floods is held back by TCP (back-pressure); a frame it has read then waits for one of the
+//! gateway's slots, one frame per socket at a time, first come first served, so other rooms
+//! keep their turn. An idle socket holds none of the gateway's slots.
 
 use std::borrow::Cow;
 use std::future::Future;
@@ -38,13 +39,12 @@ pub(crate) fn select_route(body: &str) -> &'static str {
         .unwrap_or("$default")
 }
 
-/// Room for one frame of one socket to be handled.
-pub(crate) struct Slot {
-    _socket: OwnedSemaphorePermit,
-    _gateway: OwnedSemaphorePermit,
-}
+/// One socket's frames being handled, of `Options::max_routes_per_connection`.
+pub(crate) type SocketSlot = OwnedSemaphorePermit;
+/// The gateway's frames being handled, of `Options::max_routes`.
+pub(crate) type GatewaySlot = OwnedSemaphorePermit;
 
-/// One socket's access to the gateway's route slots.
+/// One socket's access to its own slots and the gateway's.
 pub(crate) struct Dispatcher {
     socket: Arc<Semaphore>,
     gateway: Arc<Semaphore>,
@@ -58,22 +58,27 @@ impl Dispatcher {
         }
     }
 
-    /// Waits for this socket's share, then for the gateway's.
-    pub fn slot(&self) -> impl Future<Output = Slot> + Send + 'static {
-        let (socket, gateway) = (self.socket.clone(), self.gateway.clone());
-        async move {
-            let mine = socket.acquire_owned().await.expect("never closed");
-            let shared = gateway.acquire_owned().await.expect("never closed");
-            Slot {
-                _socket: mine,
-                _gateway: shared,
-            }
-        }
+    /// Resolves when this socket may read one more frame.
+    pub fn socket_slot(&self) -> impl Future<Output = SocketSlot> + Send + 'static {
+        let socket = self.socket.clone();
+        async move { socket.acquire_owned().await.expect("never closed") }
+    }
+
+    /// Resolves when the gateway can take one more frame.
+    pub fn gateway_slot(&self) -> impl Future<Output = GatewaySlot> + Send + 'static {
+        let gateway = self.gateway.clone();
+        async move { gateway.acquire_owned().await.expect("never closed") }
     }
 }
 
-/// Hands one frame to the send handler, which holds `slot` until it is done.
-pub(crate) fn dispatch(app: &Arc<App>, slot: Slot, connection_id: &str, peer: &Peer, body: String) {
+/// Hands one frame to the send handler, which holds both slots until it is done.
+pub(crate) fn dispatch(
+    app: &Arc<App>,
+    slots: (SocketSlot, GatewaySlot),
+    connection_id: &str,
+    peer: &Peer,
+    body: String,
+) {
     let route = select_route(&body);
     let mut ev = app.ws_event(connection_id, route, "MESSAGE", peer);
     ev.body = Some(body);
@@ -83,7 +88,7 @@ pub(crate) fn dispatch(app: &Arc<App>, slot: Slot, connection_id: &str, peer: &P
     // must not wait for it.
     tokio::spawn(async move {
         app.sender.handle_route(&ev).await;
-        drop(slot);
+        drop(slots);
     });
 }
 

@@ -11,7 +11,7 @@ use hermes_core::handlers::disconnect;
 use tokio::time::{sleep, timeout, Instant};
 use tungstenite::error::ProtocolError;
 
-use crate::dispatch::{dispatch, Dispatcher};
+use crate::dispatch::{dispatch, Dispatcher, SocketSlot};
 use crate::events::Peer;
 use crate::outbox::{Closing, Live};
 use crate::state::App;
@@ -41,11 +41,14 @@ pub(crate) async fn run_socket(app: Arc<App>, id: String, peer: Peer, mut socket
     let idle = sleep(app.opts.idle_timeout);
     tokio::pin!(max_age, idle);
     let dispatcher = Dispatcher::new(&app);
-    // The socket is read only while it holds a slot; the request for the next one is kept
-    // across iterations so it keeps its place in the gateway's queue.
-    let mut slot = None;
-    let next_slot = dispatcher.slot();
-    tokio::pin!(next_slot);
+    // The socket is read while it has a share of its own left; a frame read then waits for
+    // the gateway's slot. Both requests are kept across iterations, so a socket keeps its
+    // place in the gateway's queue.
+    let mut socket_slot = None;
+    let mut read: Option<(SocketSlot, String)> = None;
+    let next_socket_slot = dispatcher.socket_slot();
+    let next_gateway_slot = dispatcher.gateway_slot();
+    tokio::pin!(next_socket_slot, next_gateway_slot);
     let ending = loop {
         tokio::select! {
             closing = live.closed() => break Ending::Close(closing),
@@ -67,11 +70,16 @@ pub(crate) async fn run_socket(app: Arc<App>, id: String, peer: Peer, mut socket
                     },
                 }
             }
-            s = &mut next_slot, if slot.is_none() => {
-                slot = Some(s);
-                next_slot.set(dispatcher.slot());
+            s = &mut next_socket_slot, if socket_slot.is_none() => {
+                socket_slot = Some(s);
+                next_socket_slot.set(dispatcher.socket_slot());
             }
-            m = socket.recv(), if slot.is_some() => {
+            g = &mut next_gateway_slot, if read.is_some() => {
+                next_gateway_slot.set(dispatcher.gateway_slot());
+                let (s, text) = read.take().expect("polled only with a frame read");
+                dispatch(&app, (s, g), &id, &peer, text);
+            }
+            m = socket.recv(), if socket_slot.is_some() && read.is_none() => {
                 let msg = match m {
                     None => break Ending::Drop,
                     Some(Err(e)) => break read_error(&e).map_or(Ending::Drop, Ending::Close),
@@ -85,7 +93,7 @@ pub(crate) async fn run_socket(app: Arc<App>, id: String, peer: Peer, mut socket
                     Message::Ping(_) | Message::Pong(_) => continue,
                 };
                 *live.last_active.lock().unwrap() = SystemTime::now();
-                dispatch(&app, slot.take().expect("read only with a slot"), &id, &peer, text);
+                read = Some((socket_slot.take().expect("read only with a slot"), text));
             }
         }
     };

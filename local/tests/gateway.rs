@@ -278,3 +278,26 @@ async fn send_message_with_deeply_nested_data_is_routed_and_delivered() {
         assert!(text.starts_with(&expected), "{}", &text[..text.len().min(120)]);
     }
 }
+
+#[tokio::test]
+async fn more_sockets_than_route_slots_are_all_read() {
+    // Idle sockets hold none of the gateway's slots: with 2 slots, the 5th socket's frame
+    // is still read and routed.
+    let gw = gateway(Options {
+        max_routes: 2,
+        ..Options::default()
+    })
+    .await;
+    let mut sockets = Vec::new();
+    for user in 1..=5 {
+        sockets.push(open(&gw, &token(&gw, user, "MANY").await).await.unwrap());
+    }
+    wait_for(|| gw.live_connections() == 5).await;
+    for (i, sender) in [4, 0, 2].into_iter().enumerate() {
+        let frame = json!({"action": "sendMessage", "data": i}).to_string();
+        sockets[sender].send(Message::Text(frame.into())).await.unwrap();
+        for ws in sockets.iter_mut() {
+            assert_eq!(next_json(ws).await["data"], i);
+        }
+    }
+}

@@ -39,7 +39,10 @@ pub(crate) async fn run_socket(app: Arc<App>, id: String, peer: Peer, mut socket
     // writer task or lock between two socket halves (cheaper per frame in a 10,000-client fan-out).
     let max_age = sleep(app.opts.max_age);
     let idle = sleep(app.opts.idle_timeout);
-    tokio::pin!(max_age, idle);
+    // One wait for the close signal for the socket's whole life: a fresh one per frame would
+    // register with the signal (a lock) twice per frame of a fan-out.
+    let closed = live.closed();
+    tokio::pin!(max_age, idle, closed);
     let dispatcher = Dispatcher::new(&app);
     // The socket is read while it has a share of its own left; a frame read then waits for
     // the gateway's slot. Both requests are kept across iterations, so a socket keeps its
@@ -51,7 +54,7 @@ pub(crate) async fn run_socket(app: Arc<App>, id: String, peer: Peer, mut socket
     tokio::pin!(next_socket_slot, next_gateway_slot);
     let ending = loop {
         tokio::select! {
-            closing = live.closed() => break Ending::Close(closing),
+            closing = &mut closed => break Ending::Close(closing),
             _ = &mut max_age => break Ending::Close(GOING_AWAY),
             _ = &mut idle => {
                 tracing::info!(connection_id = id, "idle timeout");
@@ -62,7 +65,7 @@ pub(crate) async fn run_socket(app: Arc<App>, id: String, peer: Peer, mut socket
                 // A client that does not read blocks this write: DeleteConnection, a slow
                 // consumer's close and the limits must still end the connection.
                 tokio::select! {
-                    closing = live.closed() => break Ending::Close(closing),
+                    closing = &mut closed => break Ending::Close(closing),
                     _ = &mut max_age => break Ending::Close(GOING_AWAY),
                     _ = &mut idle => break Ending::Close(GOING_AWAY),
                     sent = socket.send(Message::Text(frame)) => if sent.is_err() {

@@ -33,7 +33,15 @@ ddb.create_table(
         "Projection": {"ProjectionType": "INCLUDE", "NonKeyAttributes": ["user_id"]},
     }],
 )
-for table in ("hermesTokens", "hermesConnections"):
+ddb.create_table(
+    TableName="hermesHistory",
+    BillingMode="PAY_PER_REQUEST",
+    AttributeDefinitions=[{"AttributeName": "room_id", "AttributeType": "S"},
+                          {"AttributeName": "seq", "AttributeType": "N"}],
+    KeySchema=[{"AttributeName": "room_id", "KeyType": "HASH"},
+               {"AttributeName": "seq", "KeyType": "RANGE"}],
+)
+for table in ("hermesTokens", "hermesConnections", "hermesHistory"):
     ddb.update_time_to_live(TableName=table, TimeToLiveSpecification={"Enabled": True, "AttributeName": "expires_at"})
 
 dlq = sqs.create_queue(QueueName="hermes-messageQueue-dlq")["QueueUrl"]

@@ -58,6 +58,9 @@ pub struct Config {
     passcode: Option<Secret>,
     pub tokens_table: String,
     pub connections_table: String,
+    pub history_table: String,
+    /// How long a delivered frame stays recoverable (the history items' DynamoDB TTL).
+    pub history_ttl: Duration,
     queue_url: Option<String>,
     pub token_ttl: Duration,
     pub bcrypt_cost: u32,
@@ -76,6 +79,8 @@ impl Default for Config {
             passcode: None,
             tokens_table: crate::names::tokens::DEFAULT_TABLE.into(),
             connections_table: crate::names::connections::DEFAULT_TABLE.into(),
+            history_table: crate::names::history::DEFAULT_TABLE.into(),
+            history_ttl: Duration::from_secs(crate::names::history::DEFAULT_TTL_SECS),
             queue_url: None,
             token_ttl: Duration::from_secs(3600),
             bcrypt_cost: 10,
@@ -114,6 +119,12 @@ impl Config {
         }
         if let Some(v) = get(env::CONNECTIONS_TABLE) {
             c.connections_table = v;
+        }
+        if let Some(v) = get(env::HISTORY_TABLE) {
+            c.history_table = v;
+        }
+        if let Some(v) = get(env::HISTORY_TTL) {
+            c.set_history_ttl_str(&v)?;
         }
         c.queue_url = get(env::QUEUE_URL);
         if let Some(v) = get(env::TOKEN_TTL) {
@@ -188,6 +199,23 @@ impl Config {
         Ok(())
     }
 
+    pub fn set_history_ttl_str(&mut self, v: &str) -> Result<(), ConfigError> {
+        let secs: u64 = v.parse().map_err(|_| ConfigError::Invalid {
+            name: env::HISTORY_TTL,
+            reason: format!("expected a whole number of seconds, got {v:?}"),
+        })?;
+        // A minute at least: recovery spans a reconnect, and the in-flight check in
+        // handlers::recover reads write times back from `expires_at - ttl`.
+        if !(60..=31_536_000).contains(&secs) {
+            return Err(ConfigError::Invalid {
+                name: env::HISTORY_TTL,
+                reason: format!("must be between 60 and 31536000 seconds, got {secs}"),
+            });
+        }
+        self.history_ttl = Duration::from_secs(secs);
+        Ok(())
+    }
+
     pub fn set_bcrypt_cost_str(&mut self, v: &str) -> Result<(), ConfigError> {
         let cost: u32 = v.parse().map_err(|_| ConfigError::Invalid {
             name: env::BCRYPT_COST,
@@ -256,6 +284,8 @@ mod tests {
         let c = cfg(&[]).unwrap();
         assert_eq!(c.tokens_table, "hermesTokens");
         assert_eq!(c.connections_table, "hermesConnections");
+        assert_eq!(c.history_table, "hermesHistory");
+        assert_eq!(c.history_ttl, Duration::from_secs(86_400));
         assert_eq!(c.token_ttl, Duration::from_secs(3600));
         assert_eq!(c.bcrypt_cost, 10);
         assert_eq!(c.backend, Backend::Aws);
@@ -301,6 +331,8 @@ mod tests {
             ("HERMES_TOKEN_TTL", "-5"),
             ("HERMES_TOKEN_TTL", "10"),
             ("HERMES_BACKEND", "redis"),
+            ("HERMES_HISTORY_TTL", "1d"),
+            ("HERMES_HISTORY_TTL", "5"),
         ] {
             let err = cfg(&[(name, value)]).unwrap_err();
             assert!(err.to_string().starts_with(name), "{name}={value}: {err}");

@@ -8,7 +8,7 @@ use aws_sdk_sqs::Client;
 use sha2::{Digest, Sha256};
 
 use super::{check_all, Queue, QueueError, Received};
-use crate::frame::Notification;
+use crate::frame::{Control, Notification};
 
 /// SendMessageBatch takes at most 10 entries and 256 KiB in all (the classic limit; newer
 /// queues accept more, older ones do not).
@@ -43,7 +43,7 @@ impl SqsQueue {
 
     /// FIFO queues order per room; the dedup id is unique per call so two identical
     /// notifications sent on purpose are both delivered.
-    fn fifo_ids(&self, n: &Notification) -> (Option<String>, Option<String>) {
+    fn fifo_ids(&self, room_id: &str) -> (Option<String>, Option<String>) {
         if !self.fifo {
             return (None, None);
         }
@@ -55,20 +55,18 @@ impl SqsQueue {
         h.update(nanos.to_le_bytes());
         h.update(self.seq.fetch_add(1, Ordering::Relaxed).to_le_bytes());
         h.update(std::process::id().to_le_bytes());
-        (Some(n.room_id.clone()), Some(hex::encode(&h.finalize()[..16])))
+        (Some(room_id.to_owned()), Some(hex::encode(&h.finalize()[..16])))
     }
 }
 
-#[async_trait]
-impl Queue for SqsQueue {
-    async fn send(&self, n: &Notification) -> Result<String, QueueError> {
-        n.check_size()?;
-        let (group, dedup) = self.fifo_ids(n);
+impl SqsQueue {
+    async fn send_body(&self, body: String, room_id: &str) -> Result<String, QueueError> {
+        let (group, dedup) = self.fifo_ids(room_id);
         let out = self
             .client
             .send_message()
             .queue_url(&self.url)
-            .message_body(n.to_body())
+            .message_body(body)
             .set_message_group_id(group)
             .set_message_deduplication_id(dedup)
             .send()
@@ -78,6 +76,18 @@ impl Queue for SqsQueue {
             op: "SendMessage",
             message: "reply has no MessageId".into(),
         })
+    }
+}
+
+#[async_trait]
+impl Queue for SqsQueue {
+    async fn send(&self, n: &Notification) -> Result<String, QueueError> {
+        n.check_size()?;
+        self.send_body(n.to_body(), &n.room_id).await
+    }
+
+    async fn send_control(&self, c: &Control) -> Result<String, QueueError> {
+        self.send_body(c.to_body(), c.room_id()).await
     }
 
     async fn send_batch(&self, ns: &[Notification]) -> Result<Vec<String>, QueueError> {
@@ -98,7 +108,7 @@ impl Queue for SqsQueue {
             }
             let mut req = self.client.send_message_batch().queue_url(&self.url);
             for i in start..end {
-                let (group, dedup) = self.fifo_ids(&ns[i]);
+                let (group, dedup) = self.fifo_ids(&ns[i].room_id);
                 let entry = SendMessageBatchRequestEntry::builder()
                     .id(i.to_string())
                     .message_body(&bodies[i])

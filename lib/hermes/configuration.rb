@@ -9,6 +9,8 @@ module Hermes
       passcode: "HERMES_PASSCODE",
       tokens_table: "HERMES_TOKENS_TABLE",
       connections_table: "HERMES_CONNECTIONS_TABLE",
+      history_table: "HERMES_HISTORY_TABLE",
+      history_ttl: "HERMES_HISTORY_TTL",
       queue_url: "HERMES_QUEUE_URL",
       token_ttl: "HERMES_TOKEN_TTL",
       bcrypt_cost: "HERMES_BCRYPT_COST",

@@ -27,6 +27,7 @@ use hermes_core::handlers::{connect, disconnect, Authorizer, Sender};
 use hermes_core::queue::{Queue, QueueError};
 use hermes_core::store::ConnectionStore;
 use hermes_core::token::JwtKeys;
+use hermes_core::frame::Control;
 use hermes_core::{Backends, Config, ConfigError, Minter, Notification, UserId};
 use ids::short_id;
 use serde_json::{json, Value};
@@ -160,11 +161,16 @@ impl Drop for Gateway {
 
 /// Binds 127.0.0.1:`opts.port` (0 = any free port) and starts serving.
 pub async fn start(cfg: Config, opts: Options) -> Result<Gateway, StartError> {
+    let backends = Backends::from_config(&cfg).await.map_err(StartError::Config)?;
+    start_with(cfg, opts, backends).await
+}
+
+/// `start` over backends made by the caller (tests put a fault-injecting proxy in front of one).
+pub async fn start_with(cfg: Config, opts: Options, backends: Backends) -> Result<Gateway, StartError> {
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", opts.port))
         .await
         .map_err(StartError::Io)?;
     let addr = listener.local_addr().map_err(StartError::Io)?;
-    let backends = Backends::from_config(&cfg).await.map_err(StartError::Config)?;
     let keys = JwtKeys::new(cfg.jwt_secret().map_err(StartError::Config)?);
     let endpoint = format!("http://{addr}/{}", opts.stage);
     let memory = cfg.backend == hermes_core::Backend::Memory;
@@ -184,7 +190,8 @@ pub async fn start(cfg: Config, opts: Options) -> Result<Gateway, StartError> {
             backends.connections.clone(),
             backends.pushers.clone(),
             Some(endpoint),
-        ),
+        )
+        .with_history(backends.history.clone(), cfg.history_ttl),
         minter,
         queue: backends.queue.clone(),
         memory,
@@ -199,6 +206,8 @@ pub async fn start(cfg: Config, opts: Options) -> Result<Gateway, StartError> {
         .route("/_hermes/tokens", post(dev_mint).delete(dev_revoke))
         .route("/_hermes/notifications", post(dev_enqueue))
         .route("/_hermes/notifications/batch", post(dev_enqueue_batch))
+        .route("/_hermes/disconnect", post(dev_disconnect))
+        .route("/_hermes/presence", post(dev_presence))
         .route("/{stage}", get(ws_entry))
         .route("/{stage}/@connections/{id}", any(manage))
         .with_state(app.clone());
@@ -486,10 +495,10 @@ async fn run_socket(app: Arc<App>, id: String, peer: Peer, mut socket: WebSocket
         let action = serde_json::from_str::<Value>(&text)
             .ok()
             .and_then(|v| v.get("action").and_then(Value::as_str).map(str::to_owned));
-        let route = if action.as_deref() == Some("sendMessage") {
-            "sendMessage"
-        } else {
-            "$default"
+        // API Gateway's route selection on $request.body.action, with the template's routes.
+        let route = match action.as_deref() {
+            Some(a @ ("sendMessage" | "recover" | "presence")) => a,
+            _ => "$default",
         };
         let mut ev = app.ws_event(&id, route, "MESSAGE", &peer);
         ev.body = Some(text);
@@ -682,9 +691,39 @@ async fn dev_mint(State(app): State<Arc<App>>, Dev(req): Dev<TokenRequest>) -> R
     }
 }
 
+/// Revokes, then closes the user's sockets in the room through the queue, as the gem does on AWS.
 async fn dev_revoke(State(app): State<Arc<App>>, Dev(req): Dev<TokenRequest>) -> Response {
-    match minter(&app).revoke(&req.user_id, &req.room_id).await {
-        Ok(revoked) => Json(json!({ "revoked": revoked })).into_response(),
+    let revoked = match minter(&app).revoke(&req.user_id, &req.room_id).await {
+        Ok(r) => r,
+        Err(e) => return bad(StatusCode::INTERNAL_SERVER_ERROR, e),
+    };
+    let close = Control::disconnect(req.user_id.to_string(), &req.room_id, Some("revoked"));
+    match dev_queue(&app).send_control(&close).await {
+        Ok(id) => Json(json!({ "revoked": revoked, "message_id": id })).into_response(),
+        Err(e) => queue_error(e),
+    }
+}
+
+async fn dev_disconnect(State(app): State<Arc<App>>, Dev(req): Dev<TokenRequest>) -> Response {
+    let close = Control::disconnect(req.user_id.to_string(), &req.room_id, Some("disconnect"));
+    if let Err(e) = close.check() {
+        return bad(StatusCode::BAD_REQUEST, e);
+    }
+    match dev_queue(&app).send_control(&close).await {
+        Ok(id) => Json(json!({ "message_id": id })).into_response(),
+        Err(e) => queue_error(e),
+    }
+}
+
+#[derive(serde::Deserialize)]
+struct RoomRequest {
+    #[serde(deserialize_with = "string_or_number")]
+    room_id: String,
+}
+
+async fn dev_presence(State(app): State<Arc<App>>, Dev(req): Dev<RoomRequest>) -> Response {
+    match hermes_core::handlers::presence(&*app.connections, &req.room_id).await {
+        Ok((users, connections)) => Json(json!({ "users": users, "connections": connections })).into_response(),
         Err(e) => bad(StatusCode::INTERNAL_SERVER_ERROR, e),
     }
 }

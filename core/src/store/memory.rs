@@ -62,6 +62,9 @@ impl MemoryConnectionStore {
     pub fn len(&self) -> usize {
         self.inner.lock().unwrap().rows.len()
     }
+    pub fn clear(&self) {
+        *self.inner.lock().unwrap() = Conns::default();
+    }
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }

@@ -302,7 +302,10 @@ mod tests {
         }
         assert!(matches!(Record::parse(&c.to_body()).unwrap(), Record::Control(x) if x == c));
         let n = Notification::new(1, "R", json!({"hermes": "not a control"}));
-        assert!(matches!(Record::parse(&n.to_body()).unwrap(), Record::Notification(_)));
+        assert!(matches!(
+            Record::parse(&n.to_body()).unwrap(),
+            Record::Notification(_)
+        ));
         assert!(Record::parse(r#"{"hermes": "explode"}"#).is_err());
         assert!(Record::parse(r#"{"hermes": "disconnect", "target": {"room_id": "R"}}"#).is_err());
         assert!(Control::disconnect("", "R", None).check().is_err());

@@ -426,7 +426,8 @@ async fn history_items_claims_and_markers_round_trip() {
     let h = history(ddb.clone());
     let room = unique("room");
     let c = h.next_seq(&room).await.unwrap();
-    let frame = br#"{"user_id":"1","data":{"b":1.0e+20,"a":"\u00e9"},"id":"m-1","seq":1,"epoch":"x"}"#.to_vec();
+    let frame =
+        br#"{"user_id":"1","data":{"b":1.0e+20,"a":"\u00e9"},"id":"m-1","seq":1,"epoch":"x"}"#.to_vec();
     let item = HistoryItem {
         seq: c.last_seq,
         epoch: c.epoch.clone(),
@@ -434,15 +435,20 @@ async fn history_items_claims_and_markers_round_trip() {
         target_user_id: Some("42".into()),
         expires_at: hermes_core::token::now_secs() + 600,
     };
-    h.put(&room, &item, Some("m-1")).await.unwrap();
+    h.put(&room, &item).await.unwrap();
+    assert_eq!(h.claimed(&room, "m-1").await.unwrap(), None, "no claim yet");
+    h.claim(&room, "m-1", &item).await.unwrap();
     let marker = HistoryItem {
         seq: 2,
         frame: None,
         target_user_id: None,
         ..item.clone()
     };
-    h.put(&room, &marker, None).await.unwrap();
-    assert_eq!(h.range(&room, 1, 5, 10).await.unwrap(), vec![item.clone(), marker]);
+    h.put(&room, &marker).await.unwrap();
+    assert_eq!(
+        h.range(&room, 1, 5, 10).await.unwrap(),
+        vec![item.clone(), marker]
+    );
     assert_eq!(h.range(&room, 2, 5, 10).await.unwrap().len(), 1);
     assert_eq!(h.range(&room, 1, 5, 1).await.unwrap().len(), 1, "limit");
     assert_eq!(h.claimed(&room, "m-1").await.unwrap(), Some(item.clone()));
@@ -513,7 +519,8 @@ async fn send_handler_sequences_replays_and_recovers_on_dynamodb() {
         }
         json!({"messageId": id, "body": body.to_string()})
     };
-    let batch = |records: Vec<Value>| -> SqsEvent { serde_json::from_value(json!({ "Records": records })).unwrap() };
+    let batch =
+        |records: Vec<Value>| -> SqsEvent { serde_json::from_value(json!({ "Records": records })).unwrap() };
     let r = sender
         .handle_sqs(batch(vec![
             record("m1", 1, None),
@@ -525,28 +532,38 @@ async fn send_handler_sequences_replays_and_recovers_on_dynamodb() {
     let a = pusher.frames(&format!("{room}-a"));
     let parsed: Vec<Value> = a.iter().map(|f| serde_json::from_slice(f).unwrap()).collect();
     assert_eq!(
-        parsed.iter().map(|f| f["seq"].as_u64().unwrap()).collect::<Vec<_>>(),
+        parsed
+            .iter()
+            .map(|f| f["seq"].as_u64().unwrap())
+            .collect::<Vec<_>>(),
         vec![1, 3]
     );
     let epoch = parsed[0]["epoch"].as_str().unwrap().to_owned();
 
-    // m3 again: same bytes, no new seq for a page to show twice.
-    assert!(sender
-        .handle_sqs(batch(vec![record("m3", 3, None)]))
-        .await
-        .batch_item_failures
-        .is_empty());
+    // m4 reaches user 1 but user 2's connection is throttled: the record fails, and its
+    // redelivery replays the same bytes (seq 4), not a new seq for user 1 to show twice.
+    pusher.fail_with(
+        &format!("{room}-b"),
+        hermes_core::push::PushError::Throttled("LimitExceededException".into()),
+    );
+    let r = sender.handle_sqs(batch(vec![record("m4", 4, None)])).await;
+    assert_eq!(r.batch_item_failures.len(), 1);
+    pusher.fail_with(&format!("{room}-b"), hermes_core::push::PushError::Gone);
+    let r = sender.handle_sqs(batch(vec![record("m4", 4, None)])).await;
+    assert!(r.batch_item_failures.is_empty(), "{r:?}");
     let a = pusher.frames(&format!("{room}-a"));
-    assert_eq!(a[2], a[1]);
+    assert_eq!(a.len(), 4);
+    assert_eq!(a[3], a[2]);
+    assert_eq!(serde_json::from_slice::<Value>(&a[3]).unwrap()["seq"], 4);
 
-    // User 1 recovers from seq 1: seq 3 only (2 was for user 2; 4 is the redelivery's marker).
+    // User 1 recovers from seq 1: seqs 3 and 4 (2 was for user 2; 5 is the replay's marker).
     let r = hermes_core::handlers::recover(&*b.history, cfg.history_ttl.as_secs(), &room, "1", 1, &epoch)
         .await
         .unwrap();
     assert!(r.recovered, "{r:?}");
-    assert_eq!((r.frames, r.seq), (vec![a[1].clone()], 4));
+    assert_eq!((r.frames, r.seq), (vec![a[1].clone(), a[2].clone()], 5));
     let r = hermes_core::handlers::recover(&*b.history, cfg.history_ttl.as_secs(), &room, "2", 1, &epoch)
         .await
         .unwrap();
-    assert_eq!(r.frames.len(), 2, "user 2 also gets its own message");
+    assert_eq!(r.frames.len(), 3, "user 2 also gets its own message");
 }

@@ -16,8 +16,8 @@ use hermes_core::handlers::{recover, Sender};
 use hermes_core::push::memory::MemoryPusherFactory;
 use hermes_core::push::{MemoryPusher, PushError, Pusher};
 use hermes_core::store::{
-    Connection, ConnectionStore, Counter, HistoryItem, HistoryStore, MemoryConnectionStore, MemoryHistoryStore,
-    StoreError,
+    Connection, ConnectionStore, Counter, HistoryItem, HistoryStore, MemoryConnectionStore,
+    MemoryHistoryStore, StoreError,
 };
 use hermes_core::token::now_secs;
 use serde_json::{json, Value};
@@ -128,7 +128,10 @@ async fn frames_carry_seq_and_epoch_and_the_history_keeps_their_bytes() {
         got[0],
         json!({"user_id": "7", "data": {"type": "info", "data": 1}, "id": "m1", "seq": 1, "epoch": epoch})
     );
-    assert_eq!((got[1]["seq"].clone(), got[1]["epoch"].clone()), (json!(2), json!(epoch)));
+    assert_eq!(
+        (got[1]["seq"].clone(), got[1]["epoch"].clone()),
+        (json!(2), json!(epoch))
+    );
     let other = frames(&w, "o");
     assert_eq!(other[0]["seq"], 1, "each room counts on its own");
     assert_ne!(other[0]["epoch"], json!(epoch), "and has its own epoch");
@@ -140,19 +143,24 @@ async fn frames_carry_seq_and_epoch_and_the_history_keeps_their_bytes() {
 }
 
 #[tokio::test]
-async fn a_redelivered_message_is_replayed_with_its_seq_not_sequenced_again() {
+async fn a_record_that_failed_after_its_frame_went_out_is_replayed_with_its_seq() {
     let w = world();
     join(&w, "a", "ACME", "1").await;
-    send_all(&w, "ACME", 1..=2).await;
-    // SQS hands m-ACME-2 out again (its delete was lost, or the Lambda timed out after posting).
-    let r = w
-        .sender
-        .handle_sqs(sqs(&[("m-ACME-2", note("ACME", 2))]))
-        .await;
+    join(&w, "b", "ACME", "2").await;
+    send_all(&w, "ACME", 1..=1).await;
+    // m2 reaches a; b is throttled past the retries: the record fails and SQS brings it back.
+    w.pusher
+        .fail_with("b", PushError::Throttled("LimitExceededException".into()));
+    let r = w.sender.handle_sqs(sqs(&[("m2", note("ACME", 2))])).await;
+    assert_eq!(r.batch_item_failures.len(), 1);
+    w.pusher.fail_with("b", PushError::Gone);
+    join(&w, "b2", "ACME", "2").await;
+    let r = w.sender.handle_sqs(sqs(&[("m2", note("ACME", 2))])).await;
     assert!(r.batch_item_failures.is_empty());
     let got = raw_frames(&w, "a");
     assert_eq!(got.len(), 3);
     assert_eq!(got[2], got[1], "the same bytes: same id, same seq");
+    assert_eq!(raw_frames(&w, "b2"), vec![got[1].clone()]);
     // The seq the redelivery took is marked, so no recovery waits for it.
     let items = w.history.range("ACME", 1, 10, 10).await.unwrap();
     assert_eq!(items.iter().map(|i| i.seq).collect::<Vec<_>>(), vec![1, 2, 3]);
@@ -166,6 +174,25 @@ async fn a_redelivered_message_is_replayed_with_its_seq_not_sequenced_again() {
         .unwrap();
     assert!(r.recovered);
     assert_eq!(r.frames, vec![got[1].clone(), raw_frames(&w, "a")[3].clone()]);
+}
+
+#[tokio::test]
+async fn other_redeliveries_get_a_new_seq_under_the_same_id() {
+    let w = world();
+    join(&w, "a", "ACME", "1").await;
+    // Delivered in full, then handed out again (its delete was lost): no claim was written,
+    // so it is sequenced anew; the page drops it by its id.
+    send_all(&w, "ACME", 1..=1).await;
+    send_all(&w, "ACME", 1..=1).await;
+    let f = frames(&w, "a");
+    assert_eq!(
+        (f[0]["id"].clone(), f[0]["seq"].clone()),
+        (json!("m-ACME-1"), json!(1))
+    );
+    assert_eq!(
+        (f[1]["id"].clone(), f[1]["seq"].clone()),
+        (json!("m-ACME-1"), json!(2))
+    );
 }
 
 /// Fails the first `fail_puts` history writes, like DynamoDB going away mid-stream.
@@ -197,7 +224,7 @@ impl HistoryStore for Flaky {
         c.updated_at_ms = c.updated_at_ms.saturating_sub(self.counter_age_ms);
         Ok(c)
     }
-    async fn put(&self, room_id: &str, item: &HistoryItem, message_id: Option<&str>) -> Result<(), StoreError> {
+    async fn put(&self, room_id: &str, item: &HistoryItem) -> Result<(), StoreError> {
         if self
             .fail_puts
             .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
@@ -209,12 +236,21 @@ impl HistoryStore for Flaky {
                 message: "connection refused".into(),
             });
         }
-        self.inner.put(room_id, item, message_id).await
+        self.inner.put(room_id, item).await
+    }
+    async fn claim(&self, room_id: &str, message_id: &str, item: &HistoryItem) -> Result<(), StoreError> {
+        self.inner.claim(room_id, message_id, item).await
     }
     async fn claimed(&self, room_id: &str, message_id: &str) -> Result<Option<HistoryItem>, StoreError> {
         self.inner.claimed(room_id, message_id).await
     }
-    async fn range(&self, room_id: &str, from: u64, to: u64, limit: usize) -> Result<Vec<HistoryItem>, StoreError> {
+    async fn range(
+        &self,
+        room_id: &str,
+        from: u64,
+        to: u64,
+        limit: usize,
+    ) -> Result<Vec<HistoryItem>, StoreError> {
         self.ranges.fetch_add(1, Ordering::SeqCst);
         self.inner.range(room_id, from, to, limit).await
     }
@@ -293,9 +329,18 @@ async fn recovery_is_false_on_another_epoch_overflow_expiry_or_a_future_seq() {
         assert!(!r.recovered && r.frames.is_empty(), "{why}: {r:?}");
         assert_eq!((r.epoch.as_str(), r.seq), (epoch.as_str(), 3), "{why}");
     };
-    check(recover(&*w.history, ttl, "R", "1", 1, "other").await.unwrap(), "epoch");
-    check(recover(&*w.history, ttl, "R", "1", 0, "").await.unwrap(), "first contact");
-    check(recover(&*w.history, ttl, "R", "1", 9, &epoch).await.unwrap(), "future seq");
+    check(
+        recover(&*w.history, ttl, "R", "1", 1, "other").await.unwrap(),
+        "epoch",
+    );
+    check(
+        recover(&*w.history, ttl, "R", "1", 0, "").await.unwrap(),
+        "first contact",
+    );
+    check(
+        recover(&*w.history, ttl, "R", "1", 9, &epoch).await.unwrap(),
+        "future seq",
+    );
 
     // 101 missed: overflow. 100: all of them.
     send_all(&w, "R", 4..=104).await;
@@ -305,15 +350,29 @@ async fn recovery_is_false_on_another_epoch_overflow_expiry_or_a_future_seq() {
     join(&w, "e", "E", "1").await;
     send_all(&w, "E", 1..=3).await;
     let e_epoch = frames(&w, "e")[0]["epoch"].as_str().unwrap().to_owned();
-    assert!(recover(&*w.history, ttl, "E", "1", 2, &e_epoch).await.unwrap().recovered);
+    assert!(
+        recover(&*w.history, ttl, "E", "1", 2, &e_epoch)
+            .await
+            .unwrap()
+            .recovered
+    );
     let mut old = w.history.range("E", 2, 2, 1).await.unwrap().remove(0);
     old.expires_at = now_secs() - 1;
-    w.history.put("E", &old, None).await.unwrap();
+    w.history.put("E", &old).await.unwrap();
     let r = recover(&*w.history, ttl, "E", "1", 2, &e_epoch).await.unwrap();
-    assert!(!r.recovered && r.frames.is_empty(), "anchor expired: what followed may have too");
+    assert!(
+        !r.recovered && r.frames.is_empty(),
+        "anchor expired: what followed may have too"
+    );
     let r = recover(&*w.history, ttl, "E", "1", 1, &e_epoch).await.unwrap();
     assert!(!r.recovered, "a missed item expired");
-    assert!(recover(&*w.history, ttl, "E", "1", 3, &e_epoch).await.unwrap().recovered, "nothing missed");
+    assert!(
+        recover(&*w.history, ttl, "E", "1", 3, &e_epoch)
+            .await
+            .unwrap()
+            .recovered,
+        "nothing missed"
+    );
 }
 
 async fn check_overflow(w: &World, epoch: &str) {
@@ -336,10 +395,14 @@ async fn a_lost_counter_starts_a_new_epoch_and_old_items_do_not_leak_into_it() {
     let new = f[5]["epoch"].as_str().unwrap().to_owned();
     assert_ne!(new, old);
     assert_eq!((f[5]["seq"].clone(), f[6]["seq"].clone()), (json!(1), json!(2)));
-    let r = recover(&*w.history, TTL.as_secs(), "R", "1", 3, &old).await.unwrap();
+    let r = recover(&*w.history, TTL.as_secs(), "R", "1", 3, &old)
+        .await
+        .unwrap();
     assert!(!r.recovered && r.epoch == new && r.seq == 2, "{r:?}");
     // From the new epoch's seq 1: seq 2 only, not the old epoch's 3..5 still stored.
-    let r = recover(&*w.history, TTL.as_secs(), "R", "1", 1, &new).await.unwrap();
+    let r = recover(&*w.history, TTL.as_secs(), "R", "1", 1, &new)
+        .await
+        .unwrap();
     assert!(r.recovered);
     assert_eq!(r.frames, vec![raw_frames(&w, "p")[6].clone()]);
 }
@@ -366,25 +429,37 @@ async fn a_seq_handed_out_moments_ago_is_waited_for_an_old_gap_is_not() {
         let late = late.clone();
         tokio::spawn(async move {
             tokio::time::sleep(Duration::from_millis(150)).await;
-            history.put("R", &late, None).await.unwrap();
+            history.put("R", &late).await.unwrap();
         })
     };
-    let r = recover(&*flaky, TTL.as_secs(), "R", "1", 2, &epoch).await.unwrap();
+    let r = recover(&*flaky, TTL.as_secs(), "R", "1", 2, &epoch)
+        .await
+        .unwrap();
     writer.await.unwrap();
     assert!(r.recovered);
-    assert_eq!(r.frames, vec![late.frame.clone().unwrap()], "the late write was waited for");
+    assert_eq!(
+        r.frames,
+        vec![late.frame.clone().unwrap()],
+        "the late write was waited for"
+    );
 
     // A gap whose seq was handed out long ago (its write failed): read once, skipped.
     let _spent = history.next_seq("R").await.unwrap();
     send_all(&w, "R", 5..=5).await;
     let mut five = history.range("R", 5, 5, 1).await.unwrap().remove(0);
     five.expires_at -= 120; // written two minutes ago
-    history.put("R", &five, None).await.unwrap();
+    history.put("R", &five).await.unwrap();
     flaky.ranges.store(0, Ordering::SeqCst);
-    let r = recover(&*flaky, TTL.as_secs(), "R", "1", 3, &epoch).await.unwrap();
+    let r = recover(&*flaky, TTL.as_secs(), "R", "1", 3, &epoch)
+        .await
+        .unwrap();
     assert!(r.recovered);
     assert_eq!(r.frames, vec![five.frame.unwrap()]);
-    assert_eq!(flaky.ranges.load(Ordering::SeqCst), 1, "no second read for an old gap");
+    assert_eq!(
+        flaky.ranges.load(Ordering::SeqCst),
+        1,
+        "no second read for an old gap"
+    );
 }
 
 #[tokio::test]
@@ -398,7 +473,9 @@ async fn a_tail_gap_is_waited_for_only_while_the_counter_is_recent() {
     send_all(&w, "R", 1..=1).await;
     let epoch = frames(&w, "p")[0]["epoch"].as_str().unwrap().to_owned();
     history.next_seq("R").await.unwrap(); // seq 2, never written
-    let r = recover(&*flaky, TTL.as_secs(), "R", "1", 1, &epoch).await.unwrap();
+    let r = recover(&*flaky, TTL.as_secs(), "R", "1", 1, &epoch)
+        .await
+        .unwrap();
     assert!(r.recovered && r.frames.is_empty() && r.seq == 2);
     assert_eq!(flaky.ranges.load(Ordering::SeqCst), 1);
 }
@@ -415,7 +492,11 @@ async fn bad_recover_frames_get_an_error_frame() {
         json!({"action": "recover", "since": 3, "epoch": 7}),
         json!({"action": "recover", "since": 3, "epoch": "e".repeat(33)}),
     ] {
-        assert_eq!(w.sender.handle_route(&route("p", body.clone())).await.status_code, 400, "{body}");
+        assert_eq!(
+            w.sender.handle_route(&route("p", body.clone())).await.status_code,
+            400,
+            "{body}"
+        );
     }
     let got = frames(&w, "p");
     assert_eq!(got.len(), 6);
@@ -449,18 +530,27 @@ async fn a_disconnect_record_closes_only_that_users_sockets_in_that_room() {
     join(&w, "u1b", "ACME", "1").await;
     join(&w, "u2", "ACME", "2").await;
     join(&w, "u1-other-room", "OTHER", "1").await;
-    let body: Value = serde_json::from_str(&Control::disconnect("1", "ACME", Some("revoked")).to_body()).unwrap();
+    let body: Value =
+        serde_json::from_str(&Control::disconnect("1", "ACME", Some("revoked")).to_body()).unwrap();
     let r = w.sender.handle_sqs(sqs(&[("c1", body.clone())])).await;
     assert!(r.batch_item_failures.is_empty());
     // MemoryPusher::close marks the id gone, as API Gateway answers 410 after DeleteConnection.
-    for (id, closed) in [("u1a", true), ("u1b", true), ("u2", false), ("u1-other-room", false)] {
+    for (id, closed) in [
+        ("u1a", true),
+        ("u1b", true),
+        ("u2", false),
+        ("u1-other-room", false),
+    ] {
         assert_eq!(
             w.pusher.post(id, b"x").await == Err(PushError::Gone),
             closed,
             "{id}"
         );
     }
-    assert!(w.history.range("ACME", 1, 10, 10).await.unwrap().is_empty(), "never sequenced");
+    assert!(
+        w.history.range("ACME", 1, 10, 10).await.unwrap().is_empty(),
+        "never sequenced"
+    );
     // Closing again: the sockets are already gone, the rows go too, the record succeeds.
     let r = w.sender.handle_sqs(sqs(&[("c2", body.clone())])).await;
     assert!(r.batch_item_failures.is_empty());
@@ -488,7 +578,10 @@ async fn the_send_route_sequences_too() {
     let w = world();
     join(&w, "a", "R", "1").await;
     join(&w, "b", "R", "2").await;
-    let ev = route("a", json!({"action": "sendMessage", "data": {"type": "chat", "data": "hi"}}));
+    let ev = route(
+        "a",
+        json!({"action": "sendMessage", "data": {"type": "chat", "data": "hi"}}),
+    );
     assert_eq!(w.sender.handle_route(&ev).await.status_code, 200);
     let f = frames(&w, "b");
     assert_eq!(f[0]["seq"], 1);

@@ -107,10 +107,7 @@ fn tables_match_the_stores() {
         .collect();
     assert_eq!(
         types,
-        vec![
-            (H::ROOM_ID.into(), "S".into()),
-            (H::SEQ.into(), "N".into())
-        ],
+        vec![(H::ROOM_ID.into(), "S".into()), (H::SEQ.into(), "N".into())],
         "seq is a number: recovery queries seq > since"
     );
     assert_eq!(
@@ -154,7 +151,12 @@ fn each_table_grants_only_what_its_calls_need() {
     };
     assert_eq!(
         on("HistoryTable.Arn"),
-        set(&["dynamodb:UpdateItem", "dynamodb:PutItem", "dynamodb:GetItem", "dynamodb:Query"])
+        set(&[
+            "dynamodb:UpdateItem",
+            "dynamodb:PutItem",
+            "dynamodb:GetItem",
+            "dynamodb:Query"
+        ])
     );
     assert_eq!(
         on("ConnectionsTable.Arn"),
@@ -336,11 +338,23 @@ fn routes_authorizer_and_queue_follow_the_spec() {
         .collect();
     assert_eq!(
         routes,
-        set(&["$connect", "$disconnect", "sendMessage", "$default", "recover", "presence"])
+        set(&[
+            "$connect",
+            "$disconnect",
+            "sendMessage",
+            "$default",
+            "recover",
+            "presence"
+        ])
     );
     // Every route but $connect/$disconnect goes to the send function, and the deployment
     // waits for all of them.
-    for r in ["SendMessageRoute", "DefaultRoute", "RecoverRoute", "PresenceRoute"] {
+    for r in [
+        "SendMessageRoute",
+        "DefaultRoute",
+        "RecoverRoute",
+        "PresenceRoute",
+    ] {
         assert_eq!(
             scalar(&res(&t, r)["Properties"]["Target"]),
             "integrations/${SendIntegration}",

@@ -23,11 +23,11 @@ use hermes_core::events::apigw::{
 };
 use hermes_core::events::iam::IamPolicyEffect;
 use hermes_core::events::sqs::{SqsEvent, SqsMessage};
+use hermes_core::frame::Control;
 use hermes_core::handlers::{connect, disconnect, Authorizer, Sender};
 use hermes_core::queue::{Queue, QueueError};
 use hermes_core::store::ConnectionStore;
 use hermes_core::token::JwtKeys;
-use hermes_core::frame::Control;
 use hermes_core::{Backends, Config, ConfigError, Minter, Notification, UserId};
 use ids::short_id;
 use serde_json::{json, Value};
@@ -497,7 +497,9 @@ async fn run_socket(app: Arc<App>, id: String, peer: Peer, mut socket: WebSocket
             .and_then(|v| v.get("action").and_then(Value::as_str).map(str::to_owned));
         // API Gateway's route selection on $request.body.action, with the template's routes.
         let route = match action.as_deref() {
-            Some(a @ ("sendMessage" | "recover" | "presence")) => a,
+            Some("sendMessage") => "sendMessage",
+            Some("recover") => "recover",
+            Some("presence") => "presence",
             _ => "$default",
         };
         let mut ev = app.ws_event(&id, route, "MESSAGE", &peer);
@@ -723,7 +725,9 @@ struct RoomRequest {
 
 async fn dev_presence(State(app): State<Arc<App>>, Dev(req): Dev<RoomRequest>) -> Response {
     match hermes_core::handlers::presence(&*app.connections, &req.room_id).await {
-        Ok((users, connections)) => Json(json!({ "users": users, "connections": connections })).into_response(),
+        Ok((users, connections)) => {
+            Json(json!({ "users": users, "connections": connections })).into_response()
+        }
         Err(e) => bad(StatusCode::INTERNAL_SERVER_ERROR, e),
     }
 }

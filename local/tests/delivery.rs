@@ -89,7 +89,10 @@ async fn baseline(ws: &mut Ws) -> (String, u64) {
     send(ws, json!({"action": "recover", "since": 0, "epoch": ""})).await;
     let a = next(ws).await;
     assert_eq!(a["hermes"], "recovered", "{a}");
-    (a["epoch"].as_str().unwrap().to_owned(), a["seq"].as_u64().unwrap())
+    (
+        a["epoch"].as_str().unwrap().to_owned(),
+        a["seq"].as_u64().unwrap(),
+    )
 }
 
 async fn wait_until<F: std::future::Future<Output = bool>>(what: &str, mut f: impl FnMut() -> F) {
@@ -150,15 +153,27 @@ async fn a_page_that_misses_20_messages_gets_exactly_those_on_reconnect() {
         live.push(next_text(&mut watcher).await);
     }
     let mut page = open(&gw, 2, "ACME").await;
-    send(&mut page, json!({"action": "recover", "since": last, "epoch": epoch})).await;
+    send(
+        &mut page,
+        json!({"action": "recover", "since": last, "epoch": epoch}),
+    )
+    .await;
     let mut got = Vec::new();
     for _ in 0..20 {
         got.push(next_text(&mut page).await);
     }
-    assert_eq!(got, live, "exactly the 20 missed frames, oldest first, as first posted");
+    assert_eq!(
+        got, live,
+        "exactly the 20 missed frames, oldest first, as first posted"
+    );
     let ids_got: Vec<String> = got
         .iter()
-        .map(|t| serde_json::from_str::<Value>(t).unwrap()["id"].as_str().unwrap().to_owned())
+        .map(|t| {
+            serde_json::from_str::<Value>(t).unwrap()["id"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        })
         .collect();
     assert_eq!(ids_got, ids);
     assert_eq!(
@@ -181,9 +196,13 @@ async fn revoking_closes_the_users_live_sockets_and_disconnect_closes_without_re
             "{method} {path} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
             body.len()
         );
-        tokio::io::AsyncWriteExt::write_all(&mut s, req.as_bytes()).await.unwrap();
+        tokio::io::AsyncWriteExt::write_all(&mut s, req.as_bytes())
+            .await
+            .unwrap();
         let mut out = String::new();
-        tokio::io::AsyncReadExt::read_to_string(&mut s, &mut out).await.unwrap();
+        tokio::io::AsyncReadExt::read_to_string(&mut s, &mut out)
+            .await
+            .unwrap();
         let body = out.split("\r\n\r\n").nth(1).unwrap_or("").to_owned();
         serde_json::from_str::<Value>(&body).unwrap_or(Value::Null)
     };
@@ -193,7 +212,12 @@ async fn revoking_closes_the_users_live_sockets_and_disconnect_closes_without_re
     let mut other_room = open(&gw, 1, "OTHER").await;
     in_room(&gw, "ACME", 3).await;
 
-    let r = dev("DELETE", "/_hermes/tokens", json!({"user_id": 1, "room_id": "ACME"})).await;
+    let r = dev(
+        "DELETE",
+        "/_hermes/tokens",
+        json!({"user_id": 1, "room_id": "ACME"}),
+    )
+    .await;
     assert_eq!(r["revoked"], true, "{r}");
     for ws in [&mut a1, &mut a2] {
         let closed = tokio::time::timeout(Duration::from_secs(10), async {
@@ -220,7 +244,12 @@ async fn revoking_closes_the_users_live_sockets_and_disconnect_closes_without_re
     assert_eq!(next(&mut other_room).await["users"], json!(["1"]));
 
     // Disconnect without revoking: closed, and the same user connects again.
-    let r = dev("POST", "/_hermes/disconnect", json!({"user_id": 2, "room_id": "ACME"})).await;
+    let r = dev(
+        "POST",
+        "/_hermes/disconnect",
+        json!({"user_id": 2, "room_id": "ACME"}),
+    )
+    .await;
     assert!(r["message_id"].is_string(), "{r}");
     let f = tokio::time::timeout(Duration::from_secs(10), b.next())
         .await
@@ -256,7 +285,9 @@ impl Proxy {
         let (d, r) = (down.clone(), refused.clone());
         tokio::spawn(async move {
             loop {
-                let Ok((mut client, _)) = listener.accept().await else { return };
+                let Ok((mut client, _)) = listener.accept().await else {
+                    return;
+                };
                 if d.load(Ordering::SeqCst) {
                     r.fetch_add(1, Ordering::SeqCst);
                     drop(client);
@@ -265,7 +296,9 @@ impl Proxy {
                 let target = target.clone();
                 let mut cuts = cuts.clone();
                 tokio::spawn(async move {
-                    let Ok(mut server) = TcpStream::connect(&target).await else { return };
+                    let Ok(mut server) = TcpStream::connect(&target).await else {
+                        return;
+                    };
                     cuts.borrow_and_update();
                     tokio::select! {
                         _ = tokio::io::copy_bidirectional(&mut client, &mut server) => {}
@@ -298,7 +331,10 @@ async fn dynamodb_unreachable_mid_stream_loses_nothing_and_delivers_once() {
     let proxy = Proxy::start(&endpoint).await;
     let cfg_for = |aws: &str, queue: &str| {
         let pairs = [
-            ("HERMES_JWT_SECRET", "delivery-aws-secret-for-hs512-0123456789".to_owned()),
+            (
+                "HERMES_JWT_SECRET",
+                "delivery-aws-secret-for-hs512-0123456789".to_owned(),
+            ),
             ("HERMES_PASSCODE", "p".to_owned()),
             ("HERMES_BCRYPT_COST", "4".to_owned()),
             ("HERMES_BACKEND", "aws".to_owned()),
@@ -403,7 +439,9 @@ async fn dynamodb_unreachable_mid_stream_loses_nothing_and_delivers_once() {
     );
     // Nothing more comes: no second copy of a redelivered record.
     assert!(
-        tokio::time::timeout(Duration::from_secs(3), ws.next()).await.is_err(),
+        tokio::time::timeout(Duration::from_secs(3), ws.next())
+            .await
+            .is_err(),
         "a frame after all 40"
     );
     gw.shutdown().await;

@@ -140,7 +140,10 @@ fn first_recent_gap(items: &[HistoryItem], since: u64, c: &Counter, ttl_secs: u6
 }
 
 /// The room's distinct users (sorted) and its number of connections, from the room index.
-pub async fn presence(connections: &dyn ConnectionStore, room_id: &str) -> Result<(Vec<String>, usize), StoreError> {
+pub async fn presence(
+    connections: &dyn ConnectionStore,
+    room_id: &str,
+) -> Result<(Vec<String>, usize), StoreError> {
     let members = connections.room(room_id).await?;
     let count = members.len();
     let users: BTreeSet<String> = members.into_iter().map(|m| m.user_id).collect();

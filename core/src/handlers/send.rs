@@ -8,8 +8,8 @@ use serde_json::Value;
 use super::recover::{presence, recover};
 use super::response;
 use crate::frame::{
-    encode_frame, encode_frame_at, error_frame, presence_frame, recovered_frame, sequenced_len, Control, Record,
-    MAX_EPOCH_BYTES, MAX_MESSAGE_BYTES,
+    encode_frame, encode_frame_at, error_frame, presence_frame, recovered_frame, sequenced_len, Control,
+    Record, MAX_EPOCH_BYTES, MAX_MESSAGE_BYTES,
 };
 use crate::push::{PushError, Pusher, PusherFactory};
 use crate::store::{Connection, ConnectionStore, HistoryItem, HistoryStore, RoomMember};
@@ -187,8 +187,11 @@ impl Sender {
     /// history write and the read of the room's connections go out together, so the first
     /// client gets the frame one DynamoDB round trip later than without a history.
     ///
-    /// `dedup`: `id` is an SQS message id, and a redelivery of a message already in the
-    /// history replays its frame (same seq, same bytes) rather than sequencing it again.
+    /// `dedup`: `id` is an SQS message id. When some connections could not be reached (the
+    /// record will fail and come back), a claim maps the id to the seq just delivered, and the
+    /// redelivery replays that frame (same seq, same bytes) rather than sequencing it again.
+    /// Other redeliveries (a Lambda that died mid-fan-out, SQS's rare duplicates) get a new
+    /// seq; browsers still drop the copy by its `id`.
     #[allow(clippy::too_many_arguments)]
     pub async fn publish(
         &self,
@@ -230,7 +233,11 @@ impl Sender {
                 // Already delivered at `prior.seq`: replay those bytes (clients that have them
                 // drop them by `id`), and mark the seq just taken as used, so a recovery does
                 // not wait for it.
-                tracing::info!(room_id, seq = prior.seq, "redelivery of a sequenced message: replaying it");
+                tracing::info!(
+                    room_id,
+                    seq = prior.seq,
+                    "redelivery of a sequenced message: replaying it"
+                );
                 let marker = HistoryItem {
                     seq: counter.last_seq,
                     epoch: counter.epoch.clone(),
@@ -239,7 +246,7 @@ impl Sender {
                     expires_at,
                 };
                 let (marked, delivered) = futures::join!(
-                    h.store.put(room_id, &marker, None),
+                    h.store.put(room_id, &marker),
                     self.deliver(endpoint, room_id, prior.target_user_id.as_deref(), frame)
                 );
                 if let Err(e) = marked {
@@ -263,14 +270,18 @@ impl Sender {
             expires_at,
         };
         // The write is polled first: on the memory store it is done before the room is read.
-        let (written, members) = futures::join!(
-            h.store.put(room_id, &item, claim),
-            self.members(room_id, target_user)
-        );
+        let (written, members) =
+            futures::join!(h.store.put(room_id, &item), self.members(room_id, target_user));
         // A frame that is not in the history is not delivered: the record fails and comes back.
         written?;
         let frame = item.frame.as_deref().unwrap_or_default();
-        Ok(self.post_all(endpoint, members?, frame).await)
+        let d = self.post_all(endpoint, members?, frame).await;
+        if let (true, Some(id)) = (d.retryable_failures > 0, claim) {
+            if let Err(e) = h.store.claim(room_id, id, &item).await {
+                tracing::warn!(room_id, error = %e, "claim not written; the redelivery gets a new seq");
+            }
+        }
+        Ok(d)
     }
 
     async fn members(&self, room_id: &str, target_user: Option<&str>) -> Result<Vec<RoomMember>, SendError> {
@@ -408,7 +419,10 @@ impl Sender {
                 response(400, &error)
             }
         };
-        let Some(body) = body.as_ref().filter(|_| ["sendMessage", "recover", "presence"].contains(&action)) else {
+        let Some(body) = body
+            .as_ref()
+            .filter(|_| ["sendMessage", "recover", "presence"].contains(&action))
+        else {
             let error = match &body {
                 None => format!("frames must be JSON objects with an \"action\": {ACTIONS}"),
                 Some(_) => format!("unknown action {action:?}; the actions are {ACTIONS}"),
@@ -453,7 +467,9 @@ impl Sender {
                 }
                 Err(e) => {
                     tracing::error!(connection_id, error = %e, "presence failed");
-                    let _ = answer().post(&connection_id, &error_frame("presence failed; try again")).await;
+                    let _ = answer()
+                        .post(&connection_id, &error_frame("presence failed; try again"))
+                        .await;
                     response(500, "Failed to read presence.")
                 }
             },
@@ -496,7 +512,13 @@ impl Sender {
 
     /// Posts the missed frames one by one, oldest first (concurrent posts to one connection
     /// would not keep their order), then the `recovered` frame.
-    async fn route_recover(&self, pusher: &dyn Pusher, sender: &Connection, since: u64, epoch: &str) -> ApiGatewayProxyResponse {
+    async fn route_recover(
+        &self,
+        pusher: &dyn Pusher,
+        sender: &Connection,
+        since: u64,
+        epoch: &str,
+    ) -> ApiGatewayProxyResponse {
         let connection_id = &sender.connection_id;
         let r = match &self.history {
             None => Ok(super::recover::Recovery {
@@ -527,7 +549,11 @@ impl Sender {
                 return response(500, "Failed to recover.");
             }
         };
-        for frame in r.frames.iter().chain([&recovered_frame(r.recovered, &r.epoch, r.seq)]) {
+        for frame in r
+            .frames
+            .iter()
+            .chain([&recovered_frame(r.recovered, &r.epoch, r.seq)])
+        {
             if let Err(e) = pusher.post(connection_id, frame).await {
                 tracing::warn!(connection_id, error = %e, "recovery cut short");
                 return response(500, "Failed to recover.");

@@ -336,7 +336,9 @@ impl HistoryStore for DynamoHistoryStore {
             .table_name(&self.table)
             .key(H::ROOM_ID, s(room_id))
             .key(H::SEQ, n(0))
-            .update_expression("SET #epoch = if_not_exists(#epoch, :epoch), #last = if_not_exists(#last, :zero)")
+            .update_expression(
+                "SET #epoch = if_not_exists(#epoch, :epoch), #last = if_not_exists(#last, :zero)",
+            )
             .expression_attribute_names("#last", H::LAST_SEQ)
             .expression_attribute_names("#epoch", H::EPOCH)
             .expression_attribute_values(":zero", n(0))
@@ -348,7 +350,7 @@ impl HistoryStore for DynamoHistoryStore {
         self.counter_from(&out.attributes.unwrap_or_default())
     }
 
-    async fn put(&self, room_id: &str, item: &HistoryItem, message_id: Option<&str>) -> Result<(), StoreError> {
+    async fn put(&self, room_id: &str, item: &HistoryItem) -> Result<(), StoreError> {
         let mut req = self
             .client
             .put_item()
@@ -367,27 +369,25 @@ impl HistoryStore for DynamoHistoryStore {
         if let Some(t) = &item.target_user_id {
             req = req.item(H::TARGET_USER_ID, s(t));
         }
-        let claim = async {
-            let Some(id) = message_id else { return Ok(()) };
-            self.client
-                .put_item()
-                .table_name(&self.table)
-                .item(H::ROOM_ID, s(room_id))
-                .item(H::SEQ, ni(claim_key(id)))
-                .item(H::MESSAGE_ID, s(id))
-                .item(H::MESSAGE_SEQ, n(item.seq))
-                .item(H::EPOCH, s(&item.epoch))
-                .item(H::EXPIRES_AT, n(item.expires_at))
-                .send()
-                .await
-                .map(|_| ())
-                .map_err(|e| backend_err("PutItem", &self.table, e))
-        };
-        let (written, claimed) = futures::join!(req.send(), claim);
-        written.map_err(|e| backend_err("PutItem", &self.table, e))?;
-        if let Err(e) = claimed {
-            tracing::warn!(room_id, error = %e, "history claim not written; a redelivery would get a second seq");
-        }
+        req.send()
+            .await
+            .map_err(|e| backend_err("PutItem", &self.table, e))?;
+        Ok(())
+    }
+
+    async fn claim(&self, room_id: &str, message_id: &str, item: &HistoryItem) -> Result<(), StoreError> {
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .item(H::ROOM_ID, s(room_id))
+            .item(H::SEQ, ni(claim_key(message_id)))
+            .item(H::MESSAGE_ID, s(message_id))
+            .item(H::MESSAGE_SEQ, n(item.seq))
+            .item(H::EPOCH, s(&item.epoch))
+            .item(H::EXPIRES_AT, n(item.expires_at))
+            .send()
+            .await
+            .map_err(|e| backend_err("PutItem", &self.table, e))?;
         Ok(())
     }
 
@@ -429,7 +429,13 @@ impl HistoryStore for DynamoHistoryStore {
         Ok((item.epoch == epoch && item.expires_at > crate::token::now_secs()).then_some(item))
     }
 
-    async fn range(&self, room_id: &str, from: u64, to: u64, limit: usize) -> Result<Vec<HistoryItem>, StoreError> {
+    async fn range(
+        &self,
+        room_id: &str,
+        from: u64,
+        to: u64,
+        limit: usize,
+    ) -> Result<Vec<HistoryItem>, StoreError> {
         let mut items = Vec::new();
         if from > to || limit == 0 {
             return Ok(items);

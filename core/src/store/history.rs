@@ -1,7 +1,9 @@
 //! The room history (SPEC §7): per room, a counter that hands out `seq` with one atomic ADD
-//! and fixes an `epoch` when it is created, the exact frame bytes delivered at each `seq`
-//! (kept `HERMES_HISTORY_TTL` seconds), and, per SQS message id, a claim naming the `seq` it
-//! was delivered at, so a redelivery replays that frame instead of sequencing it again.
+//! and fixes an `epoch` when it is created, and the exact frame bytes delivered at each `seq`
+//! (kept `HERMES_HISTORY_TTL` seconds). A message whose record is about to fail after its
+//! frame went out also gets a claim (its SQS message id -> its seq), so the redelivery replays
+//! that frame instead of sequencing it again. Claims are written only then: a third write on
+//! every message would cost half as much again as the history itself.
 
 use async_trait::async_trait;
 use sha2::{Digest, Sha256};
@@ -50,16 +52,23 @@ pub trait HistoryStore: Send + Sync {
     /// epoch if the room has none yet, so a client's first position means something.
     async fn counter(&self, room_id: &str) -> Result<Counter, StoreError>;
 
-    /// Writes the item (TTL `expires_at`) and, given the SQS message id, its claim. Only the
-    /// item's write decides the result: a lost claim costs a duplicate seq on redelivery,
-    /// which browsers still drop by the frame's `id`.
-    async fn put(&self, room_id: &str, item: &HistoryItem, message_id: Option<&str>) -> Result<(), StoreError>;
+    /// Writes the item (TTL `expires_at`).
+    async fn put(&self, room_id: &str, item: &HistoryItem) -> Result<(), StoreError>;
+
+    /// Records that `message_id` was delivered as `item` (same TTL), for its redelivery.
+    async fn claim(&self, room_id: &str, message_id: &str, item: &HistoryItem) -> Result<(), StoreError>;
 
     /// The item `message_id` was delivered as, if its claim and the item are both there.
     async fn claimed(&self, room_id: &str, message_id: &str) -> Result<Option<HistoryItem>, StoreError>;
 
     /// Items with `from <= seq <= to`, oldest first, at most `limit`, strongly consistent.
-    async fn range(&self, room_id: &str, from: u64, to: u64, limit: usize) -> Result<Vec<HistoryItem>, StoreError>;
+    async fn range(
+        &self,
+        room_id: &str,
+        from: u64,
+        to: u64,
+        limit: usize,
+    ) -> Result<Vec<HistoryItem>, StoreError>;
 }
 
 /// A new epoch: 16 hex characters from the OS random source.

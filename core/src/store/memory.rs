@@ -198,7 +198,7 @@ impl HistoryStore for MemoryHistoryStore {
             .clone())
     }
 
-    async fn put(&self, room_id: &str, item: &HistoryItem, message_id: Option<&str>) -> Result<(), StoreError> {
+    async fn put(&self, room_id: &str, item: &HistoryItem) -> Result<(), StoreError> {
         let now = crate::token::now_secs();
         let mut g = self.rooms.lock().unwrap();
         let r = g.entry(room_id.to_owned()).or_default();
@@ -211,14 +211,21 @@ impl HistoryStore for MemoryHistoryStore {
                 break;
             }
         }
-        if let Some(id) = message_id {
-            if r.claims.insert(id.to_owned(), (item.seq, item.epoch.clone())).is_none() {
-                r.claim_order.push_back(id.to_owned());
-            }
-            while r.claim_order.len() > self.max_items {
-                if let Some(old) = r.claim_order.pop_front() {
-                    r.claims.remove(&old);
-                }
+        Ok(())
+    }
+
+    async fn claim(&self, room_id: &str, message_id: &str, item: &HistoryItem) -> Result<(), StoreError> {
+        let mut g = self.rooms.lock().unwrap();
+        let r = g.entry(room_id.to_owned()).or_default();
+        if r.claims
+            .insert(message_id.to_owned(), (item.seq, item.epoch.clone()))
+            .is_none()
+        {
+            r.claim_order.push_back(message_id.to_owned());
+        }
+        while r.claim_order.len() > self.max_items {
+            if let Some(old) = r.claim_order.pop_front() {
+                r.claims.remove(&old);
             }
         }
         Ok(())
@@ -235,12 +242,24 @@ impl HistoryStore for MemoryHistoryStore {
         }))
     }
 
-    async fn range(&self, room_id: &str, from: u64, to: u64, limit: usize) -> Result<Vec<HistoryItem>, StoreError> {
+    async fn range(
+        &self,
+        room_id: &str,
+        from: u64,
+        to: u64,
+        limit: usize,
+    ) -> Result<Vec<HistoryItem>, StoreError> {
         let g = self.rooms.lock().unwrap();
-        let Some(r) = g.get(room_id) else { return Ok(vec![]) };
+        let Some(r) = g.get(room_id) else {
+            return Ok(vec![]);
+        };
         if from > to {
             return Ok(vec![]);
         }
-        Ok(r.items.range(from..=to).take(limit).map(|(_, i)| i.clone()).collect())
+        Ok(r.items
+            .range(from..=to)
+            .take(limit)
+            .map(|(_, i)| i.clone())
+            .collect())
     }
 }

@@ -48,22 +48,25 @@ impl State {
         let runtime = runtime().map_err(|e| format!("could not start the tokio runtime: {e}"))?;
         let mut memory_queue = None;
         let mut memory_connections = None;
-        let (tokens, queue, connections): (Arc<dyn hermes_core::store::TokenStore>, _, Arc<dyn ConnectionStore>) =
-            match config.backend {
-                Backend::Memory => {
-                    let q = Arc::new(MemoryQueue::default());
-                    let c = Arc::new(MemoryConnectionStore::new());
-                    memory_queue = Some(q.clone());
-                    memory_connections = Some(c.clone());
-                    (Arc::new(MemoryTokenStore::new()), Some(q as Arc<dyn Queue>), c)
-                }
-                _ => {
-                    let b = runtime
-                        .block_on(Backends::from_config(config))
-                        .map_err(|e| e.to_string())?;
-                    (b.tokens, b.queue, b.connections)
-                }
-            };
+        let (tokens, queue, connections): (
+            Arc<dyn hermes_core::store::TokenStore>,
+            _,
+            Arc<dyn ConnectionStore>,
+        ) = match config.backend {
+            Backend::Memory => {
+                let q = Arc::new(MemoryQueue::default());
+                let c = Arc::new(MemoryConnectionStore::new());
+                memory_queue = Some(q.clone());
+                memory_connections = Some(c.clone());
+                (Arc::new(MemoryTokenStore::new()), Some(q as Arc<dyn Queue>), c)
+            }
+            _ => {
+                let b = runtime
+                    .block_on(Backends::from_config(config))
+                    .map_err(|e| e.to_string())?;
+                (b.tokens, b.queue, b.connections)
+            }
+        };
         let minter = Minter::new(config, tokens).map_err(|e| e.to_string())?;
         Ok(State {
             pid: std::process::id(),
@@ -144,7 +147,8 @@ impl Client {
         let s = rb_self.state(ruby)?;
         let q = Self::queue(ruby, &s)?;
         let close = Control::disconnect(user.to_string(), &room, Some("revoked"));
-        let revoked = nogvl(|| s.runtime.block_on(s.minter.revoke(&user, &room))).map_err(|e| errors::mint(ruby, e))?;
+        let revoked =
+            nogvl(|| s.runtime.block_on(s.minter.revoke(&user, &room))).map_err(|e| errors::mint(ruby, e))?;
         nogvl(|| s.runtime.block_on(q.send_control(&close)))
             .map_err(|e| errors::queue_after_revoke(ruby, e))?;
         Ok(revoked)
@@ -168,19 +172,31 @@ impl Client {
             return Err(errors::arg(ruby, "room_id must not be empty"));
         }
         let s = rb_self.state(ruby)?;
-        nogvl(|| s.runtime.block_on(hermes_core::handlers::presence(&*s.connections, &room)))
-            .map(|(users, _)| users)
-            .map_err(|e| errors::store(ruby, e))
+        nogvl(|| {
+            s.runtime
+                .block_on(hermes_core::handlers::presence(&*s.connections, &room))
+        })
+        .map(|(users, _)| users)
+        .map_err(|e| errors::store(ruby, e))
     }
 
     /// Memory backend only (Hermes::Testing.connect): a connection row, as if a browser of
     /// `user_id` had connected to `room_id`.
-    fn memory_join(ruby: &Ruby, rb_self: &Self, connection_id: String, user_id: Value, room_id: Value) -> Result<(), Error> {
+    fn memory_join(
+        ruby: &Ruby,
+        rb_self: &Self,
+        connection_id: String,
+        user_id: Value,
+        room_id: Value,
+    ) -> Result<(), Error> {
         let user = user_id_arg(ruby, user_id)?.to_string();
         let room = room_arg(ruby, room_id, "room_id")?;
         let s = rb_self.state(ruby)?;
         let Some(c) = s.memory_connections.clone() else {
-            return Err(errors::arg(ruby, "Hermes::Testing.connect needs the memory backend"));
+            return Err(errors::arg(
+                ruby,
+                "Hermes::Testing.connect needs the memory backend",
+            ));
         };
         let now = hermes_core::token::now_secs();
         let row = Connection {
@@ -346,7 +362,10 @@ pub fn init(ruby: &Ruby) -> Result<(), Error> {
     class.define_method("disconnect", method!(Client::disconnect, 2))?;
     class.define_method("presence", method!(Client::presence, 1))?;
     class.define_method("memory_join", method!(Client::memory_join, 3))?;
-    class.define_method("memory_clear_connections", method!(Client::memory_clear_connections, 0))?;
+    class.define_method(
+        "memory_clear_connections",
+        method!(Client::memory_clear_connections, 0),
+    )?;
     class.define_method("enqueue", method!(Client::enqueue, 4))?;
     class.define_method("enqueue_batch", method!(Client::enqueue_batch, 1))?;
     class.define_method("drain_memory_queue", method!(Client::drain_memory_queue, 0))?;

@@ -107,7 +107,8 @@ module Hermes
     # Test mode (memory backend): every record queued so far, notifications and disconnect
     # records ({"hermes" => "disconnect", "target" => {...}}) alike, oldest first.
     def drain_queue
-      @backend.drain_memory_queue.map { |body| JSON.parse(body) }
+      # The body wraps data in one more object than data may nest.
+      @backend.drain_memory_queue.map { |body| JSON.parse(body, max_nesting: JSONData::MAX_DEPTH + 1) }
     end
   end
 end

@@ -104,6 +104,13 @@ export class HermesSocket {
   }
 
   open() {
+    // No token (the page could not get one when it was rendered): ask for one first; with
+    // no way to ask, stay closed.
+    if (!this.token) {
+      if (this.refreshToken) this.retry(true);
+      else this.status("no-token");
+      return;
+    }
     const target = `${this.url}/${encodeURIComponent(this.stage)}?token=${encodeURIComponent(this.token)}`;
     const ws = new this.WebSocketImpl(target);
     this.ws = ws;
@@ -118,24 +125,29 @@ export class HermesSocket {
     ws.onmessage = (evt) => {
       if (this.ws === ws) this.receive(evt.data);
     };
-    ws.onclose = async (evt) => {
+    ws.onclose = (evt) => {
       if (this.ws !== ws) return;
       this.status("closed", evt.code);
       this.failPresence("hermes: connection closed");
       if (this.closedByUser) return;
       // A refused upgrade (401/403: expired or revoked token) surfaces only as a close before
       // open: fetch a fresh token before trying again.
-      if (!opened && this.refreshToken) {
-        try {
-          this.token = await this.refreshToken();
-        } catch (e) {
-          this.status("refresh-failed", e);
-        }
-      }
-      const delay = Math.min(MAX_BACKOFF_MS, 500 * 2 ** this.attempt) * (0.5 + Math.random() / 2);
-      this.attempt += 1;
-      this.retryTimer = setTimeout(() => this.open(), delay);
+      this.retry(!opened);
     };
+  }
+
+  async retry(refresh) {
+    if (refresh && this.refreshToken) {
+      try {
+        this.token = await this.refreshToken();
+      } catch (e) {
+        this.status("refresh-failed", e);
+      }
+    }
+    if (this.closedByUser) return;
+    const delay = Math.min(MAX_BACKOFF_MS, 500 * 2 ** this.attempt) * (0.5 + Math.random() / 2);
+    this.attempt += 1;
+    this.retryTimer = setTimeout(() => this.open(), delay);
   }
 
   // Frames that arrive before the answer are held (a recovery's replay and live frames interleave).
@@ -259,4 +271,32 @@ export class HermesSocket {
   }
 }
 
-export default { connect, HermesSocket };
+// ---- What hermes_connect_tag (the Rails gem) renders calls these. ----
+
+// A refreshToken for the gem's token endpoint: a same-origin POST carrying the page's CSRF
+// token (the csrf-token meta tag when the layout has one, else the one the tag rendered).
+export function tokenEndpoint(path, csrfToken) {
+  return async () => {
+    const meta = globalThis.document && document.querySelector('meta[name="csrf-token"]');
+    const response = await fetch(path, {
+      method: "POST",
+      credentials: "same-origin",
+      headers: { "X-CSRF-Token": (meta && meta.content) || csrfToken || "", Accept: "application/json" },
+    });
+    if (!response.ok) throw new Error(`token endpoint answered ${response.status}`);
+    const { token } = await response.json();
+    if (!token) throw new Error("token endpoint answered without a token");
+    return token;
+  };
+}
+
+// Makes `socket` the page's window.Hermes, taking over the subscriptions that scripts made
+// on the stub hermes_connect_tag defined before this module loaded.
+export function install(socket, global = globalThis) {
+  const stub = global.Hermes;
+  if (stub && typeof stub.__hermesInstall === "function") stub.__hermesInstall(socket);
+  global.Hermes = socket;
+  return socket;
+}
+
+export default { connect, HermesSocket, tokenEndpoint, install };

@@ -27,8 +27,12 @@ pub enum QueueError {
     /// An entry of a batch is too large; nothing of the batch was sent.
     #[error("notification #{index}: {error}")]
     TooLargeAt { index: usize, error: PayloadTooLarge },
-    #[error("SQS {op} failed: {message}")]
-    Backend { op: &'static str, message: String },
+    #[error("SQS {op} on queue {queue} failed: {message}")]
+    Backend {
+        op: &'static str,
+        queue: String,
+        message: String,
+    },
     /// Some entries of a batch were queued, some were not: the caller learns which.
     #[error("{} of {} notifications were not queued: {}", failed.len(), failed.len() + sent.len(), failed.iter().map(|(i, m)| format!("#{i}: {m}")).collect::<Vec<_>>().join("; "))]
     Partial {

@@ -2,7 +2,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use aws_sdk_sqs::error::DisplayErrorContext;
+use aws_sdk_sqs::config::http::HttpResponse;
+use aws_sdk_sqs::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_sqs::types::{DeleteMessageBatchRequestEntry, SendMessageBatchRequestEntry};
 use aws_sdk_sqs::Client;
 use sha2::{Digest, Sha256};
@@ -18,15 +19,20 @@ const BATCH_BYTES: usize = 256 * 1024;
 pub struct SqsQueue {
     client: Client,
     url: String,
+    /// The queue's name (the URL's last segment), for error messages.
+    name: String,
     fifo: bool,
     seq: AtomicU64,
 }
 
-fn backend_err<E: std::error::Error>(op: &'static str, e: E) -> QueueError {
-    QueueError::Backend {
-        op,
-        message: DisplayErrorContext(e).to_string(),
-    }
+/// The queue's name in its URL (`https://sqs.{region}.amazonaws.com/{account}/{name}`).
+fn queue_name(url: &str) -> String {
+    url.trim_end_matches('/')
+        .rsplit('/')
+        .next()
+        .filter(|n| !n.is_empty())
+        .unwrap_or(url)
+        .to_owned()
 }
 
 impl SqsQueue {
@@ -35,9 +41,25 @@ impl SqsQueue {
         let fifo = url.ends_with(".fifo");
         SqsQueue {
             client,
+            name: queue_name(&url),
             url,
             fifo,
             seq: AtomicU64::new(0),
+        }
+    }
+
+    fn backend_err<E>(&self, op: &'static str, e: SdkError<E, HttpResponse>) -> QueueError
+    where
+        E: ProvideErrorMetadata + std::error::Error + 'static,
+    {
+        self.failed(op, crate::aws::describe_sdk_error(&e))
+    }
+
+    fn failed(&self, op: &'static str, message: String) -> QueueError {
+        QueueError::Backend {
+            op,
+            queue: self.name.clone(),
+            message,
         }
     }
 
@@ -71,11 +93,9 @@ impl SqsQueue {
             .set_message_deduplication_id(dedup)
             .send()
             .await
-            .map_err(|e| backend_err("SendMessage", e))?;
-        out.message_id.ok_or_else(|| QueueError::Backend {
-            op: "SendMessage",
-            message: "reply has no MessageId".into(),
-        })
+            .map_err(|e| self.backend_err("SendMessage", e))?;
+        out.message_id
+            .ok_or_else(|| self.failed("SendMessage", "reply has no MessageId".into()))
     }
 }
 
@@ -115,7 +135,7 @@ impl Queue for SqsQueue {
                     .set_message_group_id(group)
                     .set_message_deduplication_id(dedup)
                     .build()
-                    .map_err(|e| backend_err("SendMessageBatch", e))?;
+                    .map_err(|e| self.failed("SendMessageBatch", e.to_string()))?;
                 req = req.entries(entry);
             }
             match req.send().await {
@@ -133,7 +153,7 @@ impl Queue for SqsQueue {
                     }
                 }
                 Err(e) => {
-                    let reason = DisplayErrorContext(e).to_string();
+                    let reason = crate::aws::describe_sdk_error(&e);
                     failed.extend((start..end).map(|i| (i, reason.clone())));
                 }
             }
@@ -156,7 +176,7 @@ impl Queue for SqsQueue {
             .wait_time_seconds(wait.as_secs().min(20) as i32)
             .send()
             .await
-            .map_err(|e| backend_err("ReceiveMessage", e))?;
+            .map_err(|e| self.backend_err("ReceiveMessage", e))?;
         Ok(out
             .messages
             .unwrap_or_default()
@@ -178,27 +198,27 @@ impl Queue for SqsQueue {
                     .id(i.to_string())
                     .receipt_handle(h)
                     .build()
-                    .map_err(|e| backend_err("DeleteMessageBatch", e))?;
+                    .map_err(|e| self.failed("DeleteMessageBatch", e.to_string()))?;
                 req = req.entries(entry);
             }
             let out = req
                 .send()
                 .await
-                .map_err(|e| backend_err("DeleteMessageBatch", e))?;
+                .map_err(|e| self.backend_err("DeleteMessageBatch", e))?;
             failed.extend(out.failed.into_iter().map(|f| f.code));
         }
         if failed.is_empty() {
             Ok(())
         } else {
-            Err(QueueError::Backend {
-                op: "DeleteMessageBatch",
-                message: format!(
+            Err(self.failed(
+                "DeleteMessageBatch",
+                format!(
                     "{} of {} not deleted ({})",
                     failed.len(),
                     receipt_handles.len(),
                     failed.join(", ")
                 ),
-            })
+            ))
         }
     }
 }

@@ -4,7 +4,8 @@
 use std::collections::HashMap;
 
 use async_trait::async_trait;
-use aws_sdk_dynamodb::error::DisplayErrorContext;
+use aws_sdk_dynamodb::config::http::HttpResponse;
+use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::types::AttributeValue;
 use aws_sdk_dynamodb::Client;
 
@@ -14,11 +15,14 @@ use crate::names::{connections as C, history as H, tokens as T};
 
 type Item = HashMap<String, AttributeValue>;
 
-fn backend_err<E: std::error::Error>(op: &'static str, table: &str, e: E) -> StoreError {
+fn backend_err<E>(op: &'static str, table: &str, e: SdkError<E, HttpResponse>) -> StoreError
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+{
     StoreError::Backend {
         op,
         table: table.to_owned(),
-        message: DisplayErrorContext(e).to_string(),
+        message: crate::aws::describe_sdk_error(&e),
     }
 }
 

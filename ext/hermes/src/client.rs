@@ -6,6 +6,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use hermes_core::frame::Control;
+use hermes_core::mint::MAX_ID_BYTES;
 use hermes_core::queue::{MemoryQueue, Queue};
 use hermes_core::store::{Connection, ConnectionStore, MemoryConnectionStore, MemoryTokenStore};
 use hermes_core::{Backend, Backends, Config, Minter, Notification, UserId};
@@ -158,8 +159,9 @@ impl Client {
     fn disconnect(ruby: &Ruby, rb_self: &Self, user_id: Value, room_id: Value) -> Result<String, Error> {
         let user = user_id_arg(ruby, user_id)?.to_string();
         let room = room_arg(ruby, room_id, "room_id")?;
+        id_bounds(ruby, &user, "user_id")?;
+        id_bounds(ruby, &room, "room_id")?;
         let close = Control::disconnect(user, room, Some("disconnect"));
-        close.check().map_err(|e| errors::arg(ruby, e))?;
         let s = rb_self.state(ruby)?;
         let q = Self::queue(ruby, &s)?;
         nogvl(|| s.runtime.block_on(q.send_control(&close))).map_err(|e| errors::queue(ruby, e))
@@ -299,13 +301,42 @@ fn notification(
 ) -> Result<Notification, Error> {
     let user = user_id_arg(ruby, user_id)?;
     let room = room_arg(ruby, room_id, "room_id")?;
+    // The same bounds as a token's: a room nobody can get a token for reaches no one.
+    id_bounds(ruby, &user.to_string(), "user_id")?;
+    id_bounds(ruby, &room, "room_id")?;
     let json = RString::try_convert(data_json)?.to_string()?;
     let mut n = Notification::from_json(user, room, json)
         .map_err(|e| errors::arg(ruby, format!("data is not valid JSON: {e}")))?;
     if !target.is_nil() {
-        n.target_user_id = Some(room_arg(ruby, target, "to_user_id")?);
+        let to = room_arg(ruby, target, "to_user_id")?;
+        id_bounds(ruby, &to, "to_user_id")?;
+        n.target_user_id = Some(to);
     }
     Ok(n)
+}
+
+fn id_bounds(ruby: &Ruby, v: &str, what: &str) -> Result<(), Error> {
+    if v.is_empty() {
+        return Err(errors::arg(ruby, format!("{what} must not be empty")));
+    }
+    if v.len() > MAX_ID_BYTES {
+        return Err(errors::arg(
+            ruby,
+            format!("{what} is {} bytes; at most {MAX_ID_BYTES}", v.len()),
+        ));
+    }
+    Ok(())
+}
+
+/// A Ruby String as Rust text; bytes that are not valid in its encoding are the caller's
+/// mistake (ArgumentError), not an EncodingError from deep inside.
+fn text(ruby: &Ruby, s: RString, what: &str) -> Result<String, Error> {
+    s.to_string().map_err(|_| {
+        errors::arg(
+            ruby,
+            format!("{what} is not valid text in its encoding (or not convertible to UTF-8)"),
+        )
+    })
 }
 
 /// An Integer stays a JSON number in the JWT (as the seed's `JWT.encode` writes it); a String
@@ -318,7 +349,7 @@ fn user_id_arg(ruby: &Ruby, v: Value) -> Result<UserId, Error> {
             .map_err(|_| errors::arg(ruby, "user_id is out of the 64-bit range"));
     }
     if let Some(s) = RString::from_value(v) {
-        return Ok(UserId::Str(s.to_string()?));
+        return Ok(UserId::Str(text(ruby, s, "user_id")?));
     }
     Err(errors::arg(
         ruby,
@@ -340,7 +371,7 @@ fn token_args(ruby: &Ruby, user_id: Value, room_id: Value) -> Result<(UserId, St
 /// Room ids are strings; an Integer or Symbol is taken as its text.
 fn room_arg(ruby: &Ruby, v: Value, what: &str) -> Result<String, Error> {
     if let Some(s) = RString::from_value(v) {
-        return s.to_string();
+        return text(ruby, s, what);
     }
     if Integer::from_value(v).is_some() || magnus::Symbol::from_value(v).is_some() {
         return v.to_r_string()?.to_string();

@@ -30,11 +30,11 @@ module Hermes
     end
 
     def disconnect(user_id, room_id)
-      call(:post, "/_hermes/disconnect", user_id: user_id, room_id: room_key(room_id)).fetch("message_id")
+      call(:post, "/_hermes/disconnect", user_id: Ids.user(user_id), room_id: Ids.room(room_id, "room_id")).fetch("message_id")
     end
 
     def presence(room_id)
-      call(:post, "/_hermes/presence", room_id: room_key(room_id)).fetch("users")
+      call(:post, "/_hermes/presence", room_id: Ids.room(room_id, "room_id")).fetch("users")
     end
 
     def enqueue(user_id, room_id, data_json, to_user_id)

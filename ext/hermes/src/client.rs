@@ -170,9 +170,7 @@ impl Client {
     /// The room's distinct user ids, sorted: a Query on the room index.
     fn presence(ruby: &Ruby, rb_self: &Self, room_id: Value) -> Result<Vec<String>, Error> {
         let room = room_arg(ruby, room_id, "room_id")?;
-        if room.is_empty() {
-            return Err(errors::arg(ruby, "room_id must not be empty"));
-        }
+        id_bounds(ruby, &room, "room_id")?;
         let s = rb_self.state(ruby)?;
         nogvl(|| {
             s.runtime

@@ -16,12 +16,14 @@ Gem::Specification.new do |s|
   s.require_paths = ["lib"]
 
   # The extension's crate and hermes-core, built alone at install time: not the workspace
-  # manifest, not the Lambdas or the local gateway.
+  # manifest, not the Lambdas or the local gateway. The workspace's release profile goes as
+  # ext/hermes/release-profile.toml. `rake native:gem` drops ext/, core/ and Cargo.lock from this
+  # list and adds the compiled extension (see the Rakefile).
   s.files = Dir[
-    "lib/**/*.rb", "lib/generators/**/*", "vendor/javascript/*.js",
-    "ext/hermes/extconf.rb", "ext/hermes/Cargo.toml", "ext/hermes/src/**/*.rs",
+    "lib/**/*.rb", "lib/generators/**/*", "vendor/javascript/*.js", "app/**/*.rb", "config/routes.rb",
+    "ext/hermes/*.rb", "ext/hermes/*.toml", "ext/hermes/src/**/*.rs",
     "core/Cargo.toml", "core/src/**/*.rs", "core/benches/*.rs",
     "Cargo.lock", "README.md",
-  ].reject { |f| f.end_with?(".so") }
+  ].grep_v(/hermes_native\.[^\/.]+\z/)
   s.metadata["rubygems_mfa_required"] = "true"
 end

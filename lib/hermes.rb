@@ -4,16 +4,33 @@ require "json"
 require_relative "hermes/version"
 require_relative "hermes/error"
 
-begin
-  # Installed gem: the extension sits in the gem's lib dir or in site_arch.
-  require "hermes/hermes_native"
-rescue LoadError
-  require_relative "hermes/hermes_native"
+module Hermes
+  # Where the extension is: a platform gem (`rake native:gem`) keeps one build per Ruby minor
+  # version in lib/hermes/3.1/ (rake-compiler's fat-gem layout); the source gem and `rake compile`
+  # put it in lib/hermes/.
+  def self.load_native
+    abi = File.join(__dir__, "hermes", RUBY_VERSION[/\A\d+\.\d+/])
+    require File.join(Dir.exist?(abi) ? abi : File.join(__dir__, "hermes"), "hermes_native")
+  rescue LoadError => e
+    begin
+      # A packaging that puts it in site_arch (distribution packages).
+      require "hermes/hermes_native"
+    rescue LoadError
+      built = Dir.glob(File.join(__dir__, "hermes", "[0-9]*.[0-9]*")).map { |d| File.basename(d) }.sort
+      held = built.empty? ? "" : " (this gem holds builds for Ruby #{built.join(", ")})"
+      raise LoadError, "hermes-notifications has no native extension for Ruby #{RUBY_VERSION}#{held}: " \
+                       "install the gem made for this Ruby, or the source gem, which compiles it with cargo " \
+                       "(`rake compile` in a checkout). #{e.message}"
+    end
+  end
+  private_class_method :load_native
+  load_native
 end
 
 # After the extension: the settings' names come from it.
 require_relative "hermes/configuration"
 require_relative "hermes/json_data"
+require_relative "hermes/ids"
 require_relative "hermes/local_backend"
 require_relative "hermes/client"
 require_relative "hermes/api"
@@ -63,4 +80,4 @@ module Hermes
   extend API
 end
 
-require_relative "hermes/railtie" if defined?(Rails::Railtie)
+require_relative "hermes/engine" if defined?(Rails::Railtie)

@@ -65,9 +65,29 @@ RSpec.describe "on DynamoDB and SQS" do
     expect(ids.map { |i| JSON.parse(bodies.fetch(i))["data"] }).to eq((1..12).to_a)
   end
 
-  it "reports an unreachable DynamoDB as a Hermes::StoreError naming the call, not the token" do
-    dead = client(backend: "aws", aws_endpoint_url: "http://127.0.0.1:9", region: "eu-west-1")
+  def one_line(error)
+    expect(error.message).not_to include("\n")
+    expect(error.message.length).to be < 400
+    expect(error.message).not_to match(/SdkBody|headers|HeaderMap/)
+    expect(error.message).not_to include(SECRET, PASSCODE)
+  end
+
+  it "reports an unreachable DynamoDB or SQS in one line naming the call and the table or queue" do
+    dead = client(backend: "aws", aws_endpoint_url: "http://127.0.0.1:9", region: "eu-west-1",
+                  queue_url: "http://127.0.0.1:9/000000000000/hermes-messageQueue")
     expect { dead.generate_token(user_id: 1, company_code: "R") }
-      .to raise_error(Hermes::StoreError, /DynamoDB GetItem on table hermesTokens failed/)
+      .to raise_error(Hermes::StoreError, /\ADynamoDB GetItem on table hermesTokens failed: cannot connect \(.*refused.*\)\z/) { |e| one_line(e) }
+    expect { dead.enqueue_notification(user_id: 1, room_id: "R", data: 1) }
+      .to raise_error(Hermes::QueueError, /\ASQS SendMessage on queue hermes-messageQueue failed: cannot connect/) { |e| one_line(e) }
+  end
+
+  it "reports what DynamoDB and SQS answer with the AWS error code" do
+    table = "missing-#{SecureRandom.hex(4)}"
+    missing = client(backend: "aws", aws_endpoint_url: moto_endpoint, region: "eu-west-1", tokens_table: table,
+                     queue_url: "#{moto_endpoint}/123456789012/missing-#{SecureRandom.hex(4)}")
+    expect { missing.generate_token(user_id: 1, company_code: "R") }
+      .to raise_error(Hermes::StoreError, /\ADynamoDB GetItem on table #{table} failed: ResourceNotFoundException \(.*; HTTP 400\)\z/) { |e| one_line(e) }
+    expect { missing.enqueue_notification(user_id: 1, room_id: "R", data: 1) }
+      .to raise_error(Hermes::QueueError, /\ASQS SendMessage on queue missing-\h+ failed: .*NonExistentQueue/) { |e| one_line(e) }
   end
 end

@@ -21,9 +21,9 @@ RSpec.describe "enqueue_notification" do
     expect { c.enqueue_notification(user_id: 1, room_id: "R", data: { at: Time.now }) }
       .to raise_error(ArgumentError, /data\[:at\] is a Time/)
     expect { c.enqueue_notification(user_id: 1, room_id: "R", data: { a: [1, Object.new] }) }
-      .to raise_error(ArgumentError, /data\[:a\]\[1\] is a Object/)
+      .to raise_error(ArgumentError, /data\[:a\]\[1\] is an Object/)
     expect { c.enqueue_notification(user_id: 1, room_id: "R", data: { 1 => 2 }) }
-      .to raise_error(ArgumentError, /Integer key 1/)
+      .to raise_error(ArgumentError, /data has a key that is an Integer \(1\)/)
     expect { c.enqueue_notification(user_id: 1, room_id: "R", data: [Float::NAN]) }
       .to raise_error(ArgumentError, /data\[0\] is NaN/)
     expect { c.enqueue_notification(user_id: 1, room_id: "R", data: 2**70) }
@@ -57,6 +57,78 @@ RSpec.describe "enqueue_notification" do
   it "needs a queue URL on the aws backend and says which variable" do
     aws = client(backend: "aws", aws_endpoint_url: "http://127.0.0.1:9", queue_url: nil)
     expect { aws.enqueue_notification(user_id: 1, room_id: "R", data: 1) }
-      .to raise_error(Hermes::ConfigurationError, "HERMES_QUEUE_URL is not set")
+      .to raise_error(Hermes::ConfigurationError, "HERMES_QUEUE_URL is not set: set hermes: queue_url: in the app's " \
+                                                  "credentials (bin/rails credentials:edit) or the HERMES_QUEUE_URL environment variable")
+  end
+
+  # Everything below once escaped as something other than the documented ArgumentError.
+  describe "bad data is an ArgumentError naming where it is" do
+    def refused(data, message)
+      expect { c.enqueue_notification(user_id: 1, room_id: "R", data: data) }.to raise_error(ArgumentError, message)
+      expect(raw_bodies(c)).to be_empty
+    end
+
+    def nested(depth)
+      depth.times.reduce(1) { |inner, _| { "a" => inner } }
+    end
+
+    it "a cycle, in a Hash or an Array" do
+      h = { "x" => [1] }
+      h["x"] << h
+      refused(h, /data\["x"\]\[1\] contains itself \(data\): a cycle/)
+      a = [1]
+      a << [a]
+      refused(a, /data\[1\]\[0\] contains itself \(data\)/)
+    end
+
+    it "the same Hash twice, not a cycle, is sent" do
+      shared = { "k" => 1 }
+      c.enqueue_notification(user_id: 1, room_id: "R", data: [shared, shared])
+      expect(c.drain_notifications.first["data"]).to eq([{ "k" => 1 }, { "k" => 1 }])
+    end
+
+    it "nesting beyond 100 levels, up to 10,000 (was JSON::NestingError and SystemStackError)" do
+      c.enqueue_notification(user_id: 1, room_id: "R", data: nested(100))
+      expect(c.drain_notifications.size).to eq(1)
+      [101, 3_000, 10_000].each do |depth|
+        refused(nested(depth), /data(\["a"\])+.* is nested deeper than 100 levels/)
+      end
+      message = begin
+        c.enqueue_notification(user_id: 1, room_id: "R", data: nested(10_000))
+      rescue ArgumentError => e
+        e.message
+      end
+      expect(message.length).to be < 300
+    end
+
+    it "a BasicObject (was NoMethodError), or an object whose inspect raises" do
+      refused({ "b" => BasicObject.new }, /data\["b"\] is a BasicObject \(a BasicObject, not an Object\)/)
+      weird = Class.new(BasicObject).new
+      refused([weird], /data\[0\] is a #<Class:.*> \(a BasicObject, not an Object\)/)
+      loud = Object.new
+      def loud.inspect = raise("no")
+      refused([loud], /data\[0\] is an Object \(its #inspect raised\)/)
+    end
+
+    it "text that is not valid UTF-8, in a value or a key (was JSON::GeneratorError without a path)" do
+      refused({ "t" => "ok \xff" }, /data\["t"\] is a String that is not valid UTF-8/)
+      refused({ "k\xff" => 1 }, /data key is a String that is not valid UTF-8/)
+      refused(["\xff".b], /data\[0\] is a String that is not valid ASCII-8BIT/)
+      c.enqueue_notification(user_id: 1, room_id: "R", data: ["\u00e9".encode("ISO-8859-1"), "plain".b])
+      expect(c.drain_notifications.first["data"]).to eq(["\u00e9", "plain"])
+    end
+  end
+
+  it "refuses the ids generate_token refuses: empty, invalid UTF-8, too long" do
+    expect { c.enqueue_notification(user_id: 1, room_id: "", data: 1) }.to raise_error(ArgumentError, "room_id must not be empty")
+    expect { c.enqueue_notification(user_id: "", room_id: "R", data: 1) }.to raise_error(ArgumentError, "user_id must not be empty")
+    expect { c.enqueue_notification(user_id: 1, room_id: "R", data: 1, to_user_id: "") }
+      .to raise_error(ArgumentError, "to_user_id must not be empty")
+    expect { c.enqueue_notification(user_id: "u\xff", room_id: "R", data: 1) }
+      .to raise_error(ArgumentError, /user_id is not valid text/)
+    expect { c.enqueue_notification(user_id: 1, room_id: "r" * 1025, data: 1) }
+      .to raise_error(ArgumentError, "room_id is 1025 bytes; at most 1024")
+    expect { c.enqueue_notifications([{ user_id: 1, room_id: "", data: 1 }]) }.to raise_error(ArgumentError, /room_id must not be empty/)
+    expect(raw_bodies(c)).to be_empty
   end
 end

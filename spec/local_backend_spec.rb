@@ -45,6 +45,27 @@ RSpec.describe "the local backend" do
     expect(local.enqueue_notifications([{ user_id: 1, room_id: "R", data: 1 }, { user_id: 2, room_id: "R", data: 2 }]).size).to eq(2)
     expect { local.enqueue_notification(user_id: 1, room_id: "R", data: "x" * 140_000) }
       .to raise_error(Hermes::PayloadTooLargeError, /413/)
+    deepest = 100.times.reduce(1) { |inner, _| [inner] }
+    expect(local.enqueue_notification(user_id: 1, room_id: "R", data: deepest, to_user_id: 2)).to match(/\S/)
+  end
+
+  it "refuses bad ids with the ArgumentErrors of the native backend" do
+    expect { local.enqueue_notification(user_id: 1, room_id: "", data: 1) }.to raise_error(ArgumentError, "room_id must not be empty")
+    expect { local.generate_token(user_id: 1, company_code: "") }.to raise_error(ArgumentError, "company_code must not be empty")
+    expect { local.generate_token(user_id: "u\xff", company_code: "R") }.to raise_error(ArgumentError, /user_id is not valid text/)
+    expect { local.generate_token(user_id: 1.5, company_code: "R") }
+      .to raise_error(ArgumentError, "user_id must be an Integer or a String, got Float")
+    expect { local.generate_token(user_id: "u" * 1025, company_code: "R") }.to raise_error(ArgumentError, /1025 bytes; at most 1024/)
+    # What only hermes-local (hermes-core) checks comes back as an ArgumentError too.
+    expect { local.generate_token(user_id: "\u0001" * 1000, company_code: "R") }
+      .to raise_error(ArgumentError, /-character token; at most 3584/)
+  end
+
+  it "reads presence and queues disconnects through hermes-local" do
+    expect(local.presence(room_id: "EMPTY-ROOM")).to eq([])
+    expect(local.disconnect(user_id: 42, room_id: "ACME")).to match(/\S/)
+    local.generate_token(user_id: 43, company_code: "ACME")
+    expect(local.revoke_token(user_id: 43, company_code: "ACME")).to be(true)
   end
 
   it "says plainly when hermes-local is not running" do

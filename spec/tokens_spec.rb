@@ -48,6 +48,19 @@ RSpec.describe "tokens" do
     expect { c.generate_token(user_id: 1, company_code: nil) }.to raise_error(ArgumentError, /company_code must be a String/)
     expect { c.generate_token(user_id: "", company_code: "R") }.to raise_error(ArgumentError, /user_id must not be empty/)
     expect { c.generate_token(user_id: 2**64, company_code: "R") }.to raise_error(ArgumentError, /64-bit/)
+    expect { c.generate_token(user_id: 1, company_code: "") }.to raise_error(ArgumentError, /company_code \(room_id\) must not be empty/)
+  end
+
+  it "refuses a user id that is not valid text (was EncodingError) or too long for the WebSocket URL" do
+    c = client
+    expect { c.generate_token(user_id: "u\xff", company_code: "R") }.to raise_error(ArgumentError, /user_id is not valid text/)
+    expect { c.generate_token(user_id: 1, company_code: "\xff".b) }.to raise_error(ArgumentError, /company_code is not valid text/)
+    expect { c.generate_token(user_id: "u" * 1025, company_code: "R") }.to raise_error(ArgumentError, /user_id is 1025 bytes; at most 1024/)
+    expect { c.generate_token(user_id: "u" * (1 << 20), company_code: "R") }.to raise_error(ArgumentError, /at most 1024/)
+    expect(c.generate_token(user_id: "u" * 1024, company_code: "R" * 1024).length).to be <= 3584
+    expect { c.generate_token(user_id: "\u0001" * 1024, company_code: "R") }
+      .to raise_error(ArgumentError, /-character token; at most 3584 fit in API Gateway's 4,096-character WebSocket URL/)
+    expect(c.generate_token(user_id: "caf\u00e9".encode("ISO-8859-1"), company_code: "R").count(".")).to eq(2)
   end
 
   it "refuses bad configuration with errors that name the variable and not the value" do
@@ -60,6 +73,21 @@ RSpec.describe "tokens" do
     expect { client(bcrypt_cost: 40) }.to raise_error(Hermes::ConfigurationError, /HERMES_BCRYPT_COST/)
     expect { client(token_ttl: "1h") }.to raise_error(Hermes::ConfigurationError, /HERMES_TOKEN_TTL/)
     expect { client(backend: "redis") }.to raise_error(Hermes::ConfigurationError, /HERMES_BACKEND/)
+  end
+
+  it "names both places a setting comes from, and in development the local backend" do
+    expect { client(passcode: nil).generate_token(user_id: 1, company_code: "R") }
+      .to raise_error(Hermes::ConfigurationError,
+                      "HERMES_PASSCODE is not set: set hermes: passcode: in the app's credentials " \
+                      "(bin/rails credentials:edit) or the HERMES_PASSCODE environment variable")
+    expect { client(jwt_secret: "short") }
+      .to raise_error(Hermes::ConfigurationError, /must be at least 32 bytes.*\(it comes from hermes: jwt_secret: in the app's credentials.* or the HERMES_JWT_SECRET environment variable\)/)
+    old = ENV.fetch("RAILS_ENV", nil)
+    ENV["RAILS_ENV"] = "development"
+    expect { client(passcode: nil).generate_token(user_id: 1, company_code: "R") }
+      .to raise_error(Hermes::ConfigurationError, /environment variable\. In development, HERMES_BACKEND=local uses a running hermes-local instead/)
+  ensure
+    ENV["RAILS_ENV"] = old
   end
 
   it "does not show secrets in the configuration's inspect" do

@@ -5,6 +5,8 @@ use std::time::Duration;
 use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, Region, SdkConfig};
+use aws_sdk_dynamodb::config::http::HttpResponse;
+use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 
 use crate::config::Config;
 
@@ -56,4 +58,87 @@ pub fn dynamodb(sdk: &SdkConfig) -> aws_sdk_dynamodb::Client {
 
 pub fn sqs(sdk: &SdkConfig) -> aws_sdk_sqs::Client {
     aws_sdk_sqs::Client::new(sdk)
+}
+
+/// One line for a failed SDK call, for error messages and logs: the AWS error code and its
+/// message when the service answered, otherwise what went wrong on the way (cannot connect,
+/// timed out, no credentials, ...). Never `DisplayErrorContext`, whose debug part prints the
+/// raw request and response (headers, bodies).
+pub fn describe_sdk_error<E>(e: &SdkError<E, HttpResponse>) -> String
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+{
+    match e {
+        SdkError::ServiceError(s) => {
+            let status = s.raw().status().as_u16();
+            let code = e.code().unwrap_or("an error without a code");
+            match e.message().map(one_line).filter(|m| !m.is_empty()) {
+                Some(m) => format!("{code} ({m}; HTTP {status})"),
+                None => format!("{code} (HTTP {status})"),
+            }
+        }
+        SdkError::TimeoutError(_) => "timed out".into(),
+        SdkError::DispatchFailure(d) if d.is_timeout() => {
+            format!("timed out connecting ({})", innermost(e))
+        }
+        SdkError::DispatchFailure(d) if d.is_io() => format!("cannot connect ({})", innermost(e)),
+        // The credential chain's report lists every provider it tried: the start is enough.
+        SdkError::DispatchFailure(_) if chain(e).contains("credential") => {
+            format!("no AWS credentials, request not sent ({})", cut(&chain(e), 120))
+        }
+        SdkError::DispatchFailure(_) => format!("request failed ({})", chain(e)),
+        SdkError::ResponseError(r) => format!(
+            "unreadable response (HTTP {}: {})",
+            r.raw().status().as_u16(),
+            innermost(e)
+        ),
+        SdkError::ConstructionFailure(_) => format!("request not sent ({})", chain(e)),
+        _ => chain(e),
+    }
+}
+
+/// Longest message kept from the service or an error source: enough for any AWS message
+/// we know, short enough for a log line.
+const MAX_PART_CHARS: usize = 240;
+
+fn one_line(s: &str) -> String {
+    cut(
+        &s.split_whitespace().collect::<Vec<_>>().join(" "),
+        MAX_PART_CHARS,
+    )
+}
+
+fn cut(s: &str, chars: usize) -> String {
+    match s.char_indices().nth(chars) {
+        Some((i, _)) => format!("{}...", &s[..i]),
+        None => s.to_owned(),
+    }
+}
+
+/// The sources below the SDK's own generic layers ("dispatch failure", "io error", ...),
+/// joined; repeated text is dropped.
+fn chain(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    let mut cur = e.source();
+    while let Some(s) = cur {
+        let text = one_line(&s.to_string());
+        let generic = matches!(text.as_str(), "io error" | "timeout" | "user error" | "other");
+        if !generic && !text.is_empty() && !parts.iter().any(|p| p.contains(&text)) {
+            parts.push(text);
+        }
+        cur = s.source();
+    }
+    if parts.is_empty() {
+        one_line(&e.to_string())
+    } else {
+        parts.join(": ")
+    }
+}
+
+fn innermost(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut last = e;
+    while let Some(s) = last.source() {
+        last = s;
+    }
+    one_line(&last.to_string())
 }

@@ -6,14 +6,15 @@ use crate::config::{Backend, Config, ConfigError};
 use crate::push::{ApiGwPusherFactory, PusherFactory};
 use crate::queue::{MemoryQueue, Queue, SqsQueue};
 use crate::store::{
-    ConnectionStore, DynamoConnectionStore, DynamoTokenStore, MemoryConnectionStore, MemoryTokenStore,
-    TokenStore,
+    ConnectionStore, DynamoConnectionStore, DynamoHistoryStore, DynamoTokenStore, HistoryStore,
+    MemoryConnectionStore, MemoryHistoryStore, MemoryTokenStore, TokenStore,
 };
 
 #[derive(Clone)]
 pub struct Backends {
     pub tokens: Arc<dyn TokenStore>,
     pub connections: Arc<dyn ConnectionStore>,
+    pub history: Arc<dyn HistoryStore>,
     /// `None` on AWS when `HERMES_QUEUE_URL` is unset (the Lambdas never enqueue).
     pub queue: Option<Arc<dyn Queue>>,
     pub pushers: Arc<dyn PusherFactory>,
@@ -31,7 +32,8 @@ impl Backends {
                     .map(|url| Arc::new(SqsQueue::new(crate::aws::sqs(&sdk), url)) as Arc<dyn Queue>);
                 Ok(Backends {
                     tokens: Arc::new(DynamoTokenStore::new(ddb.clone(), cfg.tokens_table())),
-                    connections: Arc::new(DynamoConnectionStore::new(ddb, cfg.connections_table())),
+                    connections: Arc::new(DynamoConnectionStore::new(ddb.clone(), cfg.connections_table())),
+                    history: Arc::new(DynamoHistoryStore::new(ddb, cfg.history_table())),
                     queue,
                     pushers: Arc::new(ApiGwPusherFactory::new(sdk)),
                 })
@@ -39,6 +41,7 @@ impl Backends {
             Backend::Memory => Ok(Backends {
                 tokens: Arc::new(MemoryTokenStore::new()),
                 connections: Arc::new(MemoryConnectionStore::new()),
+                history: Arc::new(MemoryHistoryStore::default()),
                 queue: Some(Arc::new(MemoryQueue::default())),
                 pushers: Arc::new(ApiGwPusherFactory::new(sdk)),
             }),

@@ -107,6 +107,26 @@ impl FromStr for BcryptCost {
     }
 }
 
+/// A lifetime in whole seconds, a minute to a year. An upper bound keeps `exp` and
+/// DynamoDB's TTL arithmetic far from overflow and refuses a typo that would keep things for
+/// years.
+fn lifetime(name: &'static str, secs: u64) -> Result<Duration, ConfigError> {
+    if !(60..=31_536_000).contains(&secs) {
+        return Err(ConfigError::Invalid {
+            name,
+            reason: format!("must be between 60 and 31536000 seconds, got {secs}"),
+        });
+    }
+    Ok(Duration::from_secs(secs))
+}
+
+fn whole_seconds(name: &'static str, v: &str) -> Result<u64, ConfigError> {
+    v.parse().map_err(|_| ConfigError::Invalid {
+        name,
+        reason: format!("expected a whole number of seconds, got {v:?}"),
+    })
+}
+
 /// How long a minted JWT (and its stored hash) lives: a minute to a year.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct TokenTtl(Duration);
@@ -115,15 +135,7 @@ impl TokenTtl {
     pub const DEFAULT: TokenTtl = TokenTtl(Duration::from_secs(3600));
 
     pub fn from_secs(secs: u64) -> Result<Self, ConfigError> {
-        // An upper bound keeps `exp` and DynamoDB's TTL arithmetic far from overflow and
-        // refuses a typo that would mint tokens valid for years.
-        if !(60..=31_536_000).contains(&secs) {
-            return Err(ConfigError::Invalid {
-                name: env::TOKEN_TTL,
-                reason: format!("must be between 60 and 31536000 seconds, got {secs}"),
-            });
-        }
-        Ok(TokenTtl(Duration::from_secs(secs)))
+        lifetime(env::TOKEN_TTL, secs).map(TokenTtl)
     }
 
     pub fn as_secs(self) -> u64 {
@@ -139,11 +151,37 @@ impl FromStr for TokenTtl {
     type Err = ConfigError;
 
     fn from_str(v: &str) -> Result<Self, ConfigError> {
-        let secs = v.parse().map_err(|_| ConfigError::Invalid {
-            name: env::TOKEN_TTL,
-            reason: format!("expected a whole number of seconds, got {v:?}"),
-        })?;
-        TokenTtl::from_secs(secs)
+        TokenTtl::from_secs(whole_seconds(env::TOKEN_TTL, v)?)
+    }
+}
+
+/// How long a delivered frame stays recoverable (the history items' DynamoDB TTL): a minute
+/// to a year. A minute at least: recovery spans a reconnect, and the in-flight check in
+/// handlers::recover reads write times back from `expires_at - ttl`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HistoryTtl(Duration);
+
+impl HistoryTtl {
+    pub const DEFAULT: HistoryTtl = HistoryTtl(Duration::from_secs(crate::names::history::DEFAULT_TTL_SECS));
+
+    pub fn from_secs(secs: u64) -> Result<Self, ConfigError> {
+        lifetime(env::HISTORY_TTL, secs).map(HistoryTtl)
+    }
+
+    pub fn as_secs(self) -> u64 {
+        self.0.as_secs()
+    }
+
+    pub fn as_duration(self) -> Duration {
+        self.0
+    }
+}
+
+impl FromStr for HistoryTtl {
+    type Err = ConfigError;
+
+    fn from_str(v: &str) -> Result<Self, ConfigError> {
+        HistoryTtl::from_secs(whole_seconds(env::HISTORY_TTL, v)?)
     }
 }
 
@@ -153,6 +191,8 @@ pub struct Config {
     passcode: Option<Secret>,
     tokens_table: String,
     connections_table: String,
+    history_table: String,
+    history_ttl: HistoryTtl,
     queue_url: Option<String>,
     token_ttl: TokenTtl,
     bcrypt_cost: BcryptCost,
@@ -185,6 +225,9 @@ impl Config {
                 .unwrap_or_else(|| crate::names::tokens::DEFAULT_TABLE.into()),
             connections_table: get(env::CONNECTIONS_TABLE)
                 .unwrap_or_else(|| crate::names::connections::DEFAULT_TABLE.into()),
+            history_table: get(env::HISTORY_TABLE)
+                .unwrap_or_else(|| crate::names::history::DEFAULT_TABLE.into()),
+            history_ttl: parse(get(env::HISTORY_TTL))?.unwrap_or(HistoryTtl::DEFAULT),
             queue_url: get(env::QUEUE_URL),
             token_ttl: parse(get(env::TOKEN_TTL))?.unwrap_or(TokenTtl::DEFAULT),
             bcrypt_cost: parse(get(env::BCRYPT_COST))?.unwrap_or(BcryptCost::DEFAULT),
@@ -192,7 +235,7 @@ impl Config {
             aws_endpoint_url: get(env::AWS_ENDPOINT_URL),
             backend: parse(get(env::BACKEND))?.unwrap_or(Backend::Aws),
             local_url: get(env::LOCAL_URL).map_or_else(
-                || "http://127.0.0.1:3001".into(),
+                || crate::names::DEFAULT_LOCAL_URL.into(),
                 |v| v.trim_end_matches('/').to_owned(),
             ),
             region: get(env::AWS_REGION).unwrap_or_else(|| "eu-west-1".into()),
@@ -221,6 +264,15 @@ impl Config {
 
     pub fn connections_table(&self) -> &str {
         &self.connections_table
+    }
+
+    pub fn history_table(&self) -> &str {
+        &self.history_table
+    }
+
+    /// How long a delivered frame stays recoverable.
+    pub fn history_ttl(&self) -> HistoryTtl {
+        self.history_ttl
     }
 
     pub fn token_ttl(&self) -> TokenTtl {
@@ -292,6 +344,8 @@ mod tests {
         let c = cfg(&[]).unwrap();
         assert_eq!(c.tokens_table(), "hermesTokens");
         assert_eq!(c.connections_table(), "hermesConnections");
+        assert_eq!(c.history_table(), "hermesHistory");
+        assert_eq!(c.history_ttl().as_duration(), Duration::from_secs(86_400));
         assert_eq!(c.token_ttl().as_duration(), Duration::from_secs(3600));
         assert_eq!(c.bcrypt_cost().get(), 10);
         assert_eq!(c.backend(), Backend::Aws);
@@ -337,6 +391,8 @@ mod tests {
             ("HERMES_TOKEN_TTL", "-5"),
             ("HERMES_TOKEN_TTL", "10"),
             ("HERMES_BACKEND", "redis"),
+            ("HERMES_HISTORY_TTL", "1d"),
+            ("HERMES_HISTORY_TTL", "5"),
         ] {
             let err = cfg(&[(name, value)]).unwrap_err();
             assert!(err.to_string().starts_with(name), "{name}={value}: {err}");

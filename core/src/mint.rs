@@ -20,6 +20,35 @@ pub enum MintError {
     Invalid(String),
 }
 
+/// Longest `user_id` and `company_code` (room id), in bytes: DynamoDB's limit for the tokens
+/// table's sort key (`room_id`), and for both ids a token that fits in a URL.
+pub const MAX_ID_BYTES: usize = 1024;
+/// Longest JWT minted. API Gateway refuses WebSocket URLs over 4,096 characters; this leaves
+/// 512 for `wss://{api-id}.execute-api.{region}.amazonaws.com/{stage}?token=` or a custom
+/// domain. Two ids of `MAX_ID_BYTES` plain characters make about 3,000; ids that JSON must
+/// escape heavily can go over, and are refused before anything is hashed or stored.
+pub const MAX_TOKEN_CHARS: usize = 3584;
+
+fn check_ids(uid: &str, room_id: &str) -> Result<(), MintError> {
+    if uid.is_empty() {
+        return Err(MintError::Invalid("user_id must not be empty".into()));
+    }
+    if room_id.is_empty() {
+        return Err(MintError::Invalid(
+            "company_code (room_id) must not be empty".into(),
+        ));
+    }
+    for (name, v) in [("user_id", uid), ("company_code (room_id)", room_id)] {
+        if v.len() > MAX_ID_BYTES {
+            return Err(MintError::Invalid(format!(
+                "{name} is {} bytes; at most {MAX_ID_BYTES} (the token must fit in a WebSocket URL)",
+                v.len()
+            )));
+        }
+    }
+    Ok(())
+}
+
 pub struct Minter {
     keys: JwtKeys,
     passcode: Secret,
@@ -57,14 +86,7 @@ impl Minter {
     /// a revocation from another process is seen at once.
     pub async fn compose_token(&self, user_id: &UserId, room_id: &str) -> Result<Composed, MintError> {
         let uid = user_id.to_string();
-        if uid.is_empty() {
-            return Err(MintError::Invalid("user_id must not be empty".into()));
-        }
-        if room_id.is_empty() {
-            return Err(MintError::Invalid(
-                "company_code (room_id) must not be empty".into(),
-            ));
-        }
+        check_ids(&uid, room_id)?;
         let token = compose(user_id, &self.passcode, room_id);
         let now = now_secs();
         if let Some(row) = self.tokens.get(&uid, room_id).await? {
@@ -106,16 +128,30 @@ impl Minter {
 
     /// Both at once: the hex token (with its stored hash ensured) and the JWT carrying it.
     pub async fn mint(&self, user_id: &UserId, room_id: &str) -> Result<(Composed, String), MintError> {
-        let c = self.compose_token(user_id, room_id).await?;
-        let now = now_secs();
-        let claims = Claims {
+        check_ids(&user_id.to_string(), room_id)?;
+        let claims = |token: String, exp: u64, now: u64| Claims {
             user_id: user_id.clone(),
             room_id: room_id.to_owned(),
-            token: c.token.clone(),
-            exp: (now + self.ttl).min(c.expires_at),
+            token,
+            exp,
             iat: Some(now),
         };
-        let jwt = self.keys.issue(&claims)?;
+        // The real token has the same length as this one (64 hex digits, same `exp` digits):
+        // too long is refused before bcrypt and the store write.
+        let now = now_secs();
+        let probe = self.keys.issue(&claims("0".repeat(64), now + self.ttl, now))?;
+        if probe.len() > MAX_TOKEN_CHARS {
+            return Err(MintError::Invalid(format!(
+                "user_id and company_code make a {}-character token; at most {MAX_TOKEN_CHARS} \
+                 fit in API Gateway's 4,096-character WebSocket URL",
+                probe.len()
+            )));
+        }
+        let c = self.compose_token(user_id, room_id).await?;
+        let now = now_secs();
+        let jwt = self
+            .keys
+            .issue(&claims(c.token.clone(), (now + self.ttl).min(c.expires_at), now))?;
         Ok((c, jwt))
     }
 

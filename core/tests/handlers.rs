@@ -485,3 +485,51 @@ async fn empty_ids_are_refused() {
     assert!(e.to_string().contains("room_id"), "{e}");
     assert!(w.tokens.is_empty());
 }
+
+#[tokio::test]
+async fn ids_too_long_for_a_websocket_url_are_refused_before_anything_is_stored() {
+    use hermes_core::mint::{MAX_ID_BYTES, MAX_TOKEN_CHARS};
+    let w = world();
+    // The longest plain ids still make a token that fits, and it connects.
+    let (user, room) = ("u".repeat(MAX_ID_BYTES), "r".repeat(MAX_ID_BYTES));
+    let jwt = w
+        .minter
+        .generate_token(&UserId::Str(user.clone()), &room)
+        .await
+        .unwrap();
+    assert!(jwt.len() <= MAX_TOKEN_CHARS, "{}", jwt.len());
+    assert!(matches!(
+        w.authorizer.decide(Some(&jwt)).await,
+        Decision::Allow { .. }
+    ));
+    let stored = w.tokens.len();
+
+    let long = UserId::Str("u".repeat(MAX_ID_BYTES + 1));
+    let e = w
+        .minter
+        .generate_token(&long, "ACME")
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("user_id is 1025 bytes; at most 1024"), "{e}");
+    let e = w
+        .minter
+        .generate_token(&UserId::Int(1), &"r".repeat(2000))
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("company_code (room_id) is 2000 bytes"), "{e}");
+    // The seed's example: a 1 MB id once minted a 1.3 MB token.
+    let huge = UserId::Str("x".repeat(1 << 20));
+    assert!(w.minter.compose_token(&huge, "ACME").await.is_err());
+    // Within the byte bounds, but JSON escapes each control character to six bytes.
+    let escaped = UserId::Str("\u{1}".repeat(MAX_ID_BYTES));
+    let e = w
+        .minter
+        .generate_token(&escaped, "ACME")
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("-character token; at most 3584"), "{e}");
+    assert_eq!(w.tokens.len(), stored, "nothing was stored for a refused id");
+}

@@ -4,6 +4,8 @@
 # rb-sys crate only needs `ruby` (given as $RUBY) and libclang.
 require "rbconfig"
 require "fileutils"
+require "shellwords"
+require_relative "native_build"
 
 ext_dir = __dir__
 gem_root = File.expand_path("../..", ext_dir)
@@ -13,33 +15,53 @@ if !File.exist?(File.join(gem_root, "Cargo.toml")) && File.exist?(File.join(gem_
   FileUtils.cp(File.join(gem_root, "Cargo.lock"), File.join(ext_dir, "Cargo.lock"))
 end
 
+# `gem install` captures what this script and make print and shows it only when the build fails
+# or with --verbose; the terminal, when there is one, is where the person waiting sees this.
+def tell(line)
+  puts line
+  File.open("/dev/tty", "w") { |tty| tty.puts(line) }
+rescue SystemCallError
+  nil # no terminal (CI, docker build): the line is in the captured output
+end
+
+platform_gem = "a precompiled platform gem (`rake native:gem`, see the README) installs without Rust"
 cargo = ENV.fetch("CARGO", "cargo")
-abort "hermes-notifications needs Rust's cargo on PATH (https://rustup.rs) to build its extension" unless system("#{cargo} --version", out: File::NULL, err: File::NULL)
+unless system("#{cargo} --version", out: File::NULL, err: File::NULL)
+  abort "hermes-notifications needs Rust's cargo on PATH (https://rustup.rs) to build its extension; #{platform_gem}"
+end
+tell "hermes-notifications: compiling its Rust extension with cargo, this takes several minutes " \
+     "(5 to 10 on 2 cores); #{platform_gem} in seconds."
 
 target_dir = ENV["CARGO_TARGET_DIR"] || File.join(ext_dir, "target")
-# A target dir inside the gem is only scaffolding: removed after install, it would keep ~150 MB.
-inside = target_dir.start_with?(ext_dir)
-so = "hermes_native.#{RbConfig::CONFIG["DLEXT"]}"
-built = File.join(target_dir, "release", "libhermes_native.so")
+# A target dir inside the gem is only scaffolding: kept after install, it would hold ~600 MB.
+inside = File.expand_path(target_dir).start_with?("#{ext_dir}/")
+names = HermesBuild.names
+built = File.join(target_dir, "release", names.cargo_file)
 ruby = File.join(RbConfig::CONFIG["bindir"], RbConfig::CONFIG["ruby_install_name"])
+# The one installed copy goes next to lib/hermes.rb, which requires it from there. Installed
+# into $(sitearchdir) as usual, RubyGems would keep it twice (the gem's lib dir and its
+# extensions dir).
+lib_dir = File.join(gem_root, "lib", "hermes")
+build = [cargo, "build", "--release", "--manifest-path", File.join(ext_dir, "Cargo.toml")]
+# The workspace's release profile (size, fat LTO, stripped), which cargo would not apply here.
+build += ["--config", HermesBuild::PROFILE_FILE] if File.exist?(HermesBuild::PROFILE_FILE)
+sh = ->(words) { words.map { |w| Shellwords.escape(w) }.join(" ") }
+# RubyGems 3.3 sets SOURCE_DATE_EPOCH to the time of each install. The cc crate tells cargo to
+# rebuild C code when it changes (GCC expands __DATE__ from it), so every install would rebuild
+# aws-lc and the whole AWS SDK above it, in a shared CARGO_TARGET_DIR too. Nothing this build
+# compiles reads the date.
 
 File.write("Makefile", <<~MAKE)
-  RUBYARCHDIR = $(sitearchdir)$(target_prefix)
-  sitearchdir = #{RbConfig::CONFIG["sitearchdir"]}
-  target_prefix = /hermes
+  all:
+  \tcd #{sh[[ext_dir]]} && unset SOURCE_DATE_EPOCH && RUBY=#{sh[[ruby]]} CARGO_TARGET_DIR=#{sh[[target_dir]]} #{sh[build]}
 
-  all: #{so}
-
-  #{so}:
-  \tcd #{ext_dir} && RUBY=#{ruby} CARGO_TARGET_DIR=#{target_dir} #{cargo} build --release --manifest-path #{File.join(ext_dir, "Cargo.toml")}
-  \tcp #{built} #{so}
-
-  install: #{so}
-  \tmkdir -p $(RUBYARCHDIR)
-  \tcp #{so} $(RUBYARCHDIR)/#{so}
-  #{inside ? "\trm -rf #{target_dir}" : ""}
+  install: all
+  \tmkdir -p #{sh[[lib_dir]]}
+  \tcp #{sh[[built]]} #{sh[[File.join(lib_dir, names.ruby_file)]]}
+  #{inside ? "\trm -rf #{sh[[target_dir]]}" : ""}
 
   clean:
-  \trm -f #{so}
-  #{inside ? "\trm -rf #{target_dir}" : ""}
+  #{inside ? "\trm -rf #{sh[[target_dir]]}" : ""}
+
+  .PHONY: all install clean
 MAKE

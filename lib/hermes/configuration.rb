@@ -4,7 +4,7 @@ module Hermes
   # Settings, one per SPEC environment variable. A value set here wins over the environment;
   # anything left nil falls back to ENV, then to hermes-core's default.
   class Configuration
-    # What only the Ruby side reads: what the view helper puts in the page.
+    # Environment variables only the Ruby side reads: what the view helper puts in the page.
     RUBY_ENV_NAMES = {
       websocket_url: "HERMES_WEBSOCKET_URL",
       stage: "HERMES_STAGE",
@@ -17,10 +17,47 @@ module Hermes
     # Shown as [FILTERED] by #inspect.
     SECRET_NAMES = ENV_NAMES.select { |_, env| Native::SECRET_SETTINGS.include?(env) }.keys.freeze
 
-    attr_accessor(*ENV_NAMES.keys)
+    # Where the local backend and the page find hermes-local (its own default port).
+    DEFAULT_LOCAL_URL = Native::DEFAULT_LOCAL_URL
+
+    # Set in Ruby only (config/initializers/hermes.rb), never from the environment:
+    #   current_user_id, current_company_code  procs run on the controller (instance_exec, so
+    #       `current_user` and other private helpers work) that say who the page is for:
+    #       hermes_connect_tag with no arguments and the token refresh endpoint call them.
+    #       nil from either means nobody is signed in: no token is minted.
+    #   raise_connect_errors  hermes_connect_tag raises when the backend cannot be reached,
+    #       instead of logging one line and rendering the page without live notifications.
+    RUBY_ONLY = %i[current_user_id current_company_code raise_connect_errors].freeze
+
+    attr_accessor(*ENV_NAMES.keys, *RUBY_ONLY)
 
     def initialize(env = ENV)
       @env = env
+    end
+
+    # +message+ (a hermes-core configuration error, which names the environment variable)
+    # with the other place the value can come from, and in development the way around AWS.
+    def self.explain(message)
+      return message if message.include?("credentials")
+
+      name, var = ENV_NAMES.find { |_, v| message.match?(/\b#{v}\b/) }
+      return message unless name
+
+      where = "hermes: #{name}: in the app's credentials (bin/rails credentials:edit) or the #{var} environment variable"
+      text = message.end_with?(" is not set") ? "#{message}: set #{where}" : "#{message} (it comes from #{where})"
+      if development? && !local_backend?
+        text += ". In development, HERMES_BACKEND=local uses a running hermes-local instead: no AWS, no secrets to set"
+      end
+      text
+    end
+
+    def self.development?
+      env = defined?(::Rails) && ::Rails.respond_to?(:env) ? ::Rails.env.to_s : (ENV["RAILS_ENV"] || ENV["RACK_ENV"]).to_s
+      env == "development"
+    end
+
+    def self.local_backend?
+      Hermes.instance_variable_get(:@config)&.backend_name == "local"
     end
 
     # Sets every known key of +hash+ (String or Symbol keys); unknown keys are an error so a
@@ -28,7 +65,9 @@ module Hermes
     def apply(hash)
       hash.each do |key, value|
         name = key.to_sym
-        raise ConfigurationError, "unknown Hermes setting #{key.inspect} (known: #{ENV_NAMES.keys.join(", ")})" unless ENV_NAMES.key?(name)
+        unless ENV_NAMES.key?(name) || RUBY_ONLY.include?(name)
+          raise ConfigurationError, "unknown Hermes setting #{key.inspect} (known: #{ENV_NAMES.keys.join(", ")})"
+        end
 
         public_send("#{name}=", value)
       end
@@ -44,6 +83,10 @@ module Hermes
 
     def backend_name
       (self[:backend] || "aws").to_s.downcase
+    end
+
+    def local_url_or_default
+      self[:local_url] || DEFAULT_LOCAL_URL
     end
 
     # What hermes-core reads: { "HERMES_JWT_SECRET" => "...", ... } for the values that are set.

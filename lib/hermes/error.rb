@@ -6,7 +6,14 @@ module Hermes
   class Error < StandardError; end
 
   # A required setting is missing or invalid (HERMES_JWT_SECRET shorter than 32 bytes, ...).
-  class ConfigurationError < Error; end
+  # The message names both places the value can come from: the app's credentials
+  # (`hermes: jwt_secret:`) and the environment variable (HERMES_JWT_SECRET); in development,
+  # it also mentions the local backend, which needs no AWS settings at all.
+  class ConfigurationError < Error
+    def initialize(message = nil)
+      super(message.nil? ? nil : Configuration.explain(message.to_s))
+    end
+  end
 
   # DynamoDB (the tokens table) could not be read or written.
   class StoreError < Error; end

@@ -9,7 +9,7 @@ module Hermes
   # endpoints), so a Rails app in development needs no AWS and no emulator.
   class LocalBackend
     def initialize(config)
-      @base = URI(config[:local_url] || "http://127.0.0.1:3001")
+      @base = URI(config.local_url_or_default)
     end
 
     def backend
@@ -17,28 +17,33 @@ module Hermes
     end
 
     def generate_token(user_id, room_id)
-      call(:post, "/_hermes/tokens", user_id: user_id, room_id: room_key(room_id)).fetch("token")
+      call(:post, "/_hermes/tokens", token_body(user_id, room_id)).fetch("token")
     end
 
     def compose_token(user_id, room_id)
-      call(:post, "/_hermes/tokens", user_id: user_id, room_id: room_key(room_id)).fetch("hex")
+      call(:post, "/_hermes/tokens", token_body(user_id, room_id)).fetch("hex")
     end
 
+    # hermes-local revokes and closes the user's sockets in the room through its queue.
     def revoke_token(user_id, room_id)
-      call(:delete, "/_hermes/tokens", user_id: user_id, room_id: room_key(room_id)).fetch("revoked")
+      call(:delete, "/_hermes/tokens", token_body(user_id, room_id)).fetch("revoked")
+    end
+
+    def disconnect(user_id, room_id)
+      call(:post, "/_hermes/disconnect", user_id: Ids.user(user_id), room_id: Ids.room(room_id, "room_id")).fetch("message_id")
+    end
+
+    def presence(room_id)
+      call(:post, "/_hermes/presence", room_id: Ids.room(room_id, "room_id")).fetch("users")
     end
 
     def enqueue(user_id, room_id, data_json, to_user_id)
-      body = { user_id: user_id, room_id: room_key(room_id), data: JSON.parse(data_json) }
-      body[:target_user_id] = to_user_id.to_s if to_user_id
-      call(:post, "/_hermes/notifications", body).fetch("message_id")
+      call(:post, "/_hermes/notifications", notification(user_id, room_id, data_json, to_user_id)).fetch("message_id")
     end
 
     def enqueue_batch(entries)
-      body = entries.map do |user_id, room_id, data_json, to|
-        { user_id: user_id, room_id: room_key(room_id), data: JSON.parse(data_json) }.tap { |h| h[:target_user_id] = to.to_s if to }
-      end
-      call(:post, "/_hermes/notifications/batch", body).fetch("message_ids")
+      body = entries.map { |user_id, room_id, data_json, to| notification(user_id, room_id, data_json, to) }
+      call(:post, "/_hermes/notifications/batch", "[#{body.join(",")}]").fetch("message_ids")
     end
 
     def drain_memory_queue
@@ -47,21 +52,33 @@ module Hermes
 
     private
 
-    def room_key(room_id)
-      room_id.is_a?(String) ? room_id : room_id.to_s
+    def token_body(user_id, room_id)
+      { user_id: Ids.user(user_id), room_id: Ids.room(room_id, "company_code") }
+    end
+
+    # The body as JSON text, with +data_json+ (what JSONData.generate made) kept byte for byte,
+    # as the native backend keeps it, and never parsed again here.
+    def notification(user_id, room_id, data_json, to_user_id)
+      head = { user_id: Ids.user(user_id), room_id: Ids.room(room_id, "room_id") }
+      head[:target_user_id] = Ids.room(to_user_id, "to_user_id") unless to_user_id.nil?
+      "#{JSON.generate(head).chomp("}")},\"data\":#{data_json}}"
     end
 
     def call(method, path, body)
       request = (method == :post ? Net::HTTP::Post : Net::HTTP::Delete).new(path, "Content-Type" => "application/json")
-      request.body = JSON.generate(body)
+      request.body = body.is_a?(String) ? body : JSON.generate(body)
       response = Net::HTTP.start(@base.host, @base.port, open_timeout: 2, read_timeout: 10) { |http| http.request(request) }
       parsed = JSON.parse(response.body.to_s.empty? ? "{}" : response.body)
       return parsed if response.is_a?(Net::HTTPSuccess)
 
       message = "hermes-local at #{@base} answered #{response.code} for #{path}: #{parsed["error"] || response.message}"
+      # 400: hermes-local's own checks refused the arguments, as the native backend would.
+      raise ArgumentError, parsed["error"] || message if response.code == "400"
+
       raise(response.code == "413" ? PayloadTooLargeError : LocalBackendError, message)
     rescue SystemCallError, Net::OpenTimeout, Net::ReadTimeout, IOError => e
-      raise LocalBackendError, "cannot reach hermes-local at #{@base} (#{e.class}); start it with script/run"
+      raise LocalBackendError, "cannot reach hermes-local at #{@base} (#{e.class.name.split("::").last}): " \
+                               "start hermes-local, or point HERMES_LOCAL_URL at it"
     rescue JSON::ParserError
       raise LocalBackendError, "hermes-local at #{@base} answered #{path} with something other than JSON"
     end

@@ -16,7 +16,7 @@ use crate::state::App;
 
 /// The API's route keys besides `$connect`, `$disconnect` and `$default`: the routes of
 /// lambdas/template.yaml.
-pub(crate) const ROUTES: &[&str] = &["sendMessage"];
+pub(crate) const ROUTES: &[&str] = &["sendMessage", "recover", "presence"];
 
 /// `$request.body.action`: the `action` of a JSON object body when it names a route, else
 /// `$default`. Only that key is read; the rest (the data, however deeply nested) is skipped
@@ -106,6 +106,11 @@ mod tests {
             select_route(r#"{"data":1, "action":"sendMessage"}"#),
             "sendMessage"
         );
+        assert_eq!(
+            select_route(r#"{"action":"recover","since":3,"epoch":"e"}"#),
+            "recover"
+        );
+        assert_eq!(select_route(r#"{"action":"presence"}"#), "presence");
         assert_eq!(select_route(r#"{"action":"shout"}"#), "$default");
         assert_eq!(select_route(r#"{"action":5}"#), "$default");
         assert_eq!(select_route(r#"["sendMessage"]"#), "$default");

@@ -36,11 +36,16 @@ pub struct Gateway {
 
 /// Binds 127.0.0.1:`opts.port` (0 = any free port) and starts serving.
 pub async fn start(cfg: Config, opts: Options) -> Result<Gateway, StartError> {
+    let backends = Backends::from_config(&cfg).await?;
+    start_with(cfg, opts, backends).await
+}
+
+/// `start` over backends made by the caller (tests put a fault-injecting proxy in front of one).
+pub async fn start_with(cfg: Config, opts: Options, backends: Backends) -> Result<Gateway, StartError> {
     let wanted = SocketAddr::from((Ipv4Addr::LOCALHOST, opts.port));
     let listen_error = |source| StartError::Listen { addr: wanted, source };
     let listener = TcpListener::bind(wanted).await.map_err(listen_error)?;
     let addr = listener.local_addr().map_err(listen_error)?;
-    let backends = Backends::from_config(&cfg).await?;
     let app = Arc::new(App::new(&cfg, backends, opts, addr)?);
 
     let (stop, stopped) = watch::channel(false);

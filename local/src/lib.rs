@@ -45,5 +45,5 @@ mod socket;
 mod state;
 mod upgrade;
 
-pub use gateway::{start, Gateway, StartError};
+pub use gateway::{start, start_with, Gateway, StartError};
 pub use options::Options;

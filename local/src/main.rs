@@ -28,7 +28,8 @@ USAGE: hermes-local [--port N] [--stage NAME] [--idle-timeout SECS] [--max-age S
                        close a connection that has not sent its request headers in time
                        (default 10)
   --max-queued-bytes N close a socket whose client lets more than N bytes of frames pile up
-                       unread, with 1008 (default 1048576; at least --max-message-bytes)
+                       unread, with 1008 (default 16777216: a recovery's 100 frames of
+                       128 KB fit; at least --max-message-bytes)
   --help               this text
 
 Everything else comes from the HERMES_* environment (see README). With no HERMES_BACKEND it runs

@@ -70,7 +70,9 @@ impl Default for Options {
             poll: true,
             max_connections,
             header_read_timeout: Duration::from_secs(10),
-            max_queued_bytes: 1024 * 1024,
+            // A whole recovery (MAX_RECOVERED frames of up to 128 KB, posted at once) fits with
+            // room to spare even before the socket has written any of it.
+            max_queued_bytes: 16 * 1024 * 1024,
             max_routes_per_connection: 8,
             max_routes: 256,
             // The send Lambda's own fan-out concurrency: local/benches/fanout.rs measured 256

@@ -17,6 +17,8 @@ pub(crate) fn router(app: Arc<App>) -> Router {
         .route("/_hermes/tokens", post(dev::mint).delete(dev::revoke))
         .route("/_hermes/notifications", post(dev::enqueue))
         .route("/_hermes/notifications/batch", post(dev::enqueue_batch))
+        .route("/_hermes/disconnect", post(dev::disconnect))
+        .route("/_hermes/presence", post(dev::presence))
         // The API Gateway surface: the WebSocket endpoint and the management API.
         .route("/{stage}", get(upgrade::upgrade))
         .route("/{stage}/@connections/{id}", any(management::manage))

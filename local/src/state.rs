@@ -58,7 +58,8 @@ impl App {
             region: cfg.region().to_owned(),
             authorizer: Authorizer::new(JwtKeys::new(cfg.jwt_secret()?), backends.tokens.clone()),
             connections: backends.connections.clone(),
-            sender: Sender::new(backends.connections.clone(), pushers, Some(endpoint)),
+            sender: Sender::new(backends.connections.clone(), pushers, Some(endpoint))
+                .with_history(backends.history.clone(), cfg.history_ttl().as_duration()),
             minter,
             queue: backends.queue.clone(),
             memory,

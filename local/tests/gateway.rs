@@ -71,13 +71,17 @@ async fn queued_notifications_reach_only_their_room() {
 
     let n = Notification::new(9, "ACME", json!({"type": "info", "data": "backup done"}));
     let id = gw.queue().unwrap().send(&n).await.unwrap();
+    let mut epochs = Vec::new();
     for ws in [&mut a, &mut b] {
         let f = next_json(ws).await;
+        let epoch = f["epoch"].as_str().expect("a sequenced frame").to_owned();
         assert_eq!(
             f,
-            json!({"user_id": "9", "data": {"type": "info", "data": "backup done"}, "id": id})
+            json!({"user_id": "9", "data": {"type": "info", "data": "backup done"}, "id": id, "seq": 1, "epoch": epoch})
         );
+        epochs.push(epoch);
     }
+    assert_eq!(epochs[0], epochs[1], "one frame, the same bytes for everyone");
     assert!(nothing_within(&mut other, 300).await, "room isolation");
 
     // Targeted: only user 2's sockets.

@@ -5,7 +5,7 @@ use async_trait::async_trait;
 use aws_config::SdkConfig;
 use aws_sdk_apigatewaymanagement::config::http::HttpResponse;
 use aws_sdk_apigatewaymanagement::config::StalledStreamProtectionConfig;
-use aws_sdk_apigatewaymanagement::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use aws_sdk_apigatewaymanagement::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_apigatewaymanagement::primitives::Blob;
 use aws_sdk_apigatewaymanagement::Client;
 
@@ -24,7 +24,7 @@ where
 {
     let status = e.raw_response().map(|r| r.status().as_u16());
     let code = e.code().unwrap_or_default().to_owned();
-    let message = DisplayErrorContext(&e).to_string();
+    let message = crate::aws::describe_sdk_error(&e);
     match status {
         Some(410) => PushError::Gone,
         _ if code == "GoneException" => PushError::Gone,

@@ -7,13 +7,16 @@ use async_trait::async_trait;
 use tokio::sync::Notify;
 
 use super::{check_all, Queue, QueueError, Received};
-use crate::frame::Notification;
+use crate::frame::{Control, Notification};
 
 /// An SQS-like queue in memory: received messages stay in flight until deleted, and come
 /// back after the visibility timeout if they are not.
 pub struct MemoryQueue {
     inner: Mutex<State>,
     ready: Notify,
+    /// Random per queue: message ids never repeat across queues, processes or restarts (a
+    /// browser drops ids it has seen, so a restarted hermes-local must not reuse them).
+    prefix: u64,
     next: AtomicU64,
     visibility: Duration,
 }
@@ -35,6 +38,7 @@ impl MemoryQueue {
         MemoryQueue {
             inner: Mutex::default(),
             ready: Notify::new(),
+            prefix: random_u64(),
             next: AtomicU64::new(1),
             visibility,
         }
@@ -52,7 +56,11 @@ impl MemoryQueue {
     }
 
     fn push(&self, body: String) -> String {
-        let id = format!("mem-{:016x}", self.next.fetch_add(1, Ordering::Relaxed));
+        let id = format!(
+            "mem-{:016x}-{:08x}",
+            self.prefix,
+            self.next.fetch_add(1, Ordering::Relaxed)
+        );
         self.inner.lock().unwrap().queued.push_back((id.clone(), body));
         self.ready.notify_waiters();
         id
@@ -90,6 +98,12 @@ impl MemoryQueue {
     }
 }
 
+fn random_u64() -> u64 {
+    let mut b = [0u8; 8];
+    getrandom::fill(&mut b).expect("the OS random source is available");
+    u64::from_le_bytes(b)
+}
+
 #[async_trait]
 impl Queue for MemoryQueue {
     async fn send(&self, n: &Notification) -> Result<String, QueueError> {
@@ -100,6 +114,10 @@ impl Queue for MemoryQueue {
     async fn send_batch(&self, ns: &[Notification]) -> Result<Vec<String>, QueueError> {
         check_all(ns)?;
         Ok(ns.iter().map(|n| self.push(n.to_body())).collect())
+    }
+
+    async fn send_control(&self, c: &Control) -> Result<String, QueueError> {
+        Ok(self.push(c.to_body()))
     }
 
     async fn receive(&self, max: usize, wait: Duration) -> Result<Vec<Received>, QueueError> {
@@ -162,6 +180,17 @@ mod tests {
             .unwrap_err();
         assert!(err.to_string().contains("#1"), "{err}");
         assert!(q.pending().is_empty());
+    }
+
+    #[tokio::test]
+    async fn message_ids_differ_across_queues() {
+        // A restarted hermes-local is a new queue: its first id must not be one a page saw.
+        let n = Notification::new(1, "r", json!(1));
+        let (a, b) = (MemoryQueue::default(), MemoryQueue::default());
+        let first_a = a.send(&n).await.unwrap();
+        let first_b = b.send(&n).await.unwrap();
+        assert_ne!(first_a, first_b);
+        assert_ne!(first_a, a.send(&n).await.unwrap());
     }
 
     #[tokio::test]

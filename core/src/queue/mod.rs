@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 
-use crate::frame::{Notification, PayloadTooLarge};
+use crate::frame::{Control, Notification, PayloadTooLarge};
 
 pub mod memory;
 pub mod sqs;
@@ -27,8 +27,12 @@ pub enum QueueError {
     /// An entry of a batch is too large; nothing of the batch was sent.
     #[error("notification #{index}: {error}")]
     TooLargeAt { index: usize, error: PayloadTooLarge },
-    #[error("SQS {op} failed: {message}")]
-    Backend { op: &'static str, message: String },
+    #[error("SQS {op} on queue {queue} failed: {message}")]
+    Backend {
+        op: &'static str,
+        queue: String,
+        message: String,
+    },
     /// Some entries of a batch were queued, some were not: the caller learns which.
     #[error("{} of {} notifications were not queued: {}", failed.len(), failed.len() + sent.len(), failed.iter().map(|(i, m)| format!("#{i}: {m}")).collect::<Vec<_>>().join("; "))]
     Partial {
@@ -45,6 +49,9 @@ pub trait Queue: Send + Sync {
     async fn send(&self, n: &Notification) -> Result<String, QueueError>;
     /// Queues many, in order; returns one message id per notification.
     async fn send_batch(&self, ns: &[Notification]) -> Result<Vec<String>, QueueError>;
+    /// Queues a control record (a disconnect) and returns its message id. On a FIFO queue it
+    /// shares the room's message group, so it is ordered with the room's notifications.
+    async fn send_control(&self, c: &Control) -> Result<String, QueueError>;
     async fn receive(&self, max: usize, wait: Duration) -> Result<Vec<Received>, QueueError>;
     /// Deletes handled messages together (SQS: DeleteMessageBatch, 10 a call). An error says
     /// how many were not deleted; those come back after the visibility timeout.

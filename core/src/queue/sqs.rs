@@ -2,13 +2,14 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use aws_sdk_sqs::error::DisplayErrorContext;
+use aws_sdk_sqs::config::http::HttpResponse;
+use aws_sdk_sqs::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_sqs::types::{DeleteMessageBatchRequestEntry, SendMessageBatchRequestEntry};
 use aws_sdk_sqs::Client;
 use sha2::{Digest, Sha256};
 
 use super::{check_all, Queue, QueueError, Received};
-use crate::frame::Notification;
+use crate::frame::{Control, Notification};
 
 /// SendMessageBatch takes at most 10 entries and 256 KiB in all (the classic limit; newer
 /// queues accept more, older ones do not).
@@ -18,15 +19,20 @@ const BATCH_BYTES: usize = 256 * 1024;
 pub struct SqsQueue {
     client: Client,
     url: String,
+    /// The queue's name (the URL's last segment), for error messages.
+    name: String,
     fifo: bool,
     seq: AtomicU64,
 }
 
-fn backend_err<E: std::error::Error>(op: &'static str, e: E) -> QueueError {
-    QueueError::Backend {
-        op,
-        message: DisplayErrorContext(e).to_string(),
-    }
+/// The queue's name in its URL (`https://sqs.{region}.amazonaws.com/{account}/{name}`).
+fn queue_name(url: &str) -> String {
+    url.trim_end_matches('/')
+        .rsplit('/')
+        .next()
+        .filter(|n| !n.is_empty())
+        .unwrap_or(url)
+        .to_owned()
 }
 
 impl SqsQueue {
@@ -35,15 +41,31 @@ impl SqsQueue {
         let fifo = url.ends_with(".fifo");
         SqsQueue {
             client,
+            name: queue_name(&url),
             url,
             fifo,
             seq: AtomicU64::new(0),
         }
     }
 
+    fn backend_err<E>(&self, op: &'static str, e: SdkError<E, HttpResponse>) -> QueueError
+    where
+        E: ProvideErrorMetadata + std::error::Error + 'static,
+    {
+        self.failed(op, crate::aws::describe_sdk_error(&e))
+    }
+
+    fn failed(&self, op: &'static str, message: String) -> QueueError {
+        QueueError::Backend {
+            op,
+            queue: self.name.clone(),
+            message,
+        }
+    }
+
     /// FIFO queues order per room; the dedup id is unique per call so two identical
     /// notifications sent on purpose are both delivered.
-    fn fifo_ids(&self, n: &Notification) -> (Option<String>, Option<String>) {
+    fn fifo_ids(&self, room_id: &str) -> (Option<String>, Option<String>) {
         if !self.fifo {
             return (None, None);
         }
@@ -55,7 +77,25 @@ impl SqsQueue {
         h.update(nanos.to_le_bytes());
         h.update(self.seq.fetch_add(1, Ordering::Relaxed).to_le_bytes());
         h.update(std::process::id().to_le_bytes());
-        (Some(n.room_id.clone()), Some(hex::encode(&h.finalize()[..16])))
+        (Some(room_id.to_owned()), Some(hex::encode(&h.finalize()[..16])))
+    }
+}
+
+impl SqsQueue {
+    async fn send_body(&self, body: String, room_id: &str) -> Result<String, QueueError> {
+        let (group, dedup) = self.fifo_ids(room_id);
+        let out = self
+            .client
+            .send_message()
+            .queue_url(&self.url)
+            .message_body(body)
+            .set_message_group_id(group)
+            .set_message_deduplication_id(dedup)
+            .send()
+            .await
+            .map_err(|e| self.backend_err("SendMessage", e))?;
+        out.message_id
+            .ok_or_else(|| self.failed("SendMessage", "reply has no MessageId".into()))
     }
 }
 
@@ -63,21 +103,11 @@ impl SqsQueue {
 impl Queue for SqsQueue {
     async fn send(&self, n: &Notification) -> Result<String, QueueError> {
         n.check_size()?;
-        let (group, dedup) = self.fifo_ids(n);
-        let out = self
-            .client
-            .send_message()
-            .queue_url(&self.url)
-            .message_body(n.to_body())
-            .set_message_group_id(group)
-            .set_message_deduplication_id(dedup)
-            .send()
-            .await
-            .map_err(|e| backend_err("SendMessage", e))?;
-        out.message_id.ok_or_else(|| QueueError::Backend {
-            op: "SendMessage",
-            message: "reply has no MessageId".into(),
-        })
+        self.send_body(n.to_body(), &n.room_id).await
+    }
+
+    async fn send_control(&self, c: &Control) -> Result<String, QueueError> {
+        self.send_body(c.to_body(), c.room_id()).await
     }
 
     async fn send_batch(&self, ns: &[Notification]) -> Result<Vec<String>, QueueError> {
@@ -98,14 +128,14 @@ impl Queue for SqsQueue {
             }
             let mut req = self.client.send_message_batch().queue_url(&self.url);
             for i in start..end {
-                let (group, dedup) = self.fifo_ids(&ns[i]);
+                let (group, dedup) = self.fifo_ids(&ns[i].room_id);
                 let entry = SendMessageBatchRequestEntry::builder()
                     .id(i.to_string())
                     .message_body(&bodies[i])
                     .set_message_group_id(group)
                     .set_message_deduplication_id(dedup)
                     .build()
-                    .map_err(|e| backend_err("SendMessageBatch", e))?;
+                    .map_err(|e| self.failed("SendMessageBatch", e.to_string()))?;
                 req = req.entries(entry);
             }
             match req.send().await {
@@ -123,7 +153,7 @@ impl Queue for SqsQueue {
                     }
                 }
                 Err(e) => {
-                    let reason = DisplayErrorContext(e).to_string();
+                    let reason = crate::aws::describe_sdk_error(&e);
                     failed.extend((start..end).map(|i| (i, reason.clone())));
                 }
             }
@@ -146,7 +176,7 @@ impl Queue for SqsQueue {
             .wait_time_seconds(wait.as_secs().min(20) as i32)
             .send()
             .await
-            .map_err(|e| backend_err("ReceiveMessage", e))?;
+            .map_err(|e| self.backend_err("ReceiveMessage", e))?;
         Ok(out
             .messages
             .unwrap_or_default()
@@ -168,27 +198,27 @@ impl Queue for SqsQueue {
                     .id(i.to_string())
                     .receipt_handle(h)
                     .build()
-                    .map_err(|e| backend_err("DeleteMessageBatch", e))?;
+                    .map_err(|e| self.failed("DeleteMessageBatch", e.to_string()))?;
                 req = req.entries(entry);
             }
             let out = req
                 .send()
                 .await
-                .map_err(|e| backend_err("DeleteMessageBatch", e))?;
+                .map_err(|e| self.backend_err("DeleteMessageBatch", e))?;
             failed.extend(out.failed.into_iter().map(|f| f.code));
         }
         if failed.is_empty() {
             Ok(())
         } else {
-            Err(QueueError::Backend {
-                op: "DeleteMessageBatch",
-                message: format!(
+            Err(self.failed(
+                "DeleteMessageBatch",
+                format!(
                     "{} of {} not deleted ({})",
                     failed.len(),
                     receipt_handles.len(),
                     failed.join(", ")
                 ),
-            })
+            ))
         }
     }
 }

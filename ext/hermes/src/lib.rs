@@ -6,7 +6,7 @@ mod client;
 mod errors;
 mod nogvl;
 
-use hermes_core::names::env;
+use hermes_core::names::{self, env};
 use magnus::{prelude::*, Error, RModule, Ruby};
 
 #[magnus::init(name = "hermes_native")]
@@ -20,5 +20,6 @@ fn init(ruby: &Ruby) -> Result<(), Error> {
     let secrets = ruby.ary_from_iter(env::SECRETS.iter().copied());
     secrets.freeze();
     native.const_set("SECRET_SETTINGS", secrets)?;
+    native.const_set("DEFAULT_LOCAL_URL", names::DEFAULT_LOCAL_URL)?;
     client::init(ruby)
 }

@@ -9,7 +9,8 @@ async fn main() -> Result<(), Error> {
         backends.connections,
         backends.pushers,
         cfg.websocket_endpoint().map(str::to_owned),
-    );
+    )
+    .with_history(backends.history, cfg.history_ttl().as_duration());
     // One function serves SQS batches and the WebSocket routes; the event's shape says which.
     run(service_fn(move |ev: LambdaEvent<Value>| async move {
         let event = SendEvent::from_value(ev.payload)?;

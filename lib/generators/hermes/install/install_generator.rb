@@ -4,11 +4,13 @@ require "rails/generators"
 
 module Hermes
   module Generators
-    # rails g hermes:install: the initializer, the layout line, the importmap pin, and the
-    # credentials to add.
+    # rails g hermes:install: the initializer (where the app names the page's user and
+    # company), the connect tag in the layout, the token refresh endpoint in the routes, the
+    # importmap pin when the app uses importmap, and the next steps.
     class InstallGenerator < ::Rails::Generators::Base
       source_root File.expand_path("templates", __dir__)
-      desc "Sets Hermes up: config/initializers/hermes.rb, the connect tag in the layout, the importmap pin."
+      desc "Sets Hermes up: config/initializers/hermes.rb, the connect tag in the layout, " \
+           "the token endpoint route, the importmap pin."
 
       class_option :layout, type: :string, default: "app/views/layouts/application.html.erb"
 
@@ -16,40 +18,81 @@ module Hermes
         template "initializer.rb", "config/initializers/hermes.rb"
       end
 
+      # After the import map when importmap-rails renders one (the tag imports "hermes" from
+      # it); otherwise early in <head>, before the app's own scripts, so that they find
+      # window.Hermes already defined.
       def add_connect_tag_to_layout
         layout = options[:layout]
-        unless File.exist?(File.join(destination_root, layout))
-          say_status :skip, "#{layout} not found: add the connect tag to your layout yourself", :yellow
+        path = File.join(destination_root, layout)
+        unless File.exist?(path)
+          say_status :skip, "#{layout} not found: add <%= hermes_connect_tag %> to your layout's <head>", :yellow
           return
         end
-        line = "    <%= hermes_connect_tag(user_id: current_user.id, company_code: current_user.company_code) if user_signed_in? %>\n"
-        return if File.read(File.join(destination_root, layout)).include?("hermes_connect_tag")
+        text = File.read(path)
+        return if text.include?("hermes_connect_tag")
 
-        insert_into_file layout, line, before: %r{^\s*</head>}
+        lines = "    <%# Hermes: this page's WebSocket, for the user and company named in config/initializers/hermes.rb %>\n" \
+                "    <%= hermes_connect_tag %>\n"
+        anchor = [(/^.*javascript_importmap_tags.*\n/ if importmap?), /^.*csp_meta_tag.*\n/, /^.*csrf_meta_tags.*\n/]
+                 .compact.find { |re| text.match?(re) }
+        if anchor
+          insert_into_file layout, lines, after: anchor
+        else
+          insert_into_file layout, lines, before: %r{^\s*</head>}
+        end
+      end
+
+      def mount_token_endpoint
+        routes = File.join(destination_root, "config/routes.rb")
+        return unless File.exist?(routes)
+        return if File.read(routes).include?("Hermes::Engine")
+
+        route %(mount Hermes::Engine, at: "/hermes" # POST /hermes/token: a fresh token for a page whose token was refused)
       end
 
       def pin_browser_client
-        importmap = File.join(destination_root, "config/importmap.rb")
-        return unless File.exist?(importmap)
-        return if File.read(importmap).include?('pin "hermes"')
+        return unless importmap?
+        return if File.read(File.join(destination_root, "config/importmap.rb")).match?(/^\s*pin\s+["']hermes["']/)
 
         append_to_file "config/importmap.rb", %(pin "hermes", to: "hermes.js"\n)
       end
 
-      def show_credentials
+      def show_next_steps
         say <<~TEXT
 
-          Add to your credentials (bin/rails credentials:edit):
+          Hermes is installed. Next:
 
-            hermes:
-              jwt_secret: #{SecureRandom.hex(32)}   # same value as the stack's secret jwt_secret
-              passcode: #{SecureRandom.hex(16)}     # same value as the stack's secret passcode
-              queue_url: https://sqs.<region>.amazonaws.com/<account>/hermes-messageQueue   # stack output QueueUrl
-              websocket_url: wss://<api-id>.execute-api.<region>.amazonaws.com             # stack output, without the stage
-              region: <region>
+          1. In config/initializers/hermes.rb, fill in the two expressions that say who a page is for:
+               c.current_user_id       the signed-in user's id           (e.g. current_user&.id)
+               c.current_company_code  the company (room) they belong to (e.g. current_user&.company&.code)
 
-          In development, run hermes-local and set HERMES_BACKEND=local: no AWS needed.
+          2. Development: run hermes-local (it listens on http://127.0.0.1:3001). In development the
+             initializer uses it (HERMES_BACKEND=local): no AWS and no secrets to set.
+
+          3. Production: add to your credentials (bin/rails credentials:edit):
+
+               hermes:
+                 jwt_secret: #{SecureRandom.hex(32)}   # the stack secret's jwt_secret
+                 passcode: #{SecureRandom.hex(16)}     # the stack secret's passcode
+                 queue_url: https://sqs.<region>.amazonaws.com/<account>/hermes-messageQueue   # stack output QueueUrl
+                 websocket_url: wss://<api-id>.execute-api.<region>.amazonaws.com             # stack output WebSocketUrl, without the stage
+                 region: <region>
+
+             (or HERMES_JWT_SECRET, HERMES_PASSCODE, HERMES_QUEUE_URL, HERMES_WEBSOCKET_URL, AWS_REGION).
+
+          4. On a page, from any script:
+               <script>window.Hermes.subscribe("info", (text) => alert(text));</script>
+
+          5. From a job or a console:
+               Hermes.enqueue_notification(user_id: user.id, room_id: company_code,
+                                           data: { type: "info", data: "Backup finished" })
         TEXT
+      end
+
+      private
+
+      def importmap?
+        File.exist?(File.join(destination_root, "config/importmap.rb"))
       end
     end
   end

@@ -1,10 +1,20 @@
 # frozen_string_literal: true
 
-# Hermes reads credentials.hermes (jwt_secret, passcode, queue_url, websocket_url, region, ...)
-# and then the HERMES_* environment variables. Override anything here.
+# Hermes: real-time notifications from Rails to browsers over API Gateway WebSockets.
+# Settings come from the credentials (bin/rails credentials:edit, under `hermes:`), then from
+# the HERMES_* environment variables; anything set here wins over both.
 Hermes.configure do |c|
-  # Development without AWS: run hermes-local (script/run in the hermes repository).
+  # Who a page is for. Both run on the controller of every page whose layout has
+  # hermes_connect_tag, and of the token refresh endpoint (mounted at /hermes in
+  # config/routes.rb), so your authentication's helpers work here. Answer nil when nobody is
+  # signed in: then no token is minted and no WebSocket is opened.
+  #
+  # FILL IN the signed-in user's id (an Integer or a String), e.g. `current_user&.id`:
+  c.current_user_id = -> { nil }
+  # FILL IN the company (room) whose notifications that user gets, e.g. `current_user&.company&.code`:
+  c.current_company_code = -> { nil }
+
+  # Development without AWS: hermes-local on http://127.0.0.1:3001 (HERMES_LOCAL_URL) mints
+  # the tokens and delivers the notifications; nothing else to set.
   c.backend = "local" if Rails.env.development? && ENV["HERMES_BACKEND"].nil?
-  # c.token_ttl = 3600
-  # c.bcrypt_cost = 10
 end

@@ -1,0 +1,39 @@
+# frozen_string_literal: true
+
+module Hermes
+  # POST /hermes/token: a fresh token for the signed-in user, for a page whose token was
+  # refused (the gateway restarted, the token expired or was revoked, API Gateway closed the
+  # socket after 2 hours). The user and company are the ones config/initializers/hermes.rb
+  # names (c.current_user_id, c.current_company_code), never anything from the request.
+  #
+  # It inherits the app's ApplicationController, so the app's authentication helpers and
+  # filters apply; it always checks the CSRF token, and answers only same-origin requests.
+  class TokensController < ::ApplicationController
+    protect_from_forgery with: :exception if respond_to?(:protect_from_forgery)
+
+    def create
+      response.headers["Cache-Control"] = "no-store"
+      return render(json: { error: "cross-origin request refused" }, status: :forbidden) unless same_origin?
+
+      who = Hermes::ViewHelper.identify(self)
+      return render(json: { error: "not signed in" }, status: :unauthorized) if who.nil?
+
+      render json: { token: Hermes.generate_token(user_id: who[0], company_code: who[1]) }
+    rescue Hermes::StoreError, Hermes::LocalBackendError => e
+      Hermes::ViewHelper.log_unavailable(e)
+      render json: { error: "live notifications are unavailable right now" }, status: :service_unavailable
+    end
+
+    private
+
+    # Browsers send Origin on a POST and Sec-Fetch-Site on every request; a request from
+    # another site is refused even if it somehow carries a valid CSRF token.
+    def same_origin?
+      site = request.headers["Sec-Fetch-Site"]
+      return false if site && site != "same-origin"
+
+      origin = request.headers["Origin"]
+      origin.nil? || origin == request.base_url
+    end
+  end
+end

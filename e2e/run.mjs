@@ -2,7 +2,7 @@
 //   the gem mints a token into DynamoDB (moto) -> Chromium opens hermes-local's page with it ->
 //   the gem enqueues a notification into SQS (moto) -> hermes-local polls it into the send
 //   handler -> the management API pushes it to the page -> the page shows it.
-// Run by script/test-local under script/with-moto; writes test-results/e2e.png.
+// Run by script/test-browser under script/with-moto; writes test-results/e2e.png.
 import { spawn, execFileSync } from "node:child_process";
 import { mkdirSync, existsSync } from "node:fs";
 import net from "node:net";

@@ -3,10 +3,6 @@
 require "json"
 require_relative "hermes/version"
 require_relative "hermes/error"
-require_relative "hermes/configuration"
-require_relative "hermes/json_data"
-require_relative "hermes/ids"
-require_relative "hermes/local_backend"
 
 module Hermes
   # Where the extension is: a platform gem (`rake native:gem`) keeps one build per Ruby minor
@@ -31,6 +27,11 @@ module Hermes
   load_native
 end
 
+# After the extension: the settings' names come from it.
+require_relative "hermes/configuration"
+require_relative "hermes/json_data"
+require_relative "hermes/ids"
+require_relative "hermes/local_backend"
 require_relative "hermes/client"
 require_relative "hermes/api"
 require_relative "hermes/notification_authorizer"

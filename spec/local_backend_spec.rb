@@ -61,6 +61,13 @@ RSpec.describe "the local backend" do
       .to raise_error(ArgumentError, /-character token; at most 3584/)
   end
 
+  it "reads presence and queues disconnects through hermes-local" do
+    expect(local.presence(room_id: "EMPTY-ROOM")).to eq([])
+    expect(local.disconnect(user_id: 42, room_id: "ACME")).to match(/\S/)
+    local.generate_token(user_id: 43, company_code: "ACME")
+    expect(local.revoke_token(user_id: 43, company_code: "ACME")).to be(true)
+  end
+
   it "says plainly when hermes-local is not running" do
     dead = client(backend: "local", local_url: "http://127.0.0.1:9")
     expect { dead.generate_token(user_id: 1, company_code: "R") }

@@ -97,6 +97,18 @@ RSpec.describe "tokens" do
     expect { config.apply(jwt_secrte: "x") }.to raise_error(Hermes::ConfigurationError, /unknown Hermes setting :jwt_secrte/)
   end
 
+  it "takes hermes-core's setting names from the extension, so the two lists cannot drift" do
+    core = Hermes::Native::SETTINGS
+    expect(core).to include("jwt_secret" => "HERMES_JWT_SECRET", "region" => "AWS_REGION")
+    expect(Hermes::Configuration::ENV_NAMES).to include(core.to_h { |k, v| [k.to_sym, v] })
+    # What only Ruby reads is not a name core reads too (each setting has one owner).
+    expect(Hermes::Configuration::RUBY_ENV_NAMES.values & core.values).to be_empty
+    expect(Hermes::Configuration::SECRET_NAMES).to contain_exactly(:jwt_secret, :passcode)
+    # Every core setting is an accessor and reaches the extension under its variable.
+    config = Hermes::Configuration.new({}).apply(core.keys.to_h { |k| [k, "v-#{k}"] })
+    expect(config.to_env).to include(core.values.to_h { |env| [env, "v-#{core.key(env)}"] })
+  end
+
   it "is reachable as Hermes and as Notification::NotificationAuthorizer" do
     Hermes.configure do |c|
       c.jwt_secret = SECRET

@@ -30,7 +30,7 @@ use hermes_core::push::sigv4::Signer;
 use hermes_core::push::MemoryPusher;
 use hermes_core::store::{Connection, ConnectionStore, MemoryConnectionStore, MemoryTokenStore};
 use hermes_core::token::{compose, now_secs, seal, Claims, JwtKeys, UserId};
-use hermes_core::{Config, Minter};
+use hermes_core::{BcryptCost, Config, Minter};
 use serde_json::json;
 
 const SECRET: &str = "benchmark-secret-for-hs512-0123456789abcdef";
@@ -64,7 +64,7 @@ fn tokens(c: &mut Criterion) {
     let mut g = c.benchmark_group("bcrypt");
     g.sample_size(10);
     g.bench_function("seal_cost_10", |b| {
-        b.iter(|| seal(black_box(&claims.token), 10).unwrap())
+        b.iter(|| seal(black_box(&claims.token), BcryptCost::DEFAULT))
     });
     g.bench_function("bcrypt_crate_cost_10", |b| {
         b.iter(|| bcrypt::hash_with_salt(black_box(&claims.token), 10, [7; 16]).unwrap())

@@ -20,7 +20,7 @@ pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
 
 pub async fn sdk_config(cfg: &Config) -> SdkConfig {
     let mut loader = aws_config::defaults(BehaviorVersion::latest())
-        .region(Region::new(cfg.region.clone()))
+        .region(Region::new(cfg.region().to_owned()))
         .retry_config(
             RetryConfig::standard()
                 .with_max_attempts(MAX_ATTEMPTS)
@@ -33,13 +33,13 @@ pub async fn sdk_config(cfg: &Config) -> SdkConfig {
                 .operation_timeout(Duration::from_secs(20))
                 .build(),
         );
-    if let Some(url) = &cfg.aws_endpoint_url {
+    if let Some(url) = cfg.aws_endpoint_url() {
         loader = loader.endpoint_url(url);
     }
     // Emulators (and the local gateway's management API on the memory backend) take any
     // credentials; with none in the environment, sign with fixed ones rather than wait on the
     // instance-metadata lookup.
-    let emulated = cfg.aws_endpoint_url.is_some() || cfg.backend == crate::config::Backend::Memory;
+    let emulated = cfg.aws_endpoint_url().is_some() || cfg.backend() == crate::config::Backend::Memory;
     if emulated
         && std::env::var_os("AWS_ACCESS_KEY_ID").is_none()
         && std::env::var_os("AWS_PROFILE").is_none()

@@ -6,15 +6,17 @@ use crate::config::{Backend, Config, ConfigError};
 use crate::push::{ApiGwPusherFactory, PusherFactory};
 use crate::queue::{MemoryQueue, Queue, SqsQueue};
 use crate::store::{
-    ConnectionStore, DynamoConnectionStore, DynamoTokenStore, MemoryConnectionStore, MemoryTokenStore,
-    TokenStore,
+    ConnectionStore, DynamoConnectionStore, DynamoHistoryStore, DynamoTokenStore, HistoryStore,
+    MemoryConnectionStore, MemoryHistoryStore, MemoryTokenStore, TokenStore,
 };
 
 #[derive(Clone)]
 pub struct Backends {
     pub tokens: Arc<dyn TokenStore>,
     pub connections: Arc<dyn ConnectionStore>,
-    /// `None` on AWS when `HERMES_QUEUE_URL` is unset (the Lambdas never enqueue).
+    pub history: Arc<dyn HistoryStore>,
+    /// `None` on AWS when `HERMES_QUEUE_URL` is unset (the send Lambda then posts a whole room
+    /// in one invocation, however large).
     pub queue: Option<Arc<dyn Queue>>,
     pub pushers: Arc<dyn PusherFactory>,
 }
@@ -22,7 +24,7 @@ pub struct Backends {
 impl Backends {
     pub async fn from_config(cfg: &Config) -> Result<Self, ConfigError> {
         let sdk = crate::aws::sdk_config(cfg).await;
-        match cfg.backend {
+        match cfg.backend() {
             Backend::Aws => {
                 let ddb = crate::aws::dynamodb(&sdk);
                 let queue: Option<Arc<dyn Queue>> = cfg
@@ -30,8 +32,9 @@ impl Backends {
                     .ok()
                     .map(|url| Arc::new(SqsQueue::new(crate::aws::sqs(&sdk), url)) as Arc<dyn Queue>);
                 Ok(Backends {
-                    tokens: Arc::new(DynamoTokenStore::new(ddb.clone(), &cfg.tokens_table)),
-                    connections: Arc::new(DynamoConnectionStore::new(ddb, &cfg.connections_table)),
+                    tokens: Arc::new(DynamoTokenStore::new(ddb.clone(), cfg.tokens_table())),
+                    connections: Arc::new(DynamoConnectionStore::new(ddb.clone(), cfg.connections_table())),
+                    history: Arc::new(DynamoHistoryStore::new(ddb, cfg.history_table())),
                     queue,
                     pushers: Arc::new(ApiGwPusherFactory::new(sdk)),
                 })
@@ -39,6 +42,7 @@ impl Backends {
             Backend::Memory => Ok(Backends {
                 tokens: Arc::new(MemoryTokenStore::new()),
                 connections: Arc::new(MemoryConnectionStore::new()),
+                history: Arc::new(MemoryHistoryStore::default()),
                 queue: Some(Arc::new(MemoryQueue::default())),
                 pushers: Arc::new(ApiGwPusherFactory::new(sdk)),
             }),

@@ -1,6 +1,11 @@
 //! One `Config` for the gem, the Lambdas and the local gateway, read from the SPEC §2 names.
+//!
+//! Every value is checked once, when the `Config` is built, into a type that cannot hold a bad
+//! one (`BcryptCost`, `TokenTtl`, `Backend`, a secret of at least 32 bytes); the fields are
+//! private, so nothing downstream can put an unchecked value back.
 
 use std::fmt;
+use std::str::FromStr;
 use std::time::Duration;
 
 use crate::names::env;
@@ -42,6 +47,22 @@ impl Backend {
     }
 }
 
+impl FromStr for Backend {
+    type Err = ConfigError;
+
+    fn from_str(v: &str) -> Result<Self, ConfigError> {
+        match v.to_ascii_lowercase().as_str() {
+            "aws" => Ok(Backend::Aws),
+            "memory" => Ok(Backend::Memory),
+            "local" => Ok(Backend::Local),
+            other => Err(ConfigError::Invalid {
+                name: env::BACKEND,
+                reason: format!("expected aws, memory or local, got {other:?}"),
+            }),
+        }
+    }
+}
+
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum ConfigError {
     #[error("{0} is not set")]
@@ -52,40 +73,134 @@ pub enum ConfigError {
 
 pub const MIN_SECRET_BYTES: usize = 32;
 
+/// bcrypt's cost factor: 4 to 31, the only values bcrypt defines.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BcryptCost(u32);
+
+impl BcryptCost {
+    pub const DEFAULT: BcryptCost = BcryptCost(10);
+
+    pub fn new(cost: u32) -> Result<Self, ConfigError> {
+        if !(4..=31).contains(&cost) {
+            return Err(ConfigError::Invalid {
+                name: env::BCRYPT_COST,
+                reason: format!("must be from 4 to 31, got {cost}"),
+            });
+        }
+        Ok(BcryptCost(cost))
+    }
+
+    pub fn get(self) -> u32 {
+        self.0
+    }
+}
+
+impl FromStr for BcryptCost {
+    type Err = ConfigError;
+
+    fn from_str(v: &str) -> Result<Self, ConfigError> {
+        let cost = v.parse().map_err(|_| ConfigError::Invalid {
+            name: env::BCRYPT_COST,
+            reason: format!("expected a number from 4 to 31, got {v:?}"),
+        })?;
+        BcryptCost::new(cost)
+    }
+}
+
+/// A lifetime in whole seconds, a minute to a year. An upper bound keeps `exp` and
+/// DynamoDB's TTL arithmetic far from overflow and refuses a typo that would keep things for
+/// years.
+fn lifetime(name: &'static str, secs: u64) -> Result<Duration, ConfigError> {
+    if !(60..=31_536_000).contains(&secs) {
+        return Err(ConfigError::Invalid {
+            name,
+            reason: format!("must be between 60 and 31536000 seconds, got {secs}"),
+        });
+    }
+    Ok(Duration::from_secs(secs))
+}
+
+fn whole_seconds(name: &'static str, v: &str) -> Result<u64, ConfigError> {
+    v.parse().map_err(|_| ConfigError::Invalid {
+        name,
+        reason: format!("expected a whole number of seconds, got {v:?}"),
+    })
+}
+
+/// How long a minted JWT (and its stored hash) lives: a minute to a year.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TokenTtl(Duration);
+
+impl TokenTtl {
+    pub const DEFAULT: TokenTtl = TokenTtl(Duration::from_secs(3600));
+
+    pub fn from_secs(secs: u64) -> Result<Self, ConfigError> {
+        lifetime(env::TOKEN_TTL, secs).map(TokenTtl)
+    }
+
+    pub fn as_secs(self) -> u64 {
+        self.0.as_secs()
+    }
+
+    pub fn as_duration(self) -> Duration {
+        self.0
+    }
+}
+
+impl FromStr for TokenTtl {
+    type Err = ConfigError;
+
+    fn from_str(v: &str) -> Result<Self, ConfigError> {
+        TokenTtl::from_secs(whole_seconds(env::TOKEN_TTL, v)?)
+    }
+}
+
+/// How long a delivered frame stays recoverable (the history items' DynamoDB TTL): a minute
+/// to a year. A minute at least: recovery spans a reconnect, and the in-flight check in
+/// handlers::recover reads write times back from `expires_at - ttl`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HistoryTtl(Duration);
+
+impl HistoryTtl {
+    pub const DEFAULT: HistoryTtl = HistoryTtl(Duration::from_secs(crate::names::history::DEFAULT_TTL_SECS));
+
+    pub fn from_secs(secs: u64) -> Result<Self, ConfigError> {
+        lifetime(env::HISTORY_TTL, secs).map(HistoryTtl)
+    }
+
+    pub fn as_secs(self) -> u64 {
+        self.0.as_secs()
+    }
+
+    pub fn as_duration(self) -> Duration {
+        self.0
+    }
+}
+
+impl FromStr for HistoryTtl {
+    type Err = ConfigError;
+
+    fn from_str(v: &str) -> Result<Self, ConfigError> {
+        HistoryTtl::from_secs(whole_seconds(env::HISTORY_TTL, v)?)
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct Config {
     jwt_secret: Option<Secret>,
     passcode: Option<Secret>,
-    pub tokens_table: String,
-    pub connections_table: String,
+    tokens_table: String,
+    connections_table: String,
+    history_table: String,
+    history_ttl: HistoryTtl,
     queue_url: Option<String>,
-    pub token_ttl: Duration,
-    pub bcrypt_cost: u32,
-    /// Management API endpoint with the stage; `None` derives it from the event.
-    pub websocket_endpoint: Option<String>,
-    pub aws_endpoint_url: Option<String>,
-    pub backend: Backend,
-    pub local_url: String,
-    pub region: String,
-}
-
-impl Default for Config {
-    fn default() -> Self {
-        Config {
-            jwt_secret: None,
-            passcode: None,
-            tokens_table: crate::names::tokens::DEFAULT_TABLE.into(),
-            connections_table: crate::names::connections::DEFAULT_TABLE.into(),
-            queue_url: None,
-            token_ttl: Duration::from_secs(3600),
-            bcrypt_cost: 10,
-            websocket_endpoint: None,
-            aws_endpoint_url: None,
-            backend: Backend::Aws,
-            local_url: "http://127.0.0.1:3001".into(),
-            region: "eu-west-1".into(),
-        }
-    }
+    token_ttl: TokenTtl,
+    bcrypt_cost: BcryptCost,
+    websocket_endpoint: Option<String>,
+    aws_endpoint_url: Option<String>,
+    backend: Backend,
+    local_url: String,
+    region: String,
 }
 
 impl Config {
@@ -95,116 +210,36 @@ impl Config {
     }
 
     /// Reads from any name → value lookup (the gem passes its own overrides through this).
-    /// Empty values count as unset, as they do in most deploy tools' env files.
+    /// Empty values count as unset, as they do in most deploy tools' env files. The names are
+    /// exactly `names::env::SETTINGS` (a test holds the two together).
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
         let get = |name: &str| {
             lookup(name)
                 .map(|v| v.trim().to_owned())
                 .filter(|v| !v.is_empty())
         };
-        let mut c = Config::default();
-        if let Some(v) = get(env::JWT_SECRET) {
-            c.set_jwt_secret(v)?;
-        }
-        if let Some(v) = get(env::PASSCODE) {
-            c.set_passcode(v)?;
-        }
-        if let Some(v) = get(env::TOKENS_TABLE) {
-            c.tokens_table = v;
-        }
-        if let Some(v) = get(env::CONNECTIONS_TABLE) {
-            c.connections_table = v;
-        }
-        c.queue_url = get(env::QUEUE_URL);
-        if let Some(v) = get(env::TOKEN_TTL) {
-            c.set_token_ttl_str(&v)?;
-        }
-        if let Some(v) = get(env::BCRYPT_COST) {
-            c.set_bcrypt_cost_str(&v)?;
-        }
-        c.websocket_endpoint = get(env::WEBSOCKET_ENDPOINT).map(|v| v.trim_end_matches('/').to_owned());
-        c.aws_endpoint_url = get(env::AWS_ENDPOINT_URL);
-        if let Some(v) = get(env::BACKEND) {
-            c.backend = parse_backend(&v)?;
-        }
-        if let Some(v) = get(env::LOCAL_URL) {
-            c.local_url = v.trim_end_matches('/').to_owned();
-        }
-        if let Some(v) = get(env::AWS_REGION) {
-            c.region = v;
-        }
-        Ok(c)
-    }
-
-    pub fn set_jwt_secret(&mut self, value: impl Into<String>) -> Result<(), ConfigError> {
-        let value = value.into();
-        if value.len() < MIN_SECRET_BYTES {
-            return Err(ConfigError::Invalid {
-                name: env::JWT_SECRET,
-                reason: format!(
-                    "must be at least {MIN_SECRET_BYTES} bytes for HS512, got {}",
-                    value.len()
-                ),
-            });
-        }
-        self.jwt_secret = Some(Secret(value));
-        Ok(())
-    }
-
-    pub fn set_passcode(&mut self, value: impl Into<String>) -> Result<(), ConfigError> {
-        let value = value.into();
-        if value.is_empty() {
-            return Err(ConfigError::Invalid {
-                name: env::PASSCODE,
-                reason: "must not be empty".into(),
-            });
-        }
-        self.passcode = Some(Secret(value));
-        Ok(())
-    }
-
-    pub fn set_queue_url(&mut self, value: Option<String>) {
-        self.queue_url = value.filter(|v| !v.is_empty());
-    }
-
-    pub fn set_token_ttl_str(&mut self, v: &str) -> Result<(), ConfigError> {
-        let secs: u64 = v.parse().map_err(|_| ConfigError::Invalid {
-            name: env::TOKEN_TTL,
-            reason: format!("expected a whole number of seconds, got {v:?}"),
-        })?;
-        self.set_token_ttl(secs)
-    }
-
-    pub fn set_token_ttl(&mut self, secs: u64) -> Result<(), ConfigError> {
-        // An upper bound keeps `exp` and DynamoDB's TTL arithmetic far from overflow and
-        // refuses a typo that would mint tokens valid for years.
-        if !(60..=31_536_000).contains(&secs) {
-            return Err(ConfigError::Invalid {
-                name: env::TOKEN_TTL,
-                reason: format!("must be between 60 and 31536000 seconds, got {secs}"),
-            });
-        }
-        self.token_ttl = Duration::from_secs(secs);
-        Ok(())
-    }
-
-    pub fn set_bcrypt_cost_str(&mut self, v: &str) -> Result<(), ConfigError> {
-        let cost: u32 = v.parse().map_err(|_| ConfigError::Invalid {
-            name: env::BCRYPT_COST,
-            reason: format!("expected a number from 4 to 31, got {v:?}"),
-        })?;
-        self.set_bcrypt_cost(cost)
-    }
-
-    pub fn set_bcrypt_cost(&mut self, cost: u32) -> Result<(), ConfigError> {
-        if !(4..=31).contains(&cost) {
-            return Err(ConfigError::Invalid {
-                name: env::BCRYPT_COST,
-                reason: format!("must be from 4 to 31, got {cost}"),
-            });
-        }
-        self.bcrypt_cost = cost;
-        Ok(())
+        Ok(Config {
+            jwt_secret: get(env::JWT_SECRET).map(jwt_secret).transpose()?,
+            passcode: get(env::PASSCODE).map(Secret),
+            tokens_table: get(env::TOKENS_TABLE)
+                .unwrap_or_else(|| crate::names::tokens::DEFAULT_TABLE.into()),
+            connections_table: get(env::CONNECTIONS_TABLE)
+                .unwrap_or_else(|| crate::names::connections::DEFAULT_TABLE.into()),
+            history_table: get(env::HISTORY_TABLE)
+                .unwrap_or_else(|| crate::names::history::DEFAULT_TABLE.into()),
+            history_ttl: parse(get(env::HISTORY_TTL))?.unwrap_or(HistoryTtl::DEFAULT),
+            queue_url: get(env::QUEUE_URL),
+            token_ttl: parse(get(env::TOKEN_TTL))?.unwrap_or(TokenTtl::DEFAULT),
+            bcrypt_cost: parse(get(env::BCRYPT_COST))?.unwrap_or(BcryptCost::DEFAULT),
+            websocket_endpoint: get(env::WEBSOCKET_ENDPOINT).map(|v| v.trim_end_matches('/').to_owned()),
+            aws_endpoint_url: get(env::AWS_ENDPOINT_URL),
+            backend: parse(get(env::BACKEND))?.unwrap_or(Backend::Aws),
+            local_url: get(env::LOCAL_URL).map_or_else(
+                || crate::names::DEFAULT_LOCAL_URL.into(),
+                |v| v.trim_end_matches('/').to_owned(),
+            ),
+            region: get(env::AWS_REGION).unwrap_or_else(|| "eu-west-1".into()),
+        })
     }
 
     pub fn jwt_secret(&self) -> Result<&Secret, ConfigError> {
@@ -222,24 +257,77 @@ impl Config {
             .as_deref()
             .ok_or(ConfigError::Missing(env::QUEUE_URL))
     }
+
+    pub fn tokens_table(&self) -> &str {
+        &self.tokens_table
+    }
+
+    pub fn connections_table(&self) -> &str {
+        &self.connections_table
+    }
+
+    pub fn history_table(&self) -> &str {
+        &self.history_table
+    }
+
+    /// How long a delivered frame stays recoverable.
+    pub fn history_ttl(&self) -> HistoryTtl {
+        self.history_ttl
+    }
+
+    pub fn token_ttl(&self) -> TokenTtl {
+        self.token_ttl
+    }
+
+    pub fn bcrypt_cost(&self) -> BcryptCost {
+        self.bcrypt_cost
+    }
+
+    /// Management API endpoint with the stage; `None` derives it from the event.
+    pub fn websocket_endpoint(&self) -> Option<&str> {
+        self.websocket_endpoint.as_deref()
+    }
+
+    /// One endpoint for DynamoDB and SQS (an emulator); `None` is AWS.
+    pub fn aws_endpoint_url(&self) -> Option<&str> {
+        self.aws_endpoint_url.as_deref()
+    }
+
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    pub fn local_url(&self) -> &str {
+        &self.local_url
+    }
+
+    pub fn region(&self) -> &str {
+        &self.region
+    }
 }
 
-pub fn parse_backend(v: &str) -> Result<Backend, ConfigError> {
-    match v.to_ascii_lowercase().as_str() {
-        "aws" => Ok(Backend::Aws),
-        "memory" => Ok(Backend::Memory),
-        "local" => Ok(Backend::Local),
-        other => Err(ConfigError::Invalid {
-            name: env::BACKEND,
-            reason: format!("expected aws, memory or local, got {other:?}"),
-        }),
+fn parse<T: FromStr<Err = ConfigError>>(value: Option<String>) -> Result<Option<T>, ConfigError> {
+    value.map(|v| v.parse()).transpose()
+}
+
+fn jwt_secret(value: String) -> Result<Secret, ConfigError> {
+    if value.len() < MIN_SECRET_BYTES {
+        return Err(ConfigError::Invalid {
+            name: env::JWT_SECRET,
+            reason: format!(
+                "must be at least {MIN_SECRET_BYTES} bytes for HS512, got {}",
+                value.len()
+            ),
+        });
     }
+    Ok(Secret(value))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::collections::HashMap;
+    use std::cell::RefCell;
+    use std::collections::{BTreeSet, HashMap};
 
     fn cfg(pairs: &[(&str, &str)]) -> Result<Config, ConfigError> {
         let m: HashMap<String, String> = pairs
@@ -254,14 +342,16 @@ mod tests {
     #[test]
     fn defaults_follow_the_spec() {
         let c = cfg(&[]).unwrap();
-        assert_eq!(c.tokens_table, "hermesTokens");
-        assert_eq!(c.connections_table, "hermesConnections");
-        assert_eq!(c.token_ttl, Duration::from_secs(3600));
-        assert_eq!(c.bcrypt_cost, 10);
-        assert_eq!(c.backend, Backend::Aws);
-        assert_eq!(c.region, "eu-west-1");
-        assert_eq!(c.local_url, "http://127.0.0.1:3001");
-        assert_eq!(c.websocket_endpoint, None);
+        assert_eq!(c.tokens_table(), "hermesTokens");
+        assert_eq!(c.connections_table(), "hermesConnections");
+        assert_eq!(c.history_table(), "hermesHistory");
+        assert_eq!(c.history_ttl().as_duration(), Duration::from_secs(86_400));
+        assert_eq!(c.token_ttl().as_duration(), Duration::from_secs(3600));
+        assert_eq!(c.bcrypt_cost().get(), 10);
+        assert_eq!(c.backend(), Backend::Aws);
+        assert_eq!(c.region(), "eu-west-1");
+        assert_eq!(c.local_url(), "http://127.0.0.1:3001");
+        assert_eq!(c.websocket_endpoint(), None);
     }
 
     #[test]
@@ -301,6 +391,8 @@ mod tests {
             ("HERMES_TOKEN_TTL", "-5"),
             ("HERMES_TOKEN_TTL", "10"),
             ("HERMES_BACKEND", "redis"),
+            ("HERMES_HISTORY_TTL", "1d"),
+            ("HERMES_HISTORY_TTL", "5"),
         ] {
             let err = cfg(&[(name, value)]).unwrap_err();
             assert!(err.to_string().starts_with(name), "{name}={value}: {err}");
@@ -312,9 +404,17 @@ mod tests {
         ])
         .unwrap();
         assert_eq!(
-            (c.bcrypt_cost, c.token_ttl.as_secs(), c.backend),
+            (c.bcrypt_cost().get(), c.token_ttl().as_secs(), c.backend()),
             (4, 120, Backend::Memory)
         );
+    }
+
+    #[test]
+    fn checked_types_refuse_what_the_environment_would() {
+        assert!(BcryptCost::new(3).is_err() && BcryptCost::new(32).is_err());
+        assert_eq!(BcryptCost::new(31).map(BcryptCost::get), Ok(31));
+        assert!(TokenTtl::from_secs(59).is_err() && TokenTtl::from_secs(31_536_001).is_err());
+        assert_eq!("60".parse::<TokenTtl>().map(TokenTtl::as_secs), Ok(60));
     }
 
     #[test]
@@ -332,8 +432,22 @@ mod tests {
         )])
         .unwrap();
         assert_eq!(
-            c.websocket_endpoint.as_deref(),
+            c.websocket_endpoint(),
             Some("https://x.execute-api.eu-west-1.amazonaws.com/prod")
         );
+    }
+
+    /// The gem takes its list of settings from `names::env::SETTINGS` (exported by the
+    /// extension): a variable read here but missing there would be invisible to Ruby.
+    #[test]
+    fn reads_exactly_the_names_the_gem_is_given() {
+        let asked = RefCell::new(BTreeSet::new());
+        Config::from_lookup(|name| {
+            asked.borrow_mut().insert(name.to_owned());
+            None
+        })
+        .unwrap();
+        let listed: BTreeSet<String> = env::SETTINGS.iter().map(|(_, n)| n.to_string()).collect();
+        assert_eq!(asked.into_inner(), listed);
     }
 }

@@ -1,5 +1,7 @@
 //! What travels: the SQS body (`{"user_id", "room_id", "data"}`) and the frame a browser
-//! receives (`{"user_id": "<sender>", "data": ...}`, plus an `id` for de-duplication).
+//! receives (`{"user_id": "<sender>", "data": ...}`, plus an `id` for de-duplication and the
+//! room's `seq`/`epoch` for recovery). Everything else, both ways, is a control message: a
+//! top-level `"hermes"` key names its kind, and it never has a `data` key (SPEC §7).
 //! `data` is carried as raw JSON text from the producer to the browser: the bytes Ruby's
 //! JSON.generate wrote are the bytes the page parses (key order, float spelling and all), and
 //! the send handler never re-encodes it.
@@ -14,6 +16,10 @@ use crate::token::{de_string_or_number, UserId};
 pub const MAX_MESSAGE_BYTES: usize = 128 * 1024;
 /// Room kept in the size check for the `id` the send handler adds (an SQS message id is 36 bytes).
 const ID_RESERVE_BYTES: usize = 96;
+/// Epochs are made by `store::new_epoch` (16 characters); longer ones are refused.
+pub const MAX_EPOCH_BYTES: usize = 32;
+/// Room kept for `,"seq":<u64>,"epoch":"<epoch>"`.
+const POSITION_RESERVE_BYTES: usize = 7 + 20 + 11 + MAX_EPOCH_BYTES;
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Notification {
@@ -40,15 +46,134 @@ struct Frame<'a> {
     data: &'a RawValue,
     #[serde(skip_serializing_if = "Option::is_none")]
     id: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    seq: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    epoch: Option<&'a str>,
 }
 
+/// A frame with no place in a history (history off).
 pub fn encode_frame(sender: &str, data: &RawValue, id: Option<&str>) -> Vec<u8> {
+    encode_frame_at(sender, data, id, None)
+}
+
+/// `{"user_id", "data", "id", "seq", "epoch"}`: the bytes posted, and stored as they are in the
+/// history so a recovery replays them byte for byte.
+pub fn encode_frame_at(sender: &str, data: &RawValue, id: Option<&str>, at: Option<(u64, &str)>) -> Vec<u8> {
     serde_json::to_vec(&Frame {
         user_id: sender,
         data,
         id,
+        seq: at.map(|(s, _)| s),
+        epoch: at.map(|(_, e)| e),
     })
     .expect("a JSON value always serialises")
+}
+
+/// The size a frame will have once sequenced, with room for any seq and epoch: checked before a
+/// seq is handed out, so an oversize message never consumes one.
+pub fn sequenced_len(sender: &str, data: &RawValue, id: Option<&str>) -> usize {
+    encode_frame(sender, data, id).len() + POSITION_RESERVE_BYTES
+}
+
+/// A queue record that is not a notification. It has a top-level `"hermes"` key and no
+/// `user_id`, `room_id` or `data`: the seed's Node send Lambda, if it is still the consumer,
+/// reads `body.room_id` as undefined, its Scan fails validation, and nothing is posted (no
+/// browser ever gets a half-built notification from it).
+///
+/// `{"hermes": "disconnect", "target": {"room_id": "ACME", "user_id": "42"}, "reason": "revoked"}`:
+/// the send function closes (DeleteConnection) every socket of that user in that room.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "hermes", rename_all = "snake_case")]
+pub enum Control {
+    Disconnect {
+        target: Target,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        reason: Option<String>,
+    },
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Target {
+    #[serde(deserialize_with = "de_string_or_number")]
+    pub room_id: String,
+    #[serde(deserialize_with = "de_string_or_number")]
+    pub user_id: String,
+}
+
+impl Control {
+    pub fn disconnect(user_id: impl Into<String>, room_id: impl Into<String>, reason: Option<&str>) -> Self {
+        Control::Disconnect {
+            target: Target {
+                room_id: room_id.into(),
+                user_id: user_id.into(),
+            },
+            reason: reason.map(str::to_owned),
+        }
+    }
+
+    pub fn room_id(&self) -> &str {
+        match self {
+            Control::Disconnect { target, .. } => &target.room_id,
+        }
+    }
+
+    pub fn to_body(&self) -> String {
+        serde_json::to_string(self).expect("a control record always serialises")
+    }
+
+    pub fn check(&self) -> Result<(), String> {
+        match self {
+            Control::Disconnect { target, .. } if target.room_id.is_empty() || target.user_id.is_empty() => {
+                Err("a disconnect needs a user_id and a room_id".into())
+            }
+            Control::Disconnect { .. } => Ok(()),
+        }
+    }
+}
+
+/// What an SQS body is: a control record has a top-level `"hermes"` key, anything else is
+/// read as a notification.
+pub enum Record {
+    Notification(Notification),
+    Control(Control),
+}
+
+impl Record {
+    pub fn parse(body: &str) -> Result<Record, serde_json::Error> {
+        #[derive(Deserialize)]
+        struct Kind<'a> {
+            #[serde(borrow, default)]
+            hermes: Option<std::borrow::Cow<'a, str>>,
+        }
+        let kind: Kind = serde_json::from_str(body)?;
+        if kind.hermes.is_some() {
+            serde_json::from_str(body).map(Record::Control)
+        } else {
+            serde_json::from_str(body).map(Record::Notification)
+        }
+    }
+}
+
+/// `{"hermes": "recovered", "recovered": true|false, "epoch": "...", "seq": <latest>}`
+pub fn recovered_frame(recovered: bool, epoch: &str, seq: u64) -> Vec<u8> {
+    serde_json::to_vec(&serde_json::json!({
+        "hermes": "recovered", "recovered": recovered, "epoch": epoch, "seq": seq
+    }))
+    .expect("serialises")
+}
+
+/// `{"hermes": "presence", "room_id": "...", "users": [...], "connections": <n>}`
+pub fn presence_frame(room_id: &str, users: &[String], connections: usize) -> Vec<u8> {
+    serde_json::to_vec(&serde_json::json!({
+        "hermes": "presence", "room_id": room_id, "users": users, "connections": connections
+    }))
+    .expect("serialises")
+}
+
+/// `{"hermes": "error", "error": "..."}`: the answer to a frame the server cannot act on.
+pub fn error_frame(message: &str) -> Vec<u8> {
+    serde_json::to_vec(&serde_json::json!({"hermes": "error", "error": message})).expect("serialises")
 }
 
 impl Notification {
@@ -87,7 +212,7 @@ impl Notification {
 
     /// Refuses, before it is queued, what API Gateway would refuse to deliver.
     pub fn check_size(&self) -> Result<usize, PayloadTooLarge> {
-        let bytes = encode_frame(&self.user_id.to_string(), &self.data, None).len() + ID_RESERVE_BYTES;
+        let bytes = sequenced_len(&self.user_id.to_string(), &self.data, None) + ID_RESERVE_BYTES;
         if bytes > MAX_MESSAGE_BYTES {
             return Err(PayloadTooLarge {
                 bytes,
@@ -149,8 +274,58 @@ mod tests {
     }
 
     #[test]
+    fn sequenced_frame_keeps_the_seed_fields_first() {
+        let f = encode_frame_at("42", &raw(&json!({"a": 1})), Some("m-1"), Some((7, "e1")));
+        assert_eq!(
+            String::from_utf8(f).unwrap(),
+            r#"{"user_id":"42","data":{"a":1},"id":"m-1","seq":7,"epoch":"e1"}"#
+        );
+        let longest = encode_frame_at(
+            "42",
+            &raw(&json!(1)),
+            None,
+            Some((u64::MAX, &"e".repeat(MAX_EPOCH_BYTES))),
+        );
+        assert_eq!(longest.len(), sequenced_len("42", &raw(&json!(1)), None));
+    }
+
+    #[test]
+    fn control_records_have_no_notification_fields() {
+        let c = Control::disconnect("42", "ACME", Some("revoked"));
+        let v: Value = serde_json::from_str(&c.to_body()).unwrap();
+        assert_eq!(
+            v,
+            json!({"hermes": "disconnect", "target": {"room_id": "ACME", "user_id": "42"}, "reason": "revoked"})
+        );
+        for seed_field in ["user_id", "room_id", "data"] {
+            assert!(v.get(seed_field).is_none(), "{seed_field} at the top level");
+        }
+        assert!(matches!(Record::parse(&c.to_body()).unwrap(), Record::Control(x) if x == c));
+        let n = Notification::new(1, "R", json!({"hermes": "not a control"}));
+        assert!(matches!(
+            Record::parse(&n.to_body()).unwrap(),
+            Record::Notification(_)
+        ));
+        assert!(Record::parse(r#"{"hermes": "explode"}"#).is_err());
+        assert!(Record::parse(r#"{"hermes": "disconnect", "target": {"room_id": "R"}}"#).is_err());
+        assert!(Control::disconnect("", "R", None).check().is_err());
+    }
+
+    #[test]
+    fn control_frames_are_marked_and_carry_no_data() {
+        for f in [
+            recovered_frame(true, "e", 3),
+            presence_frame("R", &["1".into()], 2),
+            error_frame("nope"),
+        ] {
+            let v: Value = serde_json::from_slice(&f).unwrap();
+            assert!(v["hermes"].is_string() && v.get("data").is_none(), "{v}");
+        }
+    }
+
+    #[test]
     fn oversize_is_refused_at_the_limit() {
-        let ok = Notification::new(1, "r", json!("x".repeat(MAX_MESSAGE_BYTES - 200)));
+        let ok = Notification::new(1, "r", json!("x".repeat(MAX_MESSAGE_BYTES - 300)));
         assert!(ok.check_size().is_ok());
         let big = Notification::new(1, "r", json!("x".repeat(MAX_MESSAGE_BYTES)));
         let e = big.check_size().unwrap_err();

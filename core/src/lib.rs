@@ -12,13 +12,14 @@ pub mod names;
 pub mod push;
 pub mod queue;
 pub mod store;
+#[cfg(feature = "testing")]
 pub mod testing;
 pub mod token;
 pub mod verified;
 
 pub use aws_lambda_events as events;
 pub use backends::Backends;
-pub use config::{Backend, Config, ConfigError, Secret};
+pub use config::{Backend, BcryptCost, Config, ConfigError, Secret, TokenTtl};
 pub use frame::{Notification, PayloadTooLarge, MAX_MESSAGE_BYTES};
 pub use mint::{MintError, Minter};
 pub use token::UserId;

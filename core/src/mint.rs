@@ -3,9 +3,9 @@
 
 use std::sync::Arc;
 
-use crate::config::{Config, ConfigError, Secret};
+use crate::config::{BcryptCost, Config, ConfigError, Secret};
 use crate::store::{StoreError, TokenRecord, TokenStore};
-use crate::token::{compose, now_secs, seal, Claims, JwtError, JwtKeys, SealError, UserId};
+use crate::token::{compose, now_secs, seal, Claims, JwtError, JwtKeys, UserId};
 use crate::verified::VerifiedPairs;
 
 #[derive(Debug, thiserror::Error)]
@@ -16,8 +16,6 @@ pub enum MintError {
     Store(#[from] StoreError),
     #[error(transparent)]
     Jwt(#[from] JwtError),
-    #[error(transparent)]
-    Seal(#[from] SealError),
     #[error("{0}")]
     Invalid(String),
 }
@@ -55,7 +53,7 @@ pub struct Minter {
     keys: JwtKeys,
     passcode: Secret,
     ttl: u64,
-    cost: u32,
+    cost: BcryptCost,
     tokens: Arc<dyn TokenStore>,
     /// (hash, token) pairs this process wrote or checked: a row holding one of them is ours.
     verified: VerifiedPairs,
@@ -75,8 +73,8 @@ impl Minter {
         Ok(Minter {
             keys: JwtKeys::new(cfg.jwt_secret()?),
             passcode: cfg.passcode()?.clone(),
-            ttl: cfg.token_ttl.as_secs(),
-            cost: cfg.bcrypt_cost,
+            ttl: cfg.token_ttl().as_secs(),
+            cost: cfg.bcrypt_cost(),
             tokens,
             verified: VerifiedPairs::default(),
         })
@@ -104,7 +102,7 @@ impl Minter {
         let (t, cost) = (token.clone(), self.cost);
         let hash = tokio::task::spawn_blocking(move || seal(&t, cost))
             .await
-            .map_err(|e| MintError::Invalid(format!("bcrypt task failed: {e}")))??;
+            .map_err(|e| MintError::Invalid(format!("bcrypt task failed: {e}")))?;
         let expires_at = now + self.ttl;
         self.tokens
             .put(&TokenRecord {

@@ -1,6 +1,8 @@
 //! Every name that crosses a boundary: environment variables, tables, attributes, the
-//! room index, and the AWS actions each handler calls. The SAM template is checked
-//! against this module (lambdas/tests/template.rs) so the two cannot drift apart.
+//! room index, and the AWS actions each handler calls. This module is the one list: the SAM
+//! template is checked against it (lambdas/tests/template.rs), the gem reads the environment
+//! names from it (the extension exports `env::SETTINGS` as `Hermes::Native::SETTINGS`), and
+//! the moto tables are created from the checked template (script/moto-bootstrap.py).
 
 pub mod env {
     pub const JWT_SECRET: &str = "HERMES_JWT_SECRET";
@@ -15,6 +17,31 @@ pub mod env {
     pub const BACKEND: &str = "HERMES_BACKEND";
     pub const LOCAL_URL: &str = "HERMES_LOCAL_URL";
     pub const AWS_REGION: &str = "AWS_REGION";
+    pub const HISTORY_TABLE: &str = "HERMES_HISTORY_TABLE";
+    pub const HISTORY_TTL: &str = "HERMES_HISTORY_TTL";
+
+    /// Every variable `Config` reads, with the name of the setting in Ruby
+    /// (`Hermes.configure { |c| c.jwt_secret = ... }`). `Config::from_lookup` asks for exactly
+    /// these (tested in config.rs).
+    pub const SETTINGS: &[(&str, &str)] = &[
+        ("jwt_secret", JWT_SECRET),
+        ("passcode", PASSCODE),
+        ("tokens_table", TOKENS_TABLE),
+        ("connections_table", CONNECTIONS_TABLE),
+        ("history_table", HISTORY_TABLE),
+        ("history_ttl", HISTORY_TTL),
+        ("queue_url", QUEUE_URL),
+        ("token_ttl", TOKEN_TTL),
+        ("bcrypt_cost", BCRYPT_COST),
+        ("websocket_endpoint", WEBSOCKET_ENDPOINT),
+        ("aws_endpoint_url", AWS_ENDPOINT_URL),
+        ("backend", BACKEND),
+        ("local_url", LOCAL_URL),
+        ("region", AWS_REGION),
+    ];
+
+    /// The settings whose values are secrets: never shown, logged or echoed in an error.
+    pub const SECRETS: &[&str] = &[JWT_SECRET, PASSCODE];
 }
 
 /// Seed-compatible tokens table: `user_id` (S, hash) + `room_id` (S, range).
@@ -37,31 +64,64 @@ pub mod connections {
     pub const ROOM_INDEX: &str = "room_id-index";
 }
 
+/// History table: `room_id` (S, hash) + `seq` (N, range). Per room, `seq > 0` holds the frames
+/// as delivered, `seq = 0` the counter (`last_seq`, `epoch`), and `seq < 0` one claim per SQS
+/// message id (so a redelivery finds the seq it already got).
+pub mod history {
+    pub const DEFAULT_TABLE: &str = "hermesHistory";
+    pub const ROOM_ID: &str = "room_id";
+    pub const SEQ: &str = "seq";
+    /// The exact frame bytes posted (S); absent on a skip marker.
+    pub const FRAME: &str = "frame";
+    pub const TARGET_USER_ID: &str = "target_user_id";
+    pub const EXPIRES_AT: &str = "expires_at";
+    pub const EPOCH: &str = "epoch";
+    /// Counter item: the last seq handed out.
+    pub const LAST_SEQ: &str = "last_seq";
+    /// Counter item: when the last seq was handed out (ms).
+    pub const UPDATED_AT: &str = "updated_at";
+    /// Claim item: the SQS message id and the seq it was delivered at.
+    pub const MESSAGE_ID: &str = "message_id";
+    pub const MESSAGE_SEQ: &str = "message_seq";
+    pub const DEFAULT_TTL_SECS: u64 = 86_400;
+}
+
 pub const DEFAULT_QUEUE_NAME: &str = "hermes-messageQueue";
+
+/// Where hermes-local listens by default, and so where the gem's `local` backend looks.
+pub const DEFAULT_LOCAL_URL: &str = "http://127.0.0.1:3001";
 
 /// The AWS actions each Lambda's code path calls; IAM in the template must grant exactly these.
 pub mod iam {
     pub const AUTHORIZER: &[&str] = &["dynamodb:GetItem"];
     pub const CONNECT: &[&str] = &["dynamodb:PutItem"];
     pub const DISCONNECT: &[&str] = &["dynamodb:DeleteItem"];
-    /// GetItem for the sender's row, Query on the room index, DeleteItem for gone connections,
-    /// ManageConnections to post; ReceiveMessage/DeleteMessage/GetQueueAttributes are what the
-    /// event source mapping needs, SendMessage queues the rest of a room (handlers/fanout).
+    /// Connections: GetItem for the sender's row, Query on the room index, DeleteItem for gone
+    /// connections. History: UpdateItem (the counter), PutItem (frames, claims), GetItem (claims,
+    /// counter), Query (recover). ManageConnections to post and to close (revocation); the SQS
+    /// actions are what the event source mapping needs, and SendMessage queues the rest of a
+    /// room one invocation cannot finish (handlers/fanout).
     pub const SEND: &[&str] = &[
         "dynamodb:GetItem",
         "dynamodb:Query",
         "dynamodb:DeleteItem",
+        "dynamodb:UpdateItem",
+        "dynamodb:PutItem",
         "execute-api:ManageConnections",
         "sqs:ReceiveMessage",
         "sqs:DeleteMessage",
         "sqs:GetQueueAttributes",
         "sqs:SendMessage",
     ];
-    /// What the Rails side (the gem) calls, for the policy of the app's own IAM user/role.
+    /// What the Rails side (the gem) calls, for the policy of the app's own IAM user/role:
+    /// the tokens table, Query on the connections' room index (`Hermes.presence`), and
+    /// SendMessage (notifications, and the disconnect records of `revoke_token`/`disconnect`:
+    /// the app never needs ManageConnections).
     pub const GEM: &[&str] = &[
         "dynamodb:GetItem",
         "dynamodb:PutItem",
         "dynamodb:DeleteItem",
+        "dynamodb:Query",
         "sqs:SendMessage",
     ];
 }

@@ -7,7 +7,7 @@ use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use sha2::{Digest, Sha256};
 
-use crate::config::Secret;
+use crate::config::{BcryptCost, Secret};
 
 /// A user id as the seed passes it: an Integer (kept a JSON number in the JWT) or a String.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
@@ -67,7 +67,7 @@ impl<'de> Deserialize<'de> for UserId {
 }
 
 /// `room_id` is a string on our side; a number from an older client is read as its digits.
-pub(crate) fn de_string_or_number<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+pub fn de_string_or_number<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
     match serde_json::Value::deserialize(d)? {
         serde_json::Value::String(s) => Ok(s),
         serde_json::Value::Number(n) => Ok(n.to_string()),
@@ -98,18 +98,9 @@ pub fn compose(user_id: &UserId, passcode: &Secret, company_code: &str) -> Strin
     hex::encode(h.finalize())
 }
 
-#[derive(Debug, thiserror::Error)]
-pub enum SealError {
-    #[error("bcrypt failed: {0}")]
-    Bcrypt(String),
-}
-
 /// bcrypt of the hex token, written as `$2a$` like Ruby's bcrypt (every seed verifier reads it).
-pub fn seal(token: &str, cost: u32) -> Result<String, SealError> {
-    if !(4..=31).contains(&cost) {
-        return Err(SealError::Bcrypt(format!("cost must be 4..=31, got {cost}")));
-    }
-    Ok(crate::eksblowfish::hash(token.as_bytes(), cost))
+pub fn seal(token: &str, cost: BcryptCost) -> String {
+    crate::eksblowfish::hash(token.as_bytes(), cost.get())
 }
 
 /// Checks a token against a stored hash (`$2a$`, `$2b$`, `$2y$`); a malformed hash is a mismatch.
@@ -242,7 +233,7 @@ mod tests {
 
     #[test]
     fn seal_writes_2a_and_verifies_other_prefixes() {
-        let h = seal("abc", 4).unwrap();
+        let h = seal("abc", BcryptCost::new(4).unwrap());
         assert!(h.starts_with("$2a$04$"), "{h}");
         assert!(unseal_matches("abc", &h));
         assert!(!unseal_matches("abd", &h));

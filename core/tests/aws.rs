@@ -16,7 +16,8 @@ use hermes_core::push::memory::MemoryPusherFactory;
 use hermes_core::push::MemoryPusher;
 use hermes_core::queue::{Queue, QueueError, SqsQueue};
 use hermes_core::store::{
-    Connection, ConnectionStore, DynamoConnectionStore, DynamoTokenStore, TokenRecord, TokenStore,
+    Connection, ConnectionStore, DynamoConnectionStore, DynamoHistoryStore, DynamoTokenStore, HistoryItem,
+    HistoryStore, TokenRecord, TokenStore,
 };
 use hermes_core::testing::aws_endpoint;
 use hermes_core::token::JwtKeys;
@@ -357,4 +358,212 @@ async fn unreachable_dynamodb_is_a_deny_with_a_reason() {
         }
         other => panic!("expected StoreUnavailable, got {other:?}"),
     }
+}
+
+fn history(ddb: aws_sdk_dynamodb::Client) -> DynamoHistoryStore {
+    DynamoHistoryStore::new(ddb, "hermesHistory")
+}
+
+#[tokio::test]
+async fn history_counter_is_one_atomic_add_with_a_fixed_epoch() {
+    let Some(ep) = aws_endpoint() else { return };
+    let (ddb, _) = clients(&ep).await;
+    let h = Arc::new(history(ddb.clone()));
+    let room = unique("room");
+    // A page's first recover creates the counter at 0.
+    let c0 = h.counter(&room).await.unwrap();
+    assert_eq!((c0.last_seq, c0.epoch.len()), (0, 16));
+    assert_eq!(h.counter(&room).await.unwrap(), c0, "read, not recreated");
+    // 20 concurrent senders: 20 distinct seqs, one epoch.
+    let tasks: Vec<_> = (0..20)
+        .map(|_| {
+            let (h, room) = (h.clone(), room.clone());
+            tokio::spawn(async move { h.next_seq(&room).await.unwrap() })
+        })
+        .collect();
+    let mut seqs = Vec::new();
+    for t in tasks {
+        let c = t.await.unwrap();
+        assert_eq!(c.epoch, c0.epoch);
+        assert!(c.updated_at_ms > 0);
+        seqs.push(c.last_seq);
+    }
+    seqs.sort();
+    assert_eq!(seqs, (1..=20).collect::<Vec<_>>());
+
+    // The raw counter item: the SPEC's table, seq = 0.
+    use aws_sdk_dynamodb::types::AttributeValue::{N, S};
+    let raw = ddb
+        .get_item()
+        .table_name("hermesHistory")
+        .key("room_id", S(room.clone()))
+        .key("seq", N("0".into()))
+        .send()
+        .await
+        .unwrap()
+        .item
+        .unwrap();
+    assert_eq!(raw["last_seq"].as_n().unwrap(), "20");
+    assert_eq!(raw["epoch"].as_s().unwrap(), &c0.epoch);
+
+    // A lost counter comes back with another epoch.
+    ddb.delete_item()
+        .table_name("hermesHistory")
+        .key("room_id", S(room.clone()))
+        .key("seq", N("0".into()))
+        .send()
+        .await
+        .unwrap();
+    let c = h.next_seq(&room).await.unwrap();
+    assert_eq!(c.last_seq, 1);
+    assert_ne!(c.epoch, c0.epoch);
+}
+
+#[tokio::test]
+async fn history_items_claims_and_markers_round_trip() {
+    let Some(ep) = aws_endpoint() else { return };
+    let (ddb, _) = clients(&ep).await;
+    let h = history(ddb.clone());
+    let room = unique("room");
+    let c = h.next_seq(&room).await.unwrap();
+    let frame =
+        br#"{"user_id":"1","data":{"b":1.0e+20,"a":"\u00e9"},"id":"m-1","seq":1,"epoch":"x"}"#.to_vec();
+    let item = HistoryItem {
+        seq: c.last_seq,
+        epoch: c.epoch.clone(),
+        frame: Some(frame.clone()),
+        target_user_id: Some("42".into()),
+        expires_at: hermes_core::token::now_secs() + 600,
+    };
+    h.put(&room, &item).await.unwrap();
+    assert_eq!(h.claimed(&room, "m-1").await.unwrap(), None, "no claim yet");
+    h.claim(&room, "m-1", &item).await.unwrap();
+    let marker = HistoryItem {
+        seq: 2,
+        frame: None,
+        target_user_id: None,
+        ..item.clone()
+    };
+    h.put(&room, &marker).await.unwrap();
+    assert_eq!(
+        h.range(&room, 1, 5, 10).await.unwrap(),
+        vec![item.clone(), marker]
+    );
+    assert_eq!(h.range(&room, 2, 5, 10).await.unwrap().len(), 1);
+    assert_eq!(h.range(&room, 1, 5, 1).await.unwrap().len(), 1, "limit");
+    assert_eq!(h.claimed(&room, "m-1").await.unwrap(), Some(item.clone()));
+    assert_eq!(h.claimed(&room, "m-2").await.unwrap(), None);
+    assert_eq!(h.claimed(&unique("room"), "m-1").await.unwrap(), None);
+
+    // The item as stored: the SPEC's attributes and types; the claim lives below seq 0.
+    use aws_sdk_dynamodb::types::AttributeValue::{N, S};
+    let raw = ddb
+        .get_item()
+        .table_name("hermesHistory")
+        .key("room_id", S(room.clone()))
+        .key("seq", N("1".into()))
+        .send()
+        .await
+        .unwrap()
+        .item
+        .unwrap();
+    assert_eq!(raw["frame"].as_s().unwrap().as_bytes(), &frame[..]);
+    assert_eq!(raw["target_user_id"].as_s().unwrap(), "42");
+    assert!(raw["expires_at"].as_n().is_ok());
+    let claims = ddb
+        .query()
+        .table_name("hermesHistory")
+        .key_condition_expression("room_id = :r AND seq < :z")
+        .expression_attribute_values(":r", S(room.clone()))
+        .expression_attribute_values(":z", N("0".into()))
+        .send()
+        .await
+        .unwrap()
+        .items
+        .unwrap();
+    assert_eq!(claims.len(), 1);
+    assert_eq!(claims[0]["message_id"].as_s().unwrap(), "m-1");
+    assert_eq!(claims[0]["message_seq"].as_n().unwrap(), "1");
+}
+
+/// The send handler over DynamoDB: sequencing, a redelivery replayed, a recovery.
+#[tokio::test]
+async fn send_handler_sequences_replays_and_recovers_on_dynamodb() {
+    let Some(ep) = aws_endpoint() else { return };
+    let cfg = cfg(&ep);
+    let b = Backends::from_config(&cfg).await.unwrap();
+    let room = unique("room");
+    for (id, user) in [("a", "1"), ("b", "2")] {
+        b.connections
+            .put(&Connection {
+                connection_id: format!("{room}-{id}"),
+                room_id: room.clone(),
+                user_id: user.into(),
+                connected_at: 1,
+                expires_at: hermes_core::token::now_secs() + 60,
+            })
+            .await
+            .unwrap();
+    }
+    let pusher = MemoryPusher::new();
+    let sender = Sender::new(
+        b.connections.clone(),
+        Arc::new(MemoryPusherFactory(pusher.clone())),
+        Some("https://x/dev".into()),
+    )
+    .with_history(b.history.clone(), cfg.history_ttl().as_duration());
+    let record = |id: &str, n: u64, target: Option<&str>| -> Value {
+        let mut body = json!({"user_id": 9, "room_id": room, "data": {"n": n}});
+        if let Some(t) = target {
+            body["target_user_id"] = json!(t);
+        }
+        json!({"messageId": id, "body": body.to_string()})
+    };
+    let batch =
+        |records: Vec<Value>| -> SqsEvent { serde_json::from_value(json!({ "Records": records })).unwrap() };
+    let r = sender
+        .handle_sqs(batch(vec![
+            record("m1", 1, None),
+            record("m2", 2, Some("2")),
+            record("m3", 3, None),
+        ]))
+        .await;
+    assert!(r.batch_item_failures.is_empty(), "{r:?}");
+    let a = pusher.frames(&format!("{room}-a"));
+    let parsed: Vec<Value> = a.iter().map(|f| serde_json::from_slice(f).unwrap()).collect();
+    assert_eq!(
+        parsed
+            .iter()
+            .map(|f| f["seq"].as_u64().unwrap())
+            .collect::<Vec<_>>(),
+        vec![1, 3]
+    );
+    let epoch = parsed[0]["epoch"].as_str().unwrap().to_owned();
+
+    // m4 reaches user 1 but user 2's connection is throttled: the record fails, and its
+    // redelivery replays the same bytes (seq 4), not a new seq for user 1 to show twice.
+    pusher.fail_with(
+        &format!("{room}-b"),
+        hermes_core::push::PushError::Throttled("LimitExceededException".into()),
+    );
+    let r = sender.handle_sqs(batch(vec![record("m4", 4, None)])).await;
+    assert_eq!(r.batch_item_failures.len(), 1);
+    pusher.fail_with(&format!("{room}-b"), hermes_core::push::PushError::Gone);
+    let r = sender.handle_sqs(batch(vec![record("m4", 4, None)])).await;
+    assert!(r.batch_item_failures.is_empty(), "{r:?}");
+    let a = pusher.frames(&format!("{room}-a"));
+    assert_eq!(a.len(), 4);
+    assert_eq!(a[3], a[2]);
+    assert_eq!(serde_json::from_slice::<Value>(&a[3]).unwrap()["seq"], 4);
+
+    // User 1 recovers from seq 1: seqs 3 and 4 (2 was for user 2; 5 is the replay's marker).
+    let r = hermes_core::handlers::recover(&*b.history, cfg.history_ttl().as_secs(), &room, "1", 1, &epoch)
+        .await
+        .unwrap();
+    assert!(r.recovered, "{r:?}");
+    assert_eq!((r.frames, r.seq), (vec![a[1].clone(), a[2].clone()], 5));
+    let r = hermes_core::handlers::recover(&*b.history, cfg.history_ttl().as_secs(), &room, "2", 1, &epoch)
+        .await
+        .unwrap();
+    assert_eq!(r.frames.len(), 3, "user 2 also gets its own message");
 }

@@ -19,6 +19,10 @@ use hermes_core::token::{now_secs, Claims, JwtError, JwtKeys};
 use hermes_core::{Minter, UserId};
 use serde_json::{json, Value};
 
+fn cost4() -> hermes_core::BcryptCost {
+    hermes_core::BcryptCost::new(4).unwrap()
+}
+
 struct World {
     tokens: Arc<MemoryTokenStore>,
     conns: Arc<MemoryConnectionStore>,
@@ -198,7 +202,7 @@ async fn seed_rows_without_expiry_and_integer_ids_are_accepted() {
     // The seed's Ruby side: bcrypt-ruby `$2a$` hash, no expires_at, JWT without iat.
     let cfg = config(&[]);
     let hex = hermes_core::token::compose(&UserId::Int(77), cfg.passcode().unwrap(), "SEED");
-    let hash = hermes_core::token::seal(&hex, 4).unwrap();
+    let hash = hermes_core::token::seal(&hex, cost4());
     w.tokens
         .put(&TokenRecord {
             user_id: "77".into(),
@@ -454,7 +458,7 @@ async fn fresh_stored_hash_is_reused_and_revocation_is_seen() {
     assert!(w.minter.compose_token(&u, "R").await.unwrap().stored);
     // A row written by someone else (other passcode/hash) is replaced, not trusted.
     let mut foreign = w.tokens.get("u1", "R").await.unwrap().unwrap();
-    foreign.hash = hermes_core::token::seal("something-else", 4).unwrap();
+    foreign.hash = hermes_core::token::seal("something-else", cost4());
     w.tokens.put(&foreign).await.unwrap();
     assert!(w.minter.compose_token(&u, "R").await.unwrap().stored);
 }

@@ -4,7 +4,7 @@
 
 use std::collections::BTreeSet;
 
-use hermes_core::names::{self, connections as C, env, iam, tokens as T};
+use hermes_core::names::{self, connections as C, env, history as H, iam, tokens as T};
 use serde_yaml::Value;
 
 fn template() -> Value {
@@ -90,8 +90,97 @@ fn tables_match_the_stores() {
         "fan-out reads user_id from the index"
     );
 
+    let history = &res(&t, "HistoryTable")["Properties"];
+    assert_eq!(param_default(&t, &history["TableName"]), H::DEFAULT_TABLE);
+    assert_eq!(
+        keys(&history["KeySchema"]),
+        vec![
+            (H::ROOM_ID.into(), "HASH".into()),
+            (H::SEQ.into(), "RANGE".into())
+        ]
+    );
+    let types: Vec<(String, String)> = history["AttributeDefinitions"]
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .map(|a| (scalar(&a["AttributeName"]), scalar(&a["AttributeType"])))
+        .collect();
+    assert_eq!(
+        types,
+        vec![(H::ROOM_ID.into(), "S".into()), (H::SEQ.into(), "N".into())],
+        "seq is a number: recovery queries seq > since"
+    );
+    assert_eq!(
+        scalar(&history["TimeToLiveSpecification"]["AttributeName"]),
+        H::EXPIRES_AT
+    );
+    assert_eq!(
+        t["Parameters"]["HistoryTtl"]["Default"].as_u64(),
+        Some(H::DEFAULT_TTL_SECS)
+    );
+
     let q = &res(&t, "MessageQueue")["Properties"];
     assert_eq!(param_default(&t, &q["QueueName"]), names::DEFAULT_QUEUE_NAME);
+}
+
+/// (action, resource) pairs of a list of statements, resources as written (`!GetAtt X.Arn`,
+/// `!Sub "..."`).
+fn grants(statements: &Value) -> BTreeSet<(String, String)> {
+    statements
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .flat_map(|s| {
+            let resources = strings(&s["Resource"]);
+            strings(&s["Action"])
+                .into_iter()
+                .flat_map(move |a| resources.clone().into_iter().map(move |r| (a.clone(), r)))
+        })
+        .collect()
+}
+
+#[test]
+fn each_table_grants_only_what_its_calls_need() {
+    let t = template();
+    let send = grants(&function(&t, "SendFunction")["Properties"]["Policies"][0]["Statement"]);
+    let on = |resource: &str| -> BTreeSet<String> {
+        send.iter()
+            .filter(|(_, r)| r == resource)
+            .map(|(a, _)| a.clone())
+            .collect()
+    };
+    assert_eq!(
+        on("HistoryTable.Arn"),
+        set(&[
+            "dynamodb:UpdateItem",
+            "dynamodb:PutItem",
+            "dynamodb:GetItem",
+            "dynamodb:Query"
+        ])
+    );
+    assert_eq!(
+        on("ConnectionsTable.Arn"),
+        set(&["dynamodb:GetItem", "dynamodb:DeleteItem"])
+    );
+    assert_eq!(
+        on("${ConnectionsTable.Arn}/index/room_id-index"),
+        set(&["dynamodb:Query"])
+    );
+    // The Rails app: tokens, the room index (presence), the queue; nothing on the history.
+    let rails = grants(&res(&t, "RailsAppPolicy")["Properties"]["PolicyDocument"]["Statement"]);
+    assert_eq!(
+        rails,
+        [
+            ("dynamodb:GetItem", "TokensTable.Arn"),
+            ("dynamodb:PutItem", "TokensTable.Arn"),
+            ("dynamodb:DeleteItem", "TokensTable.Arn"),
+            ("dynamodb:Query", "${ConnectionsTable.Arn}/index/room_id-index"),
+            ("sqs:SendMessage", "MessageQueue.Arn"),
+        ]
+        .iter()
+        .map(|(a, r)| (a.to_string(), r.to_string()))
+        .collect()
+    );
 }
 
 fn function<'a>(t: &'a Value, logical: &str) -> &'a Value {
@@ -155,7 +244,13 @@ fn functions_get_exactly_the_env_and_actions_their_handlers_use() {
             "SendFunction",
             "send",
             iam::SEND,
-            &[env::CONNECTIONS_TABLE, env::WEBSOCKET_ENDPOINT, env::QUEUE_URL],
+            &[
+                env::CONNECTIONS_TABLE,
+                env::WEBSOCKET_ENDPOINT,
+                env::HISTORY_TABLE,
+                env::HISTORY_TTL,
+                env::QUEUE_URL,
+            ],
         ),
     ];
     let cargo = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/Cargo.toml")).unwrap();
@@ -182,18 +277,7 @@ fn functions_get_exactly_the_env_and_actions_their_handlers_use() {
 #[test]
 fn every_env_var_is_one_the_code_reads() {
     let t = template();
-    let known = set(&[
-        env::JWT_SECRET,
-        env::PASSCODE,
-        env::TOKENS_TABLE,
-        env::CONNECTIONS_TABLE,
-        env::QUEUE_URL,
-        env::TOKEN_TTL,
-        env::BCRYPT_COST,
-        env::WEBSOCKET_ENDPOINT,
-        env::AWS_ENDPOINT_URL,
-        env::BACKEND,
-    ]);
+    let known: BTreeSet<String> = env::SETTINGS.iter().map(|(_, n)| n.to_string()).collect();
     for (name, r) in t["Resources"].as_mapping().unwrap() {
         for var in env_names(r) {
             assert!(
@@ -242,8 +326,33 @@ fn routes_authorizer_and_queue_follow_the_spec() {
         .collect();
     assert_eq!(
         routes,
-        set(&["$connect", "$disconnect", "sendMessage", "$default"])
+        set(&[
+            "$connect",
+            "$disconnect",
+            "sendMessage",
+            "$default",
+            "recover",
+            "presence"
+        ])
     );
+    // Every route but $connect/$disconnect goes to the send function, and the deployment
+    // waits for all of them.
+    for r in [
+        "SendMessageRoute",
+        "DefaultRoute",
+        "RecoverRoute",
+        "PresenceRoute",
+    ] {
+        assert_eq!(
+            scalar(&res(&t, r)["Properties"]["Target"]),
+            "integrations/${SendIntegration}",
+            "{r}"
+        );
+        assert!(
+            strings(&res(&t, "Deployment")["DependsOn"]).contains(&r.to_owned()),
+            "Deployment must depend on {r}"
+        );
+    }
     assert_eq!(
         scalar(&res(&t, "ConnectRoute")["Properties"]["AuthorizationType"]),
         "CUSTOM"
@@ -263,16 +372,20 @@ fn routes_authorizer_and_queue_follow_the_spec() {
     );
     assert!(!q["RedrivePolicy"]["deadLetterTargetArn"].is_null(), "a DLQ");
 
-    // ManageConnections is scoped to this API's stage, not "*".
+    // ManageConnections is scoped to this API's stage, not "*": POST (post) and DELETE
+    // (close a revoked user's socket), nothing else.
     let manage = &send["Properties"]["Policies"][0]["Statement"]
         .as_sequence()
         .unwrap()
         .iter()
         .find(|s| strings(&s["Action"]) == vec!["execute-api:ManageConnections"])
         .unwrap()["Resource"];
-    let arn = scalar(manage);
-    assert!(
-        arn.contains("${WebSocketApi}/${Stage}/POST/@connections/"),
-        "{arn}"
-    );
+    let arns = strings(manage);
+    assert_eq!(arns.len(), 2, "{arns:?}");
+    for (arn, method) in arns.iter().zip(["POST", "DELETE"]) {
+        assert!(
+            arn.contains(&format!("${{WebSocketApi}}/${{Stage}}/{method}/@connections/")),
+            "{arn}"
+        );
+    }
 }

@@ -20,6 +20,14 @@ module Hermes
       Hermes.client.revoke_token(user_id: user_id, company_code: company_code)
     end
 
+    def disconnect(user_id:, room_id:)
+      Hermes.client.disconnect(user_id: user_id, room_id: room_id)
+    end
+
+    def presence(room_id:)
+      Hermes.client.presence(room_id: room_id)
+    end
+
     def enqueue_notification(user_id:, room_id:, data:, to_user_id: nil)
       Hermes.client.enqueue_notification(user_id: user_id, room_id: room_id, data: data, to_user_id: to_user_id)
     end

@@ -35,9 +35,25 @@ module Hermes
     end
 
     # Deletes the stored hash: every token minted for this user and room stops connecting.
-    # Returns whether there was one.
+    # Then closes the user's open sockets in that room, within seconds: a disconnect record goes
+    # through the queue to the send function, which holds ManageConnections (the app does not
+    # need it). Returns whether there was a stored hash. Needs the queue (HERMES_QUEUE_URL);
+    # if the disconnect cannot be queued, the token stays revoked and Hermes::QueueError says so.
     def revoke_token(user_id:, company_code:)
       @backend.revoke_token(user_id, company_code)
+    end
+
+    # Closes the user's open sockets in +room_id+ (through the queue, like revoke_token) without
+    # revoking the token: the page reconnects with it, recovering what it missed. Returns the
+    # SQS message id of the disconnect record.
+    def disconnect(user_id:, room_id:)
+      @backend.disconnect(user_id, room_id)
+    end
+
+    # The user ids connected to +room_id+ right now, distinct and sorted (Strings): a Query on
+    # the connections table's room index (never a Scan).
+    def presence(room_id:)
+      @backend.presence(room_id)
     end
 
     # Queues +data+ for every browser connected to +room_id+ (or only +to_user_id+'s).
@@ -69,8 +85,28 @@ module Hermes
     end
 
     # Test mode (memory backend): the notifications queued so far, oldest first, as Hashes
-    # with String keys; they are removed from the queue.
+    # with String keys; they are removed from the queue (disconnect records too: see
+    # Hermes::Testing.disconnects for those).
     def drain_notifications
+      drain_queue.reject { |body| body.key?("hermes") }
+    end
+
+    # Test mode (memory backend): a connection of +user_id+ to +room_id+, as if a browser had
+    # connected; Hermes.presence counts it. Hermes::Testing.connect calls this.
+    def memory_connect(connection_id, user_id:, room_id:)
+      raise ArgumentError, "Hermes::Testing.connect needs the memory backend, not #{backend}" unless backend == "memory"
+
+      @backend.memory_join(connection_id, user_id, room_id)
+    end
+
+    # Test mode (memory backend): forgets the connections memory_connect made.
+    def memory_clear_connections
+      @backend.memory_clear_connections if backend == "memory"
+    end
+
+    # Test mode (memory backend): every record queued so far, notifications and disconnect
+    # records ({"hermes" => "disconnect", "target" => {...}}) alike, oldest first.
+    def drain_queue
       # The body wraps data in one more object than data may nest.
       @backend.drain_memory_queue.map { |body| JSON.parse(body, max_nesting: JSONData::MAX_DEPTH + 1) }
     end

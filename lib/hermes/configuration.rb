@@ -4,26 +4,21 @@ module Hermes
   # Settings, one per SPEC environment variable. A value set here wins over the environment;
   # anything left nil falls back to ENV, then to hermes-core's default.
   class Configuration
-    ENV_NAMES = {
-      jwt_secret: "HERMES_JWT_SECRET",
-      passcode: "HERMES_PASSCODE",
-      tokens_table: "HERMES_TOKENS_TABLE",
-      connections_table: "HERMES_CONNECTIONS_TABLE",
-      queue_url: "HERMES_QUEUE_URL",
-      token_ttl: "HERMES_TOKEN_TTL",
-      bcrypt_cost: "HERMES_BCRYPT_COST",
-      websocket_endpoint: "HERMES_WEBSOCKET_ENDPOINT",
-      aws_endpoint_url: "HERMES_AWS_ENDPOINT_URL",
-      backend: "HERMES_BACKEND",
-      local_url: "HERMES_LOCAL_URL",
-      region: "AWS_REGION",
-      # Ruby-side only: what the view helper puts in the page.
+    # Environment variables only the Ruby side reads: what the view helper puts in the page.
+    RUBY_ENV_NAMES = {
       websocket_url: "HERMES_WEBSOCKET_URL",
       stage: "HERMES_STAGE",
     }.freeze
 
+    # Setting => environment variable. hermes-core's own settings come from the extension
+    # (hermes_core::names::env::SETTINGS), so this list cannot drift from what core reads.
+    ENV_NAMES = Native::SETTINGS.to_h { |key, env| [key.to_sym, env] }.merge(RUBY_ENV_NAMES).freeze
+
+    # Shown as [FILTERED] by #inspect.
+    SECRET_NAMES = ENV_NAMES.select { |_, env| Native::SECRET_SETTINGS.include?(env) }.keys.freeze
+
     # Where the local backend and the page find hermes-local (its own default port).
-    DEFAULT_LOCAL_URL = "http://127.0.0.1:3001"
+    DEFAULT_LOCAL_URL = Native::DEFAULT_LOCAL_URL
 
     # Set in Ruby only (config/initializers/hermes.rb), never from the environment:
     #   current_user_id, current_company_code  procs run on the controller (instance_exec, so
@@ -107,7 +102,7 @@ module Hermes
         value = self[name]
         next if value.nil?
 
-        "#{name}=#{%i[jwt_secret passcode].include?(name) ? "[FILTERED]" : value.inspect}"
+        "#{name}=#{SECRET_NAMES.include?(name) ? "[FILTERED]" : value.inspect}"
       end
       "#<Hermes::Configuration #{shown.join(" ")}>"
     end

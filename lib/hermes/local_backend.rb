@@ -24,8 +24,17 @@ module Hermes
       call(:post, "/_hermes/tokens", token_body(user_id, room_id)).fetch("hex")
     end
 
+    # hermes-local revokes and closes the user's sockets in the room through its queue.
     def revoke_token(user_id, room_id)
       call(:delete, "/_hermes/tokens", token_body(user_id, room_id)).fetch("revoked")
+    end
+
+    def disconnect(user_id, room_id)
+      call(:post, "/_hermes/disconnect", user_id: Ids.user(user_id), room_id: Ids.room(room_id, "room_id")).fetch("message_id")
+    end
+
+    def presence(room_id)
+      call(:post, "/_hermes/presence", room_id: Ids.room(room_id, "room_id")).fetch("users")
     end
 
     def enqueue(user_id, room_id, data_json, to_user_id)

@@ -9,6 +9,9 @@ module Hermes
   #   expect { job.perform_now }.to have_enqueued_notification(room_id: "ACME", data: { type: "info" })
   #   expect { ... }.to have_enqueued_notification(room_id: "ACME").to(42).exactly(2).times
   #   expect(Hermes::Testing.notifications).to be_empty
+  #   Hermes.revoke_token(user_id: 42, company_code: "ACME")
+  #   expect(Hermes::Testing.disconnects).to eq([{ "room_id" => "ACME", "user_id" => "42", "reason" => "revoked" }])
+  #   Hermes::Testing.connect(user_id: 42, room_id: "ACME")   # then Hermes.presence(room_id: "ACME") == ["42"]
   module Testing
     SECRET = "hermes-test-mode-secret-for-hs512-0123456789"
 
@@ -27,20 +30,46 @@ module Hermes
 
     # What was enqueued since the last call (or `clear`), oldest first, String keys.
     def notifications
-      @seen ||= []
-      @seen.concat(Hermes.client.drain_notifications)
+      drain
       @seen.dup
     end
 
+    # The disconnects queued (Hermes.revoke_token, Hermes.disconnect) since `clear`, oldest
+    # first: [{"room_id" => ..., "user_id" => ..., "reason" => "revoked" | "disconnect"}].
+    def disconnects
+      drain
+      @disconnects.dup
+    end
+
+    # A browser of +user_id+ connected to +room_id+, as far as Hermes.presence can tell.
+    def connect(user_id:, room_id:)
+      @connections = (@connections || 0) + 1
+      Hermes.client.memory_connect("test-connection-#{@connections}", user_id: user_id, room_id: room_id)
+    end
+
     def clear
-      Hermes.client.drain_notifications
+      Hermes.client.drain_queue
+      Hermes.client.memory_clear_connections
       @seen = []
+      @disconnects = []
     end
 
     def take
       list = notifications
       @seen = []
       list
+    end
+
+    def drain
+      @seen ||= []
+      @disconnects ||= []
+      Hermes.client.drain_queue.each do |record|
+        if record["hermes"] == "disconnect"
+          @disconnects << record.fetch("target").merge("reason" => record["reason"])
+        elsif !record.key?("hermes")
+          @seen << record
+        end
+      end
     end
   end
 

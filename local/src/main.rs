@@ -11,7 +11,8 @@ const HELP: &str = "\
 hermes-local: an API Gateway WebSocket API on 127.0.0.1, running the Hermes handlers in-process.
 
 USAGE: hermes-local [--port N] [--stage NAME] [--idle-timeout SECS] [--max-age SECS]
-                    [--max-frame-bytes N] [--max-message-bytes N]
+                    [--max-frame-bytes N] [--max-message-bytes N] [--max-connections N]
+                    [--header-timeout SECS] [--max-queued-bytes N]
 
   --port N             listen on 127.0.0.1:N (default 3001; 0 picks a free port)
   --stage NAME         the stage in ws://127.0.0.1:N/NAME (default development)
@@ -21,6 +22,14 @@ USAGE: hermes-local [--port N] [--stage NAME] [--idle-timeout SECS] [--max-age S
   --max-message-bytes N
                        close with 1009 on a bigger message, and refuse bigger posts with 413
                        (default 131072, API Gateway's 128 KB)
+  --max-connections N  refuse upgrades past N open WebSockets with 429 (default: what the
+                       process's file-descriptor limit, ulimit -n, leaves room for)
+  --header-timeout SECS
+                       close a connection that has not sent its request headers in time
+                       (default 10)
+  --max-queued-bytes N close a socket whose client lets more than N bytes of frames pile up
+                       unread, with 1008 (default 16777216: a recovery's 100 frames of
+                       128 KB fit; at least --max-message-bytes)
   --help               this text
 
 Everything else comes from the HERMES_* environment (see README). With no HERMES_BACKEND it runs
@@ -61,6 +70,17 @@ fn parse_args() -> Result<Options, String> {
                     "a byte count",
                 )?
             }
+            "--max-connections" => {
+                o.max_connections = number(value("--max-connections")?, "--max-connections", "a number")?
+            }
+            "--header-timeout" => {
+                o.header_read_timeout =
+                    Duration::from_secs(number(value("--header-timeout")?, "--header-timeout", "seconds")?)
+            }
+            "--max-queued-bytes" => {
+                o.max_queued_bytes =
+                    number(value("--max-queued-bytes")?, "--max-queued-bytes", "a byte count")?
+            }
             other => return Err(format!("unknown argument {other:?} (see --help)")),
         }
     }
@@ -74,6 +94,15 @@ fn parse_args() -> Result<Options, String> {
     }
     if o.max_frame_bytes == 0 || o.max_frame_bytes > o.max_message_bytes {
         return Err("--max-frame-bytes must be from 1 to --max-message-bytes".into());
+    }
+    if o.max_connections == 0 {
+        return Err("--max-connections must be at least 1".into());
+    }
+    if o.header_read_timeout.is_zero() {
+        return Err("--header-timeout must be at least 1 second".into());
+    }
+    if o.max_queued_bytes < o.max_message_bytes {
+        return Err("--max-queued-bytes must be at least --max-message-bytes".into());
     }
     Ok(o)
 }
@@ -138,7 +167,7 @@ async fn main() {
             std::process::exit(2);
         }
     };
-    let backend = cfg.backend.as_str();
+    let backend = cfg.backend().as_str();
     let gw = match start(cfg, opts.clone()).await {
         Ok(g) => g,
         Err(e) => {

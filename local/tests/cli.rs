@@ -26,6 +26,9 @@ fn help_lists_every_flag() {
         "--max-age",
         "--max-frame-bytes",
         "--max-message-bytes",
+        "--max-connections",
+        "--header-timeout",
+        "--max-queued-bytes",
     ] {
         assert!(out.contains(flag), "--help does not mention {flag}");
     }
@@ -45,6 +48,18 @@ fn bad_values_name_the_flag() {
             "--max-frame-bytes must be from 1 to --max-message-bytes",
         ),
         (vec!["--stage", "a/b"], "--stage must be letters"),
+        (
+            vec!["--max-connections", "0"],
+            "--max-connections must be at least 1",
+        ),
+        (
+            vec!["--header-timeout", "0"],
+            "--header-timeout must be at least 1 second",
+        ),
+        (
+            vec!["--max-queued-bytes", "1000"],
+            "--max-queued-bytes must be at least --max-message-bytes",
+        ),
         (vec!["--stage"], "--stage needs a value"),
         (vec!["--verbose"], "unknown argument \"--verbose\""),
     ] {
@@ -52,4 +67,16 @@ fn bad_values_name_the_flag() {
         assert_eq!(code, 2, "{args:?}");
         assert!(err.contains(expected), "{args:?}: {err}");
     }
+}
+
+#[test]
+fn a_taken_port_is_named() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = taken.local_addr().unwrap().port().to_string();
+    let (code, _, err) = run(&["--port", &port]);
+    assert_eq!(code, 1, "{err}");
+    assert!(
+        err.contains(&format!("cannot listen on 127.0.0.1:{port}")) && err.contains("in use"),
+        "{err}"
+    );
 }

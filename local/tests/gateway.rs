@@ -5,45 +5,16 @@ mod common;
 
 use std::time::Duration;
 
-use common::{next_json_within, Ws};
+use common::{gateway, memory_config, next_json_within, open, token, wait_for, Ws};
 
 use futures::{SinkExt, StreamExt};
 use hermes_core::push::{ApiGwPusherFactory, PushError, PusherFactory};
-use hermes_core::{Config, Notification, UserId};
-use hermes_local::{start, Gateway, Options};
+use hermes_core::{Notification, UserId};
+use hermes_local::{start, Options, StartError};
 use serde_json::{json, Value};
 use tokio_tungstenite::tungstenite::protocol::frame::coding::{Data, OpCode};
 use tokio_tungstenite::tungstenite::protocol::frame::Frame;
 use tokio_tungstenite::tungstenite::{self, Message};
-
-fn memory_config() -> Config {
-    Config::from_lookup(|k| match k {
-        "HERMES_JWT_SECRET" => Some("gateway-test-secret-for-hs512-0123456789".into()),
-        "HERMES_PASSCODE" => Some("gateway-passcode".into()),
-        "HERMES_BCRYPT_COST" => Some("4".into()),
-        "HERMES_BACKEND" => Some("memory".into()),
-        _ => None,
-    })
-    .unwrap()
-}
-
-async fn gateway(opts: Options) -> Gateway {
-    start(memory_config(), Options { port: 0, ..opts }).await.unwrap()
-}
-
-async fn token(gw: &Gateway, user: i64, room: &str) -> String {
-    gw.minter()
-        .unwrap()
-        .generate_token(&UserId::Int(user), room)
-        .await
-        .unwrap()
-}
-
-async fn open(gw: &Gateway, token: &str) -> Result<Ws, tungstenite::Error> {
-    tokio_tungstenite::connect_async(format!("{}?token={token}", gw.ws_url()))
-        .await
-        .map(|(ws, _)| ws)
-}
 
 async fn next_json(ws: &mut Ws) -> Value {
     next_json_within(ws, Duration::from_secs(5)).await
@@ -75,16 +46,6 @@ fn status_of(e: tungstenite::Error) -> u16 {
     }
 }
 
-async fn wait_for(mut f: impl FnMut() -> bool) {
-    for _ in 0..100 {
-        if f() {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    panic!("condition not reached in 2 s");
-}
-
 #[tokio::test]
 async fn upgrade_is_refused_like_api_gateway() {
     let gw = gateway(Options::default()).await;
@@ -110,13 +71,17 @@ async fn queued_notifications_reach_only_their_room() {
 
     let n = Notification::new(9, "ACME", json!({"type": "info", "data": "backup done"}));
     let id = gw.queue().unwrap().send(&n).await.unwrap();
+    let mut epochs = Vec::new();
     for ws in [&mut a, &mut b] {
         let f = next_json(ws).await;
+        let epoch = f["epoch"].as_str().expect("a sequenced frame").to_owned();
         assert_eq!(
             f,
-            json!({"user_id": "9", "data": {"type": "info", "data": "backup done"}, "id": id})
+            json!({"user_id": "9", "data": {"type": "info", "data": "backup done"}, "id": id, "seq": 1, "epoch": epoch})
         );
+        epochs.push(epoch);
     }
+    assert_eq!(epochs[0], epochs[1], "one frame, the same bytes for everyone");
     assert!(nothing_within(&mut other, 300).await, "room isolation");
 
     // Targeted: only user 2's sockets.
@@ -252,4 +217,91 @@ async fn management_api_through_the_real_sdk_client() {
     assert_eq!(close_code(&mut a).await, 1000, "DeleteConnection closes normally");
     wait_for(|| gw.live_connections() == 0).await;
     assert_eq!(pusher.post(&id, b"x").await, Err(PushError::Gone));
+}
+
+#[tokio::test]
+async fn a_taken_port_is_named() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = taken.local_addr().unwrap().port();
+    let err = start(
+        memory_config(),
+        Options {
+            port,
+            ..Options::default()
+        },
+    )
+    .await
+    .err()
+    .expect("the port is taken");
+    assert!(matches!(err, StartError::Listen { .. }), "{err:?}");
+    let msg = err.to_string();
+    assert!(msg.contains(&format!("127.0.0.1:{port}")), "{msg}");
+    assert!(msg.contains("in use"), "{msg}");
+}
+
+#[tokio::test]
+async fn upgrades_past_the_connection_limit_are_refused_with_429() {
+    let gw = gateway(Options {
+        max_connections: 1,
+        ..Options::default()
+    })
+    .await;
+    let _a = open(&gw, &token(&gw, 1, "R").await).await.unwrap();
+    wait_for(|| gw.live_connections() == 1).await;
+    assert_eq!(
+        status_of(open(&gw, &token(&gw, 2, "R").await).await.unwrap_err()),
+        429
+    );
+}
+
+#[tokio::test]
+async fn send_message_with_deeply_nested_data_is_routed_and_delivered() {
+    let gw = gateway(Options::default()).await;
+    let mut a = open(&gw, &token(&gw, 1, "ACME").await).await.unwrap();
+    let mut b = open(&gw, &token(&gw, 2, "ACME").await).await.unwrap();
+    wait_for(|| gw.live_connections() == 2).await;
+    // Deeper than serde_json's 128-level limit for building values: the route is
+    // `$request.body.action` alone, and the data is passed on as sent.
+    let data = format!("{}\"deep\"{}", "[".repeat(200), "]".repeat(200));
+    let frame = format!(r#"{{"action":"sendMessage","data":{data}}}"#);
+    a.send(Message::Text(frame.into())).await.unwrap();
+    for ws in [&mut a, &mut b] {
+        let text = loop {
+            match tokio::time::timeout(Duration::from_secs(5), ws.next())
+                .await
+                .unwrap()
+                .unwrap()
+                .unwrap()
+            {
+                Message::Text(t) => break t.to_string(),
+                _ => continue,
+            }
+        };
+        // The sender's data, byte for byte, and no "unknown action" error.
+        let expected = format!(r#"{{"user_id":"1","data":{data},"id":""#);
+        assert!(text.starts_with(&expected), "{}", &text[..text.len().min(120)]);
+    }
+}
+
+#[tokio::test]
+async fn more_sockets_than_route_slots_are_all_read() {
+    // Idle sockets hold none of the gateway's slots: with 2 slots, the 5th socket's frame
+    // is still read and routed.
+    let gw = gateway(Options {
+        max_routes: 2,
+        ..Options::default()
+    })
+    .await;
+    let mut sockets = Vec::new();
+    for user in 1..=5 {
+        sockets.push(open(&gw, &token(&gw, user, "MANY").await).await.unwrap());
+    }
+    wait_for(|| gw.live_connections() == 5).await;
+    for (i, sender) in [4, 0, 2].into_iter().enumerate() {
+        let frame = json!({"action": "sendMessage", "data": i}).to_string();
+        sockets[sender].send(Message::Text(frame.into())).await.unwrap();
+        for ws in sockets.iter_mut() {
+            assert_eq!(next_json(ws).await["data"], i);
+        }
+    }
 }

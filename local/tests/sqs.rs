@@ -92,9 +92,10 @@ async fn polls_sqs_into_the_send_handler_and_deletes_what_it_delivered() {
         .message_id
         .unwrap();
     let frame = next_json_within(&mut ws, Duration::from_secs(10)).await;
+    let epoch = frame["epoch"].as_str().expect("a sequenced frame").to_owned();
     assert_eq!(
         frame,
-        json!({"user_id": "5", "data": {"type": "info", "data": "from SQS"}, "id": id})
+        json!({"user_id": "5", "data": {"type": "info", "data": "from SQS"}, "id": id, "seq": 1, "epoch": epoch})
     );
 
     // The delivered message was deleted; the malformed one was reported and stays for

@@ -1,18 +1,34 @@
 // Hermes browser client: one WebSocket per page to API Gateway (or hermes-local), with
-// subscribers by message type, reconnects with backoff, token refresh and de-duplication.
+// subscribers by message type, reconnects with backoff, token refresh, de-duplication, and
+// recovery of what was sent while the page was between two connections.
 // A plain ES module, no build step (importmap: pin "hermes", to: "hermes.js").
 //
 //   import { connect } from "hermes";
 //   const hermes = connect({ url: "wss://abc.execute-api.eu-west-1.amazonaws.com", stage: "production",
-//                            token, refreshToken: async () => (await fetch("/hermes/token")).text() });
-//   hermes.subscribe("info", (data, frame) => toast(data));   // frame: {user_id, data: {type, data}, id}
+//                            token, refreshToken: async () => (await fetch("/hermes/token")).text(),
+//                            onGap: () => location.reload() });          // or refetch the page's state
+//   hermes.subscribe("info", (data, frame) => toast(data));   // frame: {user_id, data: {type, data}, id, seq, epoch}
 //   hermes.send({ type: "chat", data: "hi" });                  // the sendMessage route
+//   const { users, connections } = await hermes.presence();    // who is connected to the room
 //
 // The seed's call keeps working: connect(stage, token) connects to `${defaultUrl}/${stage}`
 // (set window.HERMES_URL or pass {url}), and subscribers registered with
 // subscribe(type, callback) get `frame.data.data` for frames whose `frame.data.type` matches.
+//
+// Recovery (SPEC §7): every notification carries the room's `seq` and `epoch`. After every
+// (re)open the client sends {"action": "recover", "since": <last seq>, "epoch": <epoch>}; the
+// server replays what the page missed, oldest first, then answers {"hermes": "recovered"}.
+// Until that answer, frames are held, then shown in seq order, each id once. When the answer
+// says the history could not cover the gap (another epoch, expired, more than 100 missed),
+// onGap({epoch, seq}) is called: the page should refetch its state. Frames with a "hermes"
+// key (answers) or without "data" never reach subscribers.
 
 const MAX_BACKOFF_MS = 30000;
+// A reopened socket shows what it holds after this long without an answer to `recover`.
+const RECOVER_TIMEOUT_MS = 10000;
+const PRESENCE_TIMEOUT_MS = 5000;
+// Ids remembered to drop duplicates: far more than one recovery (100) plus what arrives meanwhile.
+const SEEN_IDS = 5000;
 
 export function connect(stageOrOptions, token) {
   const opts = typeof stageOrOptions === "object" && stageOrOptions !== null
@@ -22,16 +38,23 @@ export function connect(stageOrOptions, token) {
 }
 
 export class HermesSocket {
-  constructor({ url, stage, token, refreshToken = null, WebSocketImpl = globalThis.WebSocket, onStatus = null }) {
+  constructor({ url, stage, token, refreshToken = null, WebSocketImpl = globalThis.WebSocket, onStatus = null, onGap = null }) {
     this.url = (url || globalThis.HERMES_URL || "").replace(/\/+$/, "");
     this.stage = stage;
     this.token = token;
     this.refreshToken = refreshToken;
     this.WebSocketImpl = WebSocketImpl;
     this.onStatus = onStatus;
+    this.onGap = onGap;
     this.subscribers = new Map();
     this.seen = new Set();
     this.seenOrder = [];
+    // Where the page stands in the room's history: null until the first answer or frame.
+    this.epoch = null;
+    this.seq = 0;
+    this.recovering = false;
+    this.held = [];
+    this.presenceWaiters = [];
     this.attempt = 0;
     this.closedByUser = false;
     this.opened = false;
@@ -50,9 +73,29 @@ export class HermesSocket {
     return true;
   }
 
+  // Resolves with {room_id, users, connections}: the room's distinct user ids (sorted) and
+  // its number of open connections.
+  presence(timeoutMs = PRESENCE_TIMEOUT_MS) {
+    return new Promise((resolve, reject) => {
+      if (!this.ws || this.ws.readyState !== 1) {
+        reject(new Error("hermes: not connected"));
+        return;
+      }
+      const waiter = { resolve, reject };
+      waiter.timer = setTimeout(() => {
+        this.presenceWaiters = this.presenceWaiters.filter((w) => w !== waiter);
+        reject(new Error("hermes: no presence answer"));
+      }, timeoutMs);
+      this.presenceWaiters.push(waiter);
+      this.ws.send(JSON.stringify({ action: "presence" }));
+    });
+  }
+
   close() {
     this.closedByUser = true;
     clearTimeout(this.retryTimer);
+    clearTimeout(this.recoverTimer);
+    this.failPresence("hermes: closed");
     if (this.ws) this.ws.close(1000);
   }
 
@@ -75,11 +118,17 @@ export class HermesSocket {
     ws.onopen = () => {
       opened = true;
       this.attempt = 0;
+      this.startRecovery(ws);
       this.status("open");
     };
-    ws.onmessage = (evt) => this.dispatch(evt.data);
+    // A socket being replaced may still deliver: only the current one counts.
+    ws.onmessage = (evt) => {
+      if (this.ws === ws) this.receive(evt.data);
+    };
     ws.onclose = (evt) => {
+      if (this.ws !== ws) return;
       this.status("closed", evt.code);
+      this.failPresence("hermes: connection closed");
       if (this.closedByUser) return;
       // A refused upgrade (401/403: expired or revoked token) surfaces only as a close before
       // open: fetch a fresh token before trying again.
@@ -101,23 +150,124 @@ export class HermesSocket {
     this.retryTimer = setTimeout(() => this.open(), delay);
   }
 
-  dispatch(text) {
+  // Frames that arrive before the answer are held (a recovery's replay and live frames interleave).
+  startRecovery(ws) {
+    this.recovering = true;
+    clearTimeout(this.recoverTimer);
+    this.recoverTimer = setTimeout(() => this.endRecovery(null), RECOVER_TIMEOUT_MS);
+    ws.send(JSON.stringify({ action: "recover", since: this.seq, epoch: this.epoch || "" }));
+  }
+
+  endRecovery(answer) {
+    if (!this.recovering) return;
+    this.recovering = false;
+    clearTimeout(this.recoverTimer);
+    const hadPosition = this.epoch !== null;
+    const held = this.held;
+    this.held = [];
+    let gap = null;
+    if (answer) {
+      if (!answer.recovered && hadPosition) gap = { epoch: answer.epoch, seq: answer.seq };
+      this.epoch = answer.epoch;
+      // Recovered: the server replayed everything up to answer.seq. Not recovered: start over there.
+      this.seq = answer.recovered ? Math.max(this.seq, answer.seq) : answer.seq;
+    } else if (hadPosition) {
+      gap = { epoch: this.epoch, seq: this.seq };
+    }
+    this.status("recovered", { recovered: answer ? answer.recovered : null, held: held.length });
+    if (gap) this.gap(gap);
+    const order = (f) => (typeof f.seq === "number" ? f.seq : Infinity);
+    held.sort((a, b) => order(a) - order(b));
+    for (const frame of held) this.show(frame);
+  }
+
+  receive(text) {
     let frame;
     try {
       frame = JSON.parse(text);
     } catch {
       return;
     }
-    if (frame && frame.id) {
+    if (!frame || typeof frame !== "object") return;
+    if (typeof frame.hermes === "string") {
+      this.control(frame);
+      return;
+    }
+    if (!("data" in frame)) {
+      // Not a notification: an API Gateway or older server's error (e.g. a stage without the
+      // recover route answers {"message": "Forbidden", ...}).
+      this.status("error", frame.error || frame.message);
+      if (this.recovering) this.endRecovery(null);
+      return;
+    }
+    if (this.recovering) this.held.push(frame);
+    else this.show(frame);
+  }
+
+  control(frame) {
+    switch (frame.hermes) {
+      case "recovered":
+        this.endRecovery(frame);
+        break;
+      case "presence": {
+        const waiter = this.presenceWaiters.shift();
+        if (waiter) {
+          clearTimeout(waiter.timer);
+          waiter.resolve({ room_id: frame.room_id, users: frame.users, connections: frame.connections });
+        }
+        break;
+      }
+      case "error":
+        this.status("error", frame.error);
+        if (this.recovering) this.endRecovery(null);
+        break;
+      default:
+        break;
+    }
+  }
+
+  show(frame) {
+    if (frame.id) {
       if (this.seen.has(frame.id)) return;
       this.seen.add(frame.id);
       this.seenOrder.push(frame.id);
-      if (this.seenOrder.length > 1000) this.seen.delete(this.seenOrder.shift());
+      if (this.seenOrder.length > SEEN_IDS) this.seen.delete(this.seenOrder.shift());
     }
-    const message = frame && frame.data;
+    if (typeof frame.seq === "number" && typeof frame.epoch === "string") {
+      if (frame.epoch !== this.epoch) {
+        // The room's counter started over: what the page held a position in is gone.
+        const known = this.epoch !== null;
+        this.epoch = frame.epoch;
+        this.seq = frame.seq;
+        if (known) this.gap({ epoch: frame.epoch, seq: frame.seq });
+      } else if (frame.seq > this.seq) {
+        this.seq = frame.seq;
+      }
+    }
+    this.dispatch(frame);
+  }
+
+  dispatch(frame) {
+    const message = frame.data;
     const type = message && typeof message === "object" ? message.type : undefined;
     for (const cb of this.subscribers.get(type) || []) cb(message.data, frame);
     for (const cb of this.subscribers.get("*") || []) cb(message, frame);
+  }
+
+  gap(info) {
+    if (!this.onGap) return;
+    try {
+      this.onGap(info);
+    } catch (e) {
+      this.status("gap-handler-failed", e);
+    }
+  }
+
+  failPresence(why) {
+    for (const w of this.presenceWaiters.splice(0)) {
+      clearTimeout(w.timer);
+      w.reject(new Error(why));
+    }
   }
 }
 

@@ -4,10 +4,12 @@
 pub mod authorize;
 pub mod connect;
 pub mod fanout;
+pub mod recover;
 pub mod send;
 
 pub use authorize::{Authorizer, Decision, DenyReason};
 pub use connect::{connect, disconnect};
+pub use recover::{presence, recover, Recovery};
 pub use send::{SendEvent, Sender};
 
 use aws_lambda_events::apigw::ApiGatewayProxyResponse;

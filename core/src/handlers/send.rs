@@ -1,30 +1,41 @@
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use aws_lambda_events::apigw::{ApiGatewayProxyResponse, ApiGatewayWebsocketProxyRequest};
 use aws_lambda_events::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
 use bytes::Bytes;
-use serde_json::{json, Value};
+use futures::stream::{self, StreamExt};
+use serde_json::Value;
 
 use super::fanout::{continuation, FanoutError, Job, Pacer, Run, Settings};
+use super::recover::{presence, recover};
 use super::response;
-use crate::frame::{encode_frame, Notification, MAX_MESSAGE_BYTES};
-use crate::push::{Pusher, PusherFactory};
+use crate::frame::{
+    encode_frame, encode_frame_at, error_frame, presence_frame, recovered_frame, sequenced_len, Control,
+    Record, MAX_EPOCH_BYTES, MAX_MESSAGE_BYTES,
+};
+use crate::push::{PushError, Pusher, PusherFactory};
 use crate::queue::Queue;
-use crate::store::ConnectionStore;
+use crate::store::{Connection, ConnectionStore, HistoryItem, HistoryStore, RoomMember, RoomPage};
+use crate::token::now_secs;
 
 pub use super::fanout::Delivery;
 
 /// Posts in flight at once per message (handlers/fanout `Settings::concurrency`).
 pub const DEFAULT_CONCURRENCY: usize = 64;
 
-/// A client frame: `{"action": "sendMessage", "data": ...}`; `data` is passed on as sent.
+/// A client frame: `{"action": "sendMessage", "data": ...}` (`data` is passed on as sent),
+/// `{"action": "recover", "since": <seq>, "epoch": "..."}` or `{"action": "presence"}`.
 #[derive(serde::Deserialize)]
 struct RouteBody {
     action: Option<String>,
     data: Option<Box<serde_json::value::RawValue>>,
+    since: Option<Value>,
+    epoch: Option<Value>,
 }
+
+const ACTIONS: &str = "\"sendMessage\", \"recover\" or \"presence\"";
 
 /// The send function is invoked by SQS and by the WebSocket `sendMessage`/`$default` routes.
 #[derive(Debug)]
@@ -60,7 +71,7 @@ pub enum SendError {
     #[error("queueing the rest of the room failed: {0}")]
     Queue(#[from] crate::queue::QueueError),
     #[error(transparent)]
-    Push(crate::push::PushError),
+    Push(PushError),
     #[error("not started: the invocation's deadline is too close")]
     NoTime,
     #[error("reading the room outlasted the invocation")]
@@ -83,11 +94,37 @@ pub struct Sender {
     connections: Arc<dyn ConnectionStore>,
     pushers: Arc<dyn PusherFactory>,
     endpoint: Option<String>,
+    history: Option<History>,
     /// Where the rest of a room goes when one invocation cannot finish it.
     queue: Option<Arc<dyn Queue>>,
     settings: Settings,
     /// Kept across invocations: the account's rate limit outlives one message.
     pacer: Pacer,
+}
+
+struct History {
+    store: Arc<dyn HistoryStore>,
+    ttl_secs: u64,
+}
+
+/// One notification to publish: who sent it, where, and its SQS message id (the frame's `id`).
+struct Message<'a> {
+    room_id: &'a str,
+    target_user: Option<&'a str>,
+    sender: &'a str,
+    data: &'a serde_json::value::RawValue,
+    id: Option<&'a str>,
+    /// `id` is an SQS message id, whose redelivery replays the frame (see `publish`).
+    dedup: bool,
+}
+
+/// When and with how many posts in flight a fan-out runs.
+#[derive(Clone, Copy)]
+struct Budget {
+    deadline: Option<Instant>,
+    concurrency: usize,
+    /// Nothing is started this close to the deadline.
+    reserve: Duration,
 }
 
 impl Sender {
@@ -101,6 +138,7 @@ impl Sender {
             connections,
             pushers,
             endpoint,
+            history: None,
             queue: None,
             settings: Settings {
                 concurrency: DEFAULT_CONCURRENCY,
@@ -110,12 +148,22 @@ impl Sender {
         }
     }
 
+    /// Sequences every message into the room history (frames gain `seq` and `epoch`) and
+    /// answers `recover`. Without it frames carry neither and recoveries answer `false`.
+    pub fn with_history(mut self, store: Arc<dyn HistoryStore>, ttl: Duration) -> Self {
+        self.history = Some(History {
+            store,
+            ttl_secs: ttl.as_secs().max(1),
+        });
+        self
+    }
+
     pub fn with_concurrency(mut self, n: usize) -> Self {
         self.settings.concurrency = n.max(1);
         self
     }
 
-    /// The queue the send function is fed from: with it, a room larger than one page is
+    /// The queue the send function is fed from: with it, a room larger than one chunk is
     /// split across invocations, and what the deadline leaves is continued there.
     pub fn with_queue(mut self, queue: Option<Arc<dyn Queue>>) -> Self {
         self.queue = queue;
@@ -134,6 +182,22 @@ impl Sender {
     /// The rate the sender currently allows itself after 429s (`None`: unpaced).
     pub fn paced_rate(&self) -> Option<f64> {
         self.pacer.rate()
+    }
+
+    fn budget(&self, deadline: Option<Instant>) -> Budget {
+        Budget {
+            deadline,
+            concurrency: self.settings.concurrency,
+            reserve: self.reserve(deadline, Instant::now()),
+        }
+    }
+
+    /// The reserve for an invocation that started at `began`: at most a quarter of it, so the
+    /// first record always starts, whatever the function's timeout.
+    fn reserve(&self, deadline: Option<Instant>, began: Instant) -> Duration {
+        deadline.map_or(self.settings.reserve, |d| {
+            self.settings.reserve.min(d.saturating_duration_since(began) / 4)
+        })
     }
 
     pub async fn handle(&self, event: SendEvent) -> Value {
@@ -156,16 +220,19 @@ impl Sender {
     /// Every record of the batch; only the failed ones are reported, so SQS redelivers just those.
     pub async fn handle_sqs_until(&self, event: SqsEvent, deadline: Option<Instant>) -> SqsBatchResponse {
         let began = Instant::now();
-        // Records run side by side, in chains: a room's notifications one after another (so
-        // a FIFO queue's order holds), each continuation on its own (the parts of one message
-        // are meant to run in parallel). The posts in flight are shared out between chains.
+        // Records run side by side, in chains: a room's notifications and control records one
+        // after another (so a FIFO queue's order holds), each continuation on its own (the
+        // parts of one message are meant to run in parallel). The posts in flight are shared
+        // out between chains.
         let mut chains: Vec<Vec<&SqsMessage>> = Vec::new();
         let mut by_room: HashMap<String, usize> = HashMap::new();
         for r in &event.records {
             let body = r.body.as_deref().unwrap_or("");
-            let room = (!continuation::is_continuation(body))
-                .then(|| serde_json::from_str::<Notification>(body).ok().map(|n| n.room_id))
-                .flatten();
+            let room = match (!continuation::is_continuation(body)).then(|| Record::parse(body)) {
+                Some(Ok(Record::Notification(n))) => Some(n.room_id),
+                Some(Ok(Record::Control(c))) => Some(c.room_id().to_owned()),
+                _ => None,
+            };
             match room {
                 Some(room) => {
                     let i = *by_room.entry(room).or_insert_with(|| {
@@ -178,10 +245,16 @@ impl Sender {
             }
         }
         let share = (self.settings.concurrency / chains.len().max(1)).max(4);
+        let reserve = self.reserve(deadline, began);
         let outcomes = futures::future::join_all(chains.iter().map(|chain| async move {
             let mut out = Vec::with_capacity(chain.len());
             for r in chain {
-                out.push((*r, self.handle_record(r, deadline, share).await));
+                let budget = Budget {
+                    deadline,
+                    concurrency: share,
+                    reserve,
+                };
+                out.push((*r, self.handle_record(r, budget).await));
             }
             out
         }))
@@ -200,10 +273,7 @@ impl Sender {
                     "sent"
                 ),
                 Err(SendError::NoTime) => {
-                    if !self
-                        .hand_back(record, deadline.map(|d| d.saturating_duration_since(began)))
-                        .await
-                    {
+                    if !self.hand_back(record).await {
                         failed.push(id);
                     }
                 }
@@ -231,11 +301,12 @@ impl Sender {
     /// A record the deadline left no time to start goes back to the queue as a new message,
     /// and this one is reported handled: reporting it failed would count a receive towards
     /// the dead-letter queue's maxReceiveCount for a record nobody tried. Nothing of it was
-    /// done (it has not even been made into a frame), so nothing is repeated. Not on a FIFO
-    /// queue (a new message would go behind the room's later ones: the failure keeps the
-    /// order), and not when the whole invocation (`lasted`) was shorter than the reserve,
-    /// where no record could ever start: those fail and reach the dead-letter queue.
-    async fn hand_back(&self, record: &SqsMessage, lasted: Option<std::time::Duration>) -> bool {
+    /// done (it has not even been made into a frame), so nothing is repeated. This cannot
+    /// circle for ever: the first record of each chain always starts (the reserve is at most a
+    /// quarter of the invocation), so only records behind another one's work come back. Not on
+    /// a FIFO queue: a new message would go behind the room's later ones, while the failure
+    /// keeps the order.
+    async fn hand_back(&self, record: &SqsMessage) -> bool {
         let id = record.message_id.as_deref().unwrap_or_default();
         let Some(queue) = &self.queue else {
             tracing::info!(message_id = id, "left for the next invocation");
@@ -245,16 +316,8 @@ impl Sender {
             tracing::info!(message_id = id, "left for the next invocation (FIFO: order kept)");
             return false;
         }
-        if lasted.is_some_and(|l| l <= self.settings.reserve) {
-            tracing::error!(
-                message_id = id,
-                reserve_ms = self.settings.reserve.as_millis() as u64,
-                "the invocation is shorter than the fan-out's reserve: raise the function's timeout"
-            );
-            return false;
-        }
         let body = record.body.as_deref().unwrap_or_default();
-        match queue.send_body(body, "", std::time::Duration::ZERO).await {
+        match queue.send_body(body, "", Duration::ZERO).await {
             Ok(new_id) => {
                 tracing::info!(
                     message_id = id,
@@ -270,14 +333,12 @@ impl Sender {
         }
     }
 
-    async fn handle_record(
-        &self,
-        record: &SqsMessage,
-        deadline: Option<Instant>,
-        concurrency: usize,
-    ) -> Result<Delivery, SendError> {
+    async fn handle_record(&self, record: &SqsMessage, budget: Budget) -> Result<Delivery, SendError> {
         // Too close to the deadline to start: handed back untouched (`hand_back`).
-        if deadline.is_some_and(|d| d.saturating_duration_since(Instant::now()) <= self.settings.reserve) {
+        if budget
+            .deadline
+            .is_some_and(|d| d.saturating_duration_since(Instant::now()) <= budget.reserve)
+        {
             return Err(SendError::NoTime);
         }
         let body = record
@@ -285,19 +346,210 @@ impl Sender {
             .as_deref()
             .ok_or_else(|| SendError::BadRecord("empty body".into()))?;
         let endpoint = self.endpoint.clone().ok_or(SendError::NoEndpoint)?;
-        let job = if continuation::is_continuation(body) {
-            // The rest of a fan-out: its frame is posted as it is, never made again.
-            continuation::decode(body)?
+        let d = if continuation::is_continuation(body) {
+            // The rest of a fan-out: its frame is posted as it is, never made (or sequenced,
+            // or written to the history) again.
+            self.run(&endpoint, continuation::decode(body)?, None, budget)
+                .await?
         } else {
-            let n: Notification =
-                serde_json::from_str(body).map_err(|e| SendError::BadRecord(e.to_string()))?;
-            let frame = encode_frame(&n.user_id.to_string(), &n.data, record.message_id.as_deref());
-            Job::fresh(n.room_id, n.target_user_id, Bytes::from(frame))
+            match Record::parse(body).map_err(|e| SendError::BadRecord(e.to_string()))? {
+                Record::Notification(n) => {
+                    let sender = n.user_id.to_string();
+                    let m = Message {
+                        room_id: &n.room_id,
+                        target_user: n.target_user_id.as_deref(),
+                        sender: &sender,
+                        data: &n.data,
+                        id: record.message_id.as_deref(),
+                        dedup: true,
+                    };
+                    self.publish_in(&endpoint, m, budget).await?
+                }
+                Record::Control(c) => {
+                    c.check().map_err(SendError::BadRecord)?;
+                    self.control(&endpoint, &c).await?
+                }
+            }
         };
-        let d = self.run(&endpoint, job, deadline, concurrency).await?;
         if d.retryable_failures > 0 {
             return Err(SendError::Undelivered(d.retryable_failures));
         }
+        Ok(d)
+    }
+
+    /// One message to the room (or to one user in it). With a history: the next seq (one
+    /// atomic counter update), the frame written to the history, then the fan-out; the
+    /// history write and the read of the room's first page go out together, so the first
+    /// client gets the frame one DynamoDB round trip later than without a history.
+    ///
+    /// `dedup`: `id` is an SQS message id. When the record will fail and come back after the
+    /// frame was sequenced (connections not reached with no queue to carry them, or the
+    /// fan-out failed), a claim maps the id to the seq just delivered, and the redelivery
+    /// replays that frame (same seq, same bytes) rather than sequencing it again. Other
+    /// redeliveries (a Lambda that died mid-fan-out, SQS's rare duplicates) get a new seq;
+    /// browsers still drop the copy by its `id`.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn publish(
+        &self,
+        endpoint: &str,
+        room_id: &str,
+        target_user: Option<&str>,
+        sender: &str,
+        data: &serde_json::value::RawValue,
+        id: Option<&str>,
+        dedup: bool,
+    ) -> Result<Delivery, SendError> {
+        let m = Message {
+            room_id,
+            target_user,
+            sender,
+            data,
+            id,
+            dedup,
+        };
+        self.publish_in(endpoint, m, self.budget(None)).await
+    }
+
+    async fn publish_in(
+        &self,
+        endpoint: &str,
+        m: Message<'_>,
+        budget: Budget,
+    ) -> Result<Delivery, SendError> {
+        let Message {
+            room_id,
+            target_user,
+            sender,
+            data,
+            id,
+            dedup,
+        } = m;
+        let Some(h) = &self.history else {
+            let frame = encode_frame(sender, data, id);
+            let job = Job::fresh(room_id, target_user.map(str::to_owned), Bytes::from(frame));
+            return self.run(endpoint, job, None, budget).await;
+        };
+        // Refused before a seq is spent on it.
+        let bytes = sequenced_len(sender, data, id);
+        if bytes > MAX_MESSAGE_BYTES {
+            return Err(crate::frame::PayloadTooLarge {
+                bytes,
+                limit: MAX_MESSAGE_BYTES,
+            }
+            .into());
+        }
+        let claim = id.filter(|_| dedup);
+        let (counter, prior) = futures::join!(h.store.next_seq(room_id), async {
+            let id = claim?;
+            h.store
+                .claimed(room_id, id)
+                .await
+                .inspect_err(|e| tracing::warn!(room_id, error = %e, "claim lookup failed; sequencing anew"))
+                .ok()
+                .flatten()
+        });
+        let counter = counter?;
+        let expires_at = now_secs() + h.ttl_secs;
+        if let Some(prior) = prior.filter(|p| p.epoch == counter.epoch) {
+            if let Some(frame) = prior.frame {
+                // Already delivered at `prior.seq`: replay those bytes (clients that have them
+                // drop them by `id`), and mark the seq just taken as used, so a recovery does
+                // not wait for it.
+                tracing::info!(
+                    room_id,
+                    seq = prior.seq,
+                    "redelivery of a sequenced message: replaying it"
+                );
+                let marker = HistoryItem {
+                    seq: counter.last_seq,
+                    epoch: counter.epoch.clone(),
+                    frame: None,
+                    target_user_id: None,
+                    expires_at,
+                };
+                let job = Job::fresh(room_id, prior.target_user_id, Bytes::from(frame));
+                let (marked, delivered) = futures::join!(
+                    h.store.put(room_id, &marker),
+                    self.run(endpoint, job, None, budget)
+                );
+                if let Err(e) = marked {
+                    tracing::warn!(room_id, seq = counter.last_seq, error = %e, "skip marker not written");
+                }
+                return delivered;
+            }
+        }
+        let frame = encode_frame_at(sender, data, id, Some((counter.last_seq, &counter.epoch)));
+        if counter.epoch.len() > MAX_EPOCH_BYTES || frame.len() > MAX_MESSAGE_BYTES {
+            return Err(SendError::BadRecord(format!(
+                "the room's epoch is {} bytes; at most {MAX_EPOCH_BYTES} fit the frame size check",
+                counter.epoch.len()
+            )));
+        }
+        let item = HistoryItem {
+            seq: counter.last_seq,
+            epoch: counter.epoch,
+            frame: Some(frame),
+            target_user_id: target_user.map(str::to_owned),
+            expires_at,
+        };
+        // The write is polled first: on the memory store it is done before the room is read.
+        let (written, first) = futures::join!(
+            h.store.put(room_id, &item),
+            self.connections.room_page(room_id, None, self.settings.page_size)
+        );
+        // A frame that is not in the history is not delivered: the record fails and comes back.
+        written?;
+        let frame = Bytes::from(item.frame.clone().unwrap_or_default());
+        let job = Job::fresh(room_id, target_user.map(str::to_owned), frame);
+        let d = match first {
+            Ok(page) => self.run(endpoint, job, Some(page), budget).await,
+            Err(e) => Err(e.into()),
+        };
+        // The record fails and comes back: its redelivery replays this seq.
+        let fails = d.as_ref().map_or(true, |d| d.retryable_failures > 0);
+        if let (true, Some(id)) = (fails, claim) {
+            if let Err(e) = h.store.claim(room_id, id, &item).await {
+                tracing::warn!(room_id, error = %e, "claim not written; the redelivery gets a new seq");
+            }
+        }
+        d
+    }
+
+    async fn members(&self, room_id: &str, target_user: Option<&str>) -> Result<Vec<RoomMember>, SendError> {
+        Ok(self
+            .connections
+            .room(room_id)
+            .await?
+            .into_iter()
+            .filter(|m| target_user.is_none_or(|u| m.user_id == u))
+            .collect())
+    }
+
+    /// A control record: closes (DeleteConnection) the target user's sockets in the room.
+    /// `delivered` counts the sockets closed.
+    async fn control(&self, endpoint: &str, c: &Control) -> Result<Delivery, SendError> {
+        let Control::Disconnect { target, reason } = c;
+        let members = self.members(&target.room_id, Some(&target.user_id)).await?;
+        let pusher = self.pushers.for_endpoint(endpoint);
+        let results: Vec<(String, Result<(), PushError>)> = stream::iter(members)
+            .map(|m| {
+                let pusher = pusher.clone();
+                async move {
+                    let r = pusher.close(&m.connection_id).await;
+                    (m.connection_id, r)
+                }
+            })
+            .buffer_unordered(self.settings.concurrency)
+            .collect()
+            .await;
+        let d = self.tally(results).await;
+        tracing::info!(
+            room_id = target.room_id,
+            user_id = target.user_id,
+            reason = reason.as_deref().unwrap_or(""),
+            closed = d.delivered,
+            "disconnected"
+        );
         Ok(d)
     }
 
@@ -325,15 +577,16 @@ impl Sender {
         job: Job,
         deadline: Option<Instant>,
     ) -> Result<Delivery, SendError> {
-        self.run(endpoint, job, deadline, self.settings.concurrency).await
+        self.run(endpoint, job, None, self.budget(deadline)).await
     }
 
+    /// `first`: the room's first page, when it was read already (beside the history write).
     async fn run(
         &self,
         endpoint: &str,
         job: Job,
-        deadline: Option<Instant>,
-        concurrency: usize,
+        first: Option<RoomPage>,
+        budget: Budget,
     ) -> Result<Delivery, SendError> {
         if job.frame.len() > MAX_MESSAGE_BYTES {
             return Err(crate::frame::PayloadTooLarge {
@@ -348,10 +601,36 @@ impl Sender {
             queue: self.queue.as_deref(),
             pacer: &self.pacer,
             settings: &self.settings,
-            concurrency,
-            deadline,
+            concurrency: budget.concurrency,
+            deadline: budget.deadline,
+            reserve: budget.reserve,
         };
-        Ok(run.run(job).await?)
+        Ok(run.run(job, first).await?)
+    }
+
+    async fn tally(&self, results: Vec<(String, Result<(), PushError>)>) -> Delivery {
+        let mut d = Delivery::default();
+        for (id, r) in results {
+            match r {
+                Ok(()) => d.delivered += 1,
+                Err(PushError::Gone) => {
+                    d.gone += 1;
+                    tracing::info!(connection_id = id, "stale connection, deleting");
+                    if let Err(e) = self.connections.delete(&id).await {
+                        tracing::warn!(connection_id = id, error = %e, "could not delete stale connection");
+                    }
+                }
+                Err(e) if e.is_retryable() => {
+                    d.retryable_failures += 1;
+                    tracing::warn!(connection_id = id, error = %e, "post failed");
+                }
+                Err(e) => {
+                    d.rejected += 1;
+                    tracing::warn!(connection_id = id, error = %e, "post rejected");
+                }
+            }
+        }
+        d
     }
 
     fn endpoint_for(&self, req: &ApiGatewayWebsocketProxyRequest) -> Option<String> {
@@ -369,8 +648,9 @@ impl Sender {
         self.handle_route_until(req, None).await
     }
 
-    /// The `sendMessage` route (and `$default`): the room and user come from the sender's
-    /// connection row, never from the client.
+    /// The WebSocket routes (`sendMessage`, `recover`, `presence`, and `$default` for anything
+    /// else): the room and user come from the sender's connection row, never from the client.
+    /// Answers to the sender (recovered frames, presence, errors) are posted to its connection.
     pub async fn handle_route_until(
         &self,
         req: &ApiGatewayWebsocketProxyRequest,
@@ -383,27 +663,35 @@ impl Sender {
             tracing::error!("route event without domainName/stage and no HERMES_WEBSOCKET_ENDPOINT");
             return response(500, "no management endpoint");
         };
+        // Answers to the sender go through the same pusher the fan-out uses; fetched only when
+        // there is something to answer.
+        let answer = || -> Arc<dyn Pusher> { self.pushers.for_endpoint(&endpoint) };
         let body: Option<RouteBody> = req.body.as_deref().and_then(|b| serde_json::from_str(b).ok());
         let action = body.as_ref().and_then(|b| b.action.as_deref()).unwrap_or("");
-        let route = req.request_context.route_key.as_deref().unwrap_or("");
-        if route == "$default" || action != "sendMessage" {
-            let error = match &body {
-                None => "frames must be JSON: {\"action\": \"sendMessage\", \"data\": ...}".to_owned(),
-                Some(_) => format!("unknown action {action:?}; the only action is \"sendMessage\""),
-            };
-            let frame = serde_json::to_vec(&json!({"error": error})).expect("serialises");
-            let pusher: Arc<dyn Pusher> = self.pushers.for_endpoint(&endpoint);
-            if let Err(e) = pusher.post(&connection_id, &frame).await {
-                tracing::warn!(connection_id, error = %e, "could not answer an unknown action");
+        let refuse = |error: String| {
+            let pusher = answer();
+            let connection_id = connection_id.clone();
+            async move {
+                if let Err(e) = pusher.post(&connection_id, &error_frame(&error)).await {
+                    tracing::warn!(connection_id, error = %e, "could not answer a refused frame");
+                }
+                response(400, &error)
             }
-            return response(400, &error);
-        }
-        let null = crate::frame::raw(&Value::Null);
-        let data = body.as_ref().and_then(|b| b.data.as_deref()).unwrap_or(&null);
+        };
+        let Some(body) = body
+            .as_ref()
+            .filter(|_| ["sendMessage", "recover", "presence"].contains(&action))
+        else {
+            let error = match &body {
+                None => format!("frames must be JSON objects with an \"action\": {ACTIONS}"),
+                Some(_) => format!("unknown action {action:?}; the actions are {ACTIONS}"),
+            };
+            return refuse(error).await;
+        };
         let sender = match self.connections.get(&connection_id).await {
             Ok(Some(row)) => row,
             Ok(None) => {
-                tracing::warn!(connection_id, "sendMessage from a connection with no row");
+                tracing::warn!(connection_id, action, "frame from a connection with no row");
                 return response(403, "unknown connection");
             }
             Err(e) => {
@@ -411,9 +699,63 @@ impl Sender {
                 return response(500, "Failed to send.");
             }
         };
-        let frame = encode_frame(&sender.user_id, data, req.request_context.request_id.as_deref());
-        let job = Job::fresh(sender.room_id.clone(), None, Bytes::from(frame));
-        match self.fan_out(&endpoint, job, deadline).await {
+        match action {
+            "recover" => {
+                let since = body.since.as_ref().and_then(Value::as_u64);
+                let epoch = body
+                    .epoch
+                    .as_ref()
+                    .and_then(Value::as_str)
+                    .filter(|e| e.len() <= MAX_EPOCH_BYTES);
+                let (Some(since), Some(epoch)) = (since, epoch) else {
+                    return refuse(format!(
+                        "recover needs \"since\" (a seq: a whole number >= 0) and \"epoch\" (a string of at most {MAX_EPOCH_BYTES} bytes)"
+                    ))
+                    .await;
+                };
+                self.route_recover(&*answer(), &sender, since, epoch).await
+            }
+            "presence" => match presence(&*self.connections, &sender.room_id).await {
+                Ok((users, connections)) => {
+                    let pusher = answer();
+                    let frame = presence_frame(&sender.room_id, &users, connections);
+                    if let Err(e) = pusher.post(&connection_id, &frame).await {
+                        tracing::warn!(connection_id, error = %e, "could not answer presence");
+                    }
+                    response(200, "Presence sent.")
+                }
+                Err(e) => {
+                    tracing::error!(connection_id, error = %e, "presence failed");
+                    let _ = answer()
+                        .post(&connection_id, &error_frame("presence failed; try again"))
+                        .await;
+                    response(500, "Failed to read presence.")
+                }
+            },
+            _ => self.route_send(&endpoint, req, &sender, body, deadline).await,
+        }
+    }
+
+    async fn route_send(
+        &self,
+        endpoint: &str,
+        req: &ApiGatewayWebsocketProxyRequest,
+        sender: &Connection,
+        body: &RouteBody,
+        deadline: Option<Instant>,
+    ) -> ApiGatewayProxyResponse {
+        let connection_id = &sender.connection_id;
+        let null = crate::frame::raw(&Value::Null);
+        let data = body.data.as_deref().unwrap_or(&null);
+        let m = Message {
+            room_id: &sender.room_id,
+            target_user: None,
+            sender: &sender.user_id,
+            data,
+            id: req.request_context.request_id.as_deref(),
+            dedup: false,
+        };
+        match self.publish_in(endpoint, m, self.budget(deadline)).await {
             Ok(d) => {
                 tracing::info!(
                     connection_id,
@@ -430,5 +772,65 @@ impl Sender {
                 response(500, "Failed to send.")
             }
         }
+    }
+
+    /// Posts the missed frames one by one, oldest first (concurrent posts to one connection
+    /// would not keep their order), then the `recovered` frame.
+    async fn route_recover(
+        &self,
+        pusher: &dyn Pusher,
+        sender: &Connection,
+        since: u64,
+        epoch: &str,
+    ) -> ApiGatewayProxyResponse {
+        let connection_id = &sender.connection_id;
+        let r = match &self.history {
+            None => Ok(super::recover::Recovery {
+                frames: vec![],
+                recovered: false,
+                epoch: String::new(),
+                seq: 0,
+            }),
+            Some(h) => {
+                recover(
+                    &*h.store,
+                    h.ttl_secs,
+                    &sender.room_id,
+                    &sender.user_id,
+                    since,
+                    epoch,
+                )
+                .await
+            }
+        };
+        let r = match r {
+            Ok(r) => r,
+            Err(e) => {
+                tracing::error!(connection_id, error = %e, "recovery failed");
+                let _ = pusher
+                    .post(connection_id, &error_frame("recovery failed; try again"))
+                    .await;
+                return response(500, "Failed to recover.");
+            }
+        };
+        for frame in r
+            .frames
+            .iter()
+            .chain([&recovered_frame(r.recovered, &r.epoch, r.seq)])
+        {
+            if let Err(e) = pusher.post(connection_id, frame).await {
+                tracing::warn!(connection_id, error = %e, "recovery cut short");
+                return response(500, "Failed to recover.");
+            }
+        }
+        tracing::info!(
+            connection_id,
+            room_id = sender.room_id,
+            since,
+            replayed = r.frames.len(),
+            recovered = r.recovered,
+            "recovered"
+        );
+        response(200, "Recovered.")
     }
 }

@@ -65,6 +65,9 @@ impl Pusher for MemoryPusher {
         Ok(())
     }
     async fn close(&self, id: &str) -> Result<(), PushError> {
+        if let Some(e) = self.failing.lock().unwrap().get(id) {
+            return Err(e.clone());
+        }
         if !self.gone.lock().unwrap().insert(id.to_owned()) {
             return Err(PushError::Gone);
         }

@@ -7,7 +7,7 @@ use async_trait::async_trait;
 use tokio::sync::Notify;
 
 use super::{check_all, Queue, QueueError, Received};
-use crate::frame::Notification;
+use crate::frame::{Control, Notification};
 
 /// An SQS-like queue in memory: received messages stay in flight until deleted, and come
 /// back after the visibility timeout if they are not.
@@ -150,6 +150,10 @@ impl Queue for MemoryQueue {
         } else {
             Ok(self.push_delayed(body.to_owned(), delay))
         }
+    }
+
+    async fn send_control(&self, c: &Control) -> Result<String, QueueError> {
+        Ok(self.push(c.to_body()))
     }
 
     async fn receive(&self, max: usize, wait: Duration) -> Result<Vec<Received>, QueueError> {

@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 
-use crate::frame::{Notification, PayloadTooLarge};
+use crate::frame::{Control, Notification, PayloadTooLarge};
 
 pub mod memory;
 pub mod sqs;
@@ -49,6 +49,9 @@ pub trait Queue: Send + Sync {
     async fn send(&self, n: &Notification) -> Result<String, QueueError>;
     /// Queues many, in order; returns one message id per notification.
     async fn send_batch(&self, ns: &[Notification]) -> Result<Vec<String>, QueueError>;
+    /// Queues a control record (a disconnect) and returns its message id. On a FIFO queue it
+    /// shares the room's message group, so it is ordered with the room's notifications.
+    async fn send_control(&self, c: &Control) -> Result<String, QueueError>;
     async fn receive(&self, max: usize, wait: Duration) -> Result<Vec<Received>, QueueError>;
     /// Queues a body as it is (a fan-out continuation: handlers/fanout), visible after `delay`.
     /// `group` orders it on a FIFO queue, which has no per-message delay.

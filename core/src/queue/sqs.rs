@@ -9,7 +9,7 @@ use aws_sdk_sqs::Client;
 use sha2::{Digest, Sha256};
 
 use super::{check_all, Queue, QueueError, Received};
-use crate::frame::Notification;
+use crate::frame::{Control, Notification};
 
 /// SendMessageBatch takes at most 10 entries and 256 KiB in all (the classic limit; newer
 /// queues accept more, older ones do not).
@@ -79,25 +79,32 @@ impl SqsQueue {
         h.update(std::process::id().to_le_bytes());
         (Some(group.to_owned()), Some(hex::encode(&h.finalize()[..16])))
     }
+
+    /// One SendMessage; `delay` only on a standard queue (FIFO queues have no per-message
+    /// delay: the group orders it instead).
+    async fn send_one(&self, body: &str, group: &str, delay: Duration) -> Result<String, QueueError> {
+        let mut req = self.client.send_message().queue_url(&self.url).message_body(body);
+        if self.fifo {
+            let (g, dedup) = self.fifo_ids(group);
+            req = req.set_message_group_id(g).set_message_deduplication_id(dedup);
+        } else if !delay.is_zero() {
+            req = req.delay_seconds(delay.as_secs().clamp(1, 900) as i32);
+        }
+        let out = req.send().await.map_err(|e| self.backend_err("SendMessage", e))?;
+        out.message_id
+            .ok_or_else(|| self.failed("SendMessage", "reply has no MessageId".into()))
+    }
 }
 
 #[async_trait]
 impl Queue for SqsQueue {
     async fn send(&self, n: &Notification) -> Result<String, QueueError> {
         n.check_size()?;
-        let (group, dedup) = self.fifo_ids(&n.room_id);
-        let out = self
-            .client
-            .send_message()
-            .queue_url(&self.url)
-            .message_body(n.to_body())
-            .set_message_group_id(group)
-            .set_message_deduplication_id(dedup)
-            .send()
-            .await
-            .map_err(|e| self.backend_err("SendMessage", e))?;
-        out.message_id
-            .ok_or_else(|| self.failed("SendMessage", "reply has no MessageId".into()))
+        self.send_one(&n.to_body(), &n.room_id, Duration::ZERO).await
+    }
+
+    async fn send_control(&self, c: &Control) -> Result<String, QueueError> {
+        self.send_one(&c.to_body(), c.room_id(), Duration::ZERO).await
     }
 
     async fn send_batch(&self, ns: &[Notification]) -> Result<Vec<String>, QueueError> {
@@ -168,16 +175,7 @@ impl Queue for SqsQueue {
                 ),
             ));
         }
-        let mut req = self.client.send_message().queue_url(&self.url).message_body(body);
-        if self.fifo {
-            let (g, dedup) = self.fifo_ids(group);
-            req = req.set_message_group_id(g).set_message_deduplication_id(dedup);
-        } else if !delay.is_zero() {
-            req = req.delay_seconds(delay.as_secs().clamp(1, 900) as i32);
-        }
-        let out = req.send().await.map_err(|e| self.backend_err("SendMessage", e))?;
-        out.message_id
-            .ok_or_else(|| self.failed("SendMessage", "reply has no MessageId".into()))
+        self.send_one(body, group, delay).await
     }
 
     async fn receive(&self, max: usize, wait: Duration) -> Result<Vec<Received>, QueueError> {

@@ -9,8 +9,9 @@ use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::types::AttributeValue;
 use aws_sdk_dynamodb::Client;
 
+use super::history::{claim_key, new_epoch, now_ms, Counter, HistoryItem, HistoryStore};
 use super::{Connection, ConnectionStore, RoomMember, RoomPage, StoreError, TokenRecord, TokenStore};
-use crate::names::{connections as C, tokens as T};
+use crate::names::{connections as C, history as H, tokens as T};
 
 type Item = HashMap<String, AttributeValue>;
 
@@ -279,5 +280,238 @@ impl ConnectionStore for DynamoConnectionStore {
             _ => None,
         };
         Ok(RoomPage { members, next })
+    }
+}
+
+/// The history table (`names::history`): items at `seq > 0`, the counter at `seq = 0`, claims
+/// at negative keys, all in the room's partition.
+pub struct DynamoHistoryStore {
+    client: Client,
+    table: String,
+}
+
+impl DynamoHistoryStore {
+    pub fn new(client: Client, table: impl Into<String>) -> Self {
+        DynamoHistoryStore {
+            client,
+            table: table.into(),
+        }
+    }
+
+    fn counter_from(&self, item: &Item) -> Result<Counter, StoreError> {
+        Ok(Counter {
+            last_seq: get_n(item, &self.table, H::LAST_SEQ)?.unwrap_or(0),
+            epoch: get_s(item, &self.table, H::EPOCH)?,
+            updated_at_ms: get_n(item, &self.table, H::UPDATED_AT)?.unwrap_or(0),
+        })
+    }
+
+    fn item_from(&self, item: &Item) -> Result<HistoryItem, StoreError> {
+        let frame = match item.get(H::FRAME) {
+            None => None,
+            Some(AttributeValue::S(f)) => Some(f.clone().into_bytes()),
+            Some(AttributeValue::B(b)) => Some(b.clone().into_inner()),
+            Some(_) => {
+                return Err(StoreError::Malformed {
+                    table: self.table.clone(),
+                    message: format!("{} is not a string", H::FRAME),
+                })
+            }
+        };
+        let target_user_id = match item.get(H::TARGET_USER_ID) {
+            None => None,
+            Some(_) => Some(get_s(item, &self.table, H::TARGET_USER_ID)?),
+        };
+        Ok(HistoryItem {
+            seq: get_n(item, &self.table, H::SEQ)?.unwrap_or(0),
+            epoch: get_s(item, &self.table, H::EPOCH)?,
+            frame,
+            target_user_id,
+            expires_at: get_n(item, &self.table, H::EXPIRES_AT)?.unwrap_or(0),
+        })
+    }
+}
+
+fn ni(v: i64) -> AttributeValue {
+    AttributeValue::N(v.to_string())
+}
+
+#[async_trait]
+impl HistoryStore for DynamoHistoryStore {
+    async fn next_seq(&self, room_id: &str) -> Result<Counter, StoreError> {
+        let out = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key(H::ROOM_ID, s(room_id))
+            .key(H::SEQ, n(0))
+            // ADD is the atomic increment; the epoch is written only by the call that creates
+            // the item, so it changes exactly when the counter is lost.
+            .update_expression("ADD #last :one SET #epoch = if_not_exists(#epoch, :epoch), #at = :now")
+            .expression_attribute_names("#last", H::LAST_SEQ)
+            .expression_attribute_names("#epoch", H::EPOCH)
+            .expression_attribute_names("#at", H::UPDATED_AT)
+            .expression_attribute_values(":one", n(1))
+            .expression_attribute_values(":epoch", s(&new_epoch()))
+            .expression_attribute_values(":now", n(now_ms()))
+            .return_values(aws_sdk_dynamodb::types::ReturnValue::AllNew)
+            .send()
+            .await
+            .map_err(|e| backend_err("UpdateItem", &self.table, e))?;
+        self.counter_from(&out.attributes.unwrap_or_default())
+    }
+
+    async fn counter(&self, room_id: &str) -> Result<Counter, StoreError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key(H::ROOM_ID, s(room_id))
+            .key(H::SEQ, n(0))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| backend_err("GetItem", &self.table, e))?;
+        if let Some(item) = out.item.filter(|i| !i.is_empty()) {
+            return self.counter_from(&item);
+        }
+        let out = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key(H::ROOM_ID, s(room_id))
+            .key(H::SEQ, n(0))
+            .update_expression(
+                "SET #epoch = if_not_exists(#epoch, :epoch), #last = if_not_exists(#last, :zero)",
+            )
+            .expression_attribute_names("#last", H::LAST_SEQ)
+            .expression_attribute_names("#epoch", H::EPOCH)
+            .expression_attribute_values(":zero", n(0))
+            .expression_attribute_values(":epoch", s(&new_epoch()))
+            .return_values(aws_sdk_dynamodb::types::ReturnValue::AllNew)
+            .send()
+            .await
+            .map_err(|e| backend_err("UpdateItem", &self.table, e))?;
+        self.counter_from(&out.attributes.unwrap_or_default())
+    }
+
+    async fn put(&self, room_id: &str, item: &HistoryItem) -> Result<(), StoreError> {
+        let mut req = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .item(H::ROOM_ID, s(room_id))
+            .item(H::SEQ, n(item.seq))
+            .item(H::EPOCH, s(&item.epoch))
+            .item(H::EXPIRES_AT, n(item.expires_at));
+        if let Some(f) = &item.frame {
+            let text = std::str::from_utf8(f).map_err(|_| StoreError::Malformed {
+                table: self.table.clone(),
+                message: "frames are JSON text; this one is not UTF-8".into(),
+            })?;
+            req = req.item(H::FRAME, s(text));
+        }
+        if let Some(t) = &item.target_user_id {
+            req = req.item(H::TARGET_USER_ID, s(t));
+        }
+        req.send()
+            .await
+            .map_err(|e| backend_err("PutItem", &self.table, e))?;
+        Ok(())
+    }
+
+    async fn claim(&self, room_id: &str, message_id: &str, item: &HistoryItem) -> Result<(), StoreError> {
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .item(H::ROOM_ID, s(room_id))
+            .item(H::SEQ, ni(claim_key(message_id)))
+            .item(H::MESSAGE_ID, s(message_id))
+            .item(H::MESSAGE_SEQ, n(item.seq))
+            .item(H::EPOCH, s(&item.epoch))
+            .item(H::EXPIRES_AT, n(item.expires_at))
+            .send()
+            .await
+            .map_err(|e| backend_err("PutItem", &self.table, e))?;
+        Ok(())
+    }
+
+    async fn claimed(&self, room_id: &str, message_id: &str) -> Result<Option<HistoryItem>, StoreError> {
+        // Eventually consistent is enough: a redelivery comes a visibility timeout later.
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key(H::ROOM_ID, s(room_id))
+            .key(H::SEQ, ni(claim_key(message_id)))
+            .send()
+            .await
+            .map_err(|e| backend_err("GetItem", &self.table, e))?;
+        let Some(claim) = out.item.filter(|i| !i.is_empty()) else {
+            return Ok(None);
+        };
+        if get_s(&claim, &self.table, H::MESSAGE_ID)? != message_id {
+            return Ok(None);
+        }
+        let Some(seq) = get_n(&claim, &self.table, H::MESSAGE_SEQ)? else {
+            return Ok(None);
+        };
+        let epoch = get_s(&claim, &self.table, H::EPOCH)?;
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key(H::ROOM_ID, s(room_id))
+            .key(H::SEQ, n(seq))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| backend_err("GetItem", &self.table, e))?;
+        let Some(item) = out.item.filter(|i| !i.is_empty()) else {
+            return Ok(None);
+        };
+        let item = self.item_from(&item)?;
+        Ok((item.epoch == epoch && item.expires_at > crate::token::now_secs()).then_some(item))
+    }
+
+    async fn range(
+        &self,
+        room_id: &str,
+        from: u64,
+        to: u64,
+        limit: usize,
+    ) -> Result<Vec<HistoryItem>, StoreError> {
+        let mut items = Vec::new();
+        if from > to || limit == 0 {
+            return Ok(items);
+        }
+        let mut start: Option<Item> = None;
+        loop {
+            let left = limit - items.len();
+            let out = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .key_condition_expression("#r = :r AND #s BETWEEN :from AND :to")
+                .expression_attribute_names("#r", H::ROOM_ID)
+                .expression_attribute_names("#s", H::SEQ)
+                .expression_attribute_values(":r", s(room_id))
+                .expression_attribute_values(":from", n(from))
+                .expression_attribute_values(":to", n(to))
+                .consistent_read(true)
+                .limit(left.min(i32::MAX as usize) as i32)
+                .set_exclusive_start_key(start.take())
+                .send()
+                .await
+                .map_err(|e| backend_err("Query", &self.table, e))?;
+            for item in out.items.unwrap_or_default() {
+                items.push(self.item_from(&item)?);
+            }
+            match out.last_evaluated_key {
+                Some(k) if !k.is_empty() && items.len() < limit => start = Some(k),
+                _ => break,
+            }
+        }
+        Ok(items)
     }
 }

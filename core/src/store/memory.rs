@@ -1,4 +1,5 @@
-//! In-process stores: unit tests, benchmarks and the local gateway's default backend.
+//! In-process stores: unit tests, benchmarks, the local gateway's default backend and the
+//! gem's memory backend.
 
 use std::collections::{BTreeMap, HashMap};
 use std::ops::Bound;
@@ -6,6 +7,7 @@ use std::sync::Mutex;
 
 use async_trait::async_trait;
 
+use super::history::{new_epoch, now_ms, Counter, HistoryItem, HistoryStore};
 use super::{Connection, ConnectionStore, RoomMember, RoomPage, StoreError, TokenRecord, TokenStore};
 
 #[derive(Default)]
@@ -60,6 +62,9 @@ impl MemoryConnectionStore {
     }
     pub fn len(&self) -> usize {
         self.inner.lock().unwrap().rows.len()
+    }
+    pub fn clear(&self) {
+        *self.inner.lock().unwrap() = Conns::default();
     }
     pub fn is_empty(&self) -> bool {
         self.len() == 0
@@ -137,5 +142,149 @@ impl ConnectionStore for MemoryConnectionStore {
         // Like DynamoDB's LastEvaluatedKey: set when the page stopped at its limit.
         let next = it.next().and(members.last().map(|m| m.connection_id.clone()));
         Ok(RoomPage { members, next })
+    }
+}
+
+/// The room history in memory, with the DynamoDB store's semantics (counter, items, claims,
+/// TTL read back), bounded: at most `max_items` items and claims per room, oldest dropped first.
+pub struct MemoryHistoryStore {
+    rooms: Mutex<HashMap<String, RoomHistory>>,
+    max_items: usize,
+}
+
+#[derive(Default)]
+struct RoomHistory {
+    counter: Option<Counter>,
+    items: BTreeMap<u64, HistoryItem>,
+    claims: HashMap<String, (u64, String)>,
+    claim_order: std::collections::VecDeque<String>,
+}
+
+impl Default for MemoryHistoryStore {
+    fn default() -> Self {
+        Self::new(2_000)
+    }
+}
+
+impl MemoryHistoryStore {
+    pub fn new(max_items: usize) -> Self {
+        MemoryHistoryStore {
+            rooms: Mutex::default(),
+            max_items: max_items.max(1),
+        }
+    }
+
+    /// Drops the room's counter (not its items), as if the counter item were lost: the next
+    /// message starts a new epoch.
+    pub fn lose_counter(&self, room_id: &str) {
+        if let Some(r) = self.rooms.lock().unwrap().get_mut(room_id) {
+            r.counter = None;
+        }
+    }
+
+    /// Items held for the room (markers included).
+    pub fn len(&self, room_id: &str) -> usize {
+        self.rooms
+            .lock()
+            .unwrap()
+            .get(room_id)
+            .map_or(0, |r| r.items.len())
+    }
+}
+
+#[async_trait]
+impl HistoryStore for MemoryHistoryStore {
+    async fn next_seq(&self, room_id: &str) -> Result<Counter, StoreError> {
+        let mut g = self.rooms.lock().unwrap();
+        let c = g
+            .entry(room_id.to_owned())
+            .or_default()
+            .counter
+            .get_or_insert_with(|| Counter {
+                last_seq: 0,
+                epoch: new_epoch(),
+                updated_at_ms: 0,
+            });
+        c.last_seq += 1;
+        c.updated_at_ms = now_ms();
+        Ok(c.clone())
+    }
+
+    async fn counter(&self, room_id: &str) -> Result<Counter, StoreError> {
+        let mut g = self.rooms.lock().unwrap();
+        Ok(g.entry(room_id.to_owned())
+            .or_default()
+            .counter
+            .get_or_insert_with(|| Counter {
+                last_seq: 0,
+                epoch: new_epoch(),
+                updated_at_ms: 0,
+            })
+            .clone())
+    }
+
+    async fn put(&self, room_id: &str, item: &HistoryItem) -> Result<(), StoreError> {
+        let now = crate::token::now_secs();
+        let mut g = self.rooms.lock().unwrap();
+        let r = g.entry(room_id.to_owned()).or_default();
+        r.items.insert(item.seq, item.clone());
+        // The TTL sweep and the bound: expired or surplus items go, oldest first.
+        while let Some((&first, oldest)) = r.items.first_key_value() {
+            if r.items.len() > self.max_items || oldest.expires_at <= now {
+                r.items.remove(&first);
+            } else {
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    async fn claim(&self, room_id: &str, message_id: &str, item: &HistoryItem) -> Result<(), StoreError> {
+        let mut g = self.rooms.lock().unwrap();
+        let r = g.entry(room_id.to_owned()).or_default();
+        if r.claims
+            .insert(message_id.to_owned(), (item.seq, item.epoch.clone()))
+            .is_none()
+        {
+            r.claim_order.push_back(message_id.to_owned());
+        }
+        while r.claim_order.len() > self.max_items {
+            if let Some(old) = r.claim_order.pop_front() {
+                r.claims.remove(&old);
+            }
+        }
+        Ok(())
+    }
+
+    async fn claimed(&self, room_id: &str, message_id: &str) -> Result<Option<HistoryItem>, StoreError> {
+        let g = self.rooms.lock().unwrap();
+        let Some(r) = g.get(room_id) else { return Ok(None) };
+        Ok(r.claims.get(message_id).and_then(|(seq, epoch)| {
+            r.items
+                .get(seq)
+                .filter(|i| &i.epoch == epoch && i.expires_at > crate::token::now_secs())
+                .cloned()
+        }))
+    }
+
+    async fn range(
+        &self,
+        room_id: &str,
+        from: u64,
+        to: u64,
+        limit: usize,
+    ) -> Result<Vec<HistoryItem>, StoreError> {
+        let g = self.rooms.lock().unwrap();
+        let Some(r) = g.get(room_id) else {
+            return Ok(vec![]);
+        };
+        if from > to {
+            return Ok(vec![]);
+        }
+        Ok(r.items
+            .range(from..=to)
+            .take(limit)
+            .map(|(_, i)| i.clone())
+            .collect())
     }
 }

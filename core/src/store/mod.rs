@@ -1,12 +1,14 @@
-//! The two tables behind traits: DynamoDB in production, memory for tests and the local demo.
+//! The three tables behind traits: DynamoDB in production, memory for tests and the local demo.
 
 use async_trait::async_trait;
 
 pub mod dynamodb;
+pub mod history;
 pub mod memory;
 
-pub use dynamodb::{DynamoConnectionStore, DynamoTokenStore};
-pub use memory::{MemoryConnectionStore, MemoryTokenStore};
+pub use dynamodb::{DynamoConnectionStore, DynamoHistoryStore, DynamoTokenStore};
+pub use history::{Counter, HistoryItem, HistoryStore};
+pub use memory::{MemoryConnectionStore, MemoryHistoryStore, MemoryTokenStore};
 
 /// A row of the tokens table.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -5,9 +5,10 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
+use hermes_core::frame::Control;
 use hermes_core::mint::MAX_ID_BYTES;
 use hermes_core::queue::{MemoryQueue, Queue};
-use hermes_core::store::MemoryTokenStore;
+use hermes_core::store::{Connection, ConnectionStore, MemoryConnectionStore, MemoryTokenStore};
 use hermes_core::{Backend, Backends, Config, Minter, Notification, UserId};
 use magnus::{function, method, prelude::*, Error, Integer, RArray, RHash, RModule, RString, Ruby, Value};
 
@@ -19,8 +20,11 @@ struct State {
     runtime: tokio::runtime::Runtime,
     minter: Minter,
     queue: Option<Arc<dyn Queue>>,
+    /// Presence reads the room index of the connections table (a Query, never a Scan).
+    connections: Arc<dyn ConnectionStore>,
     /// Set on the memory backend, for the RSpec helpers.
     memory_queue: Option<Arc<MemoryQueue>>,
+    memory_connections: Option<Arc<MemoryConnectionStore>>,
 }
 
 #[magnus::wrap(class = "Hermes::Native::Client", free_immediately, size)]
@@ -43,30 +47,36 @@ fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
 impl State {
     fn build(config: &Config) -> Result<State, String> {
         let runtime = runtime().map_err(|e| format!("could not start the tokio runtime: {e}"))?;
-        let (tokens, queue, memory_queue): (Arc<dyn hermes_core::store::TokenStore>, _, _) =
-            match config.backend {
-                Backend::Memory => {
-                    let q = Arc::new(MemoryQueue::default());
-                    (
-                        Arc::new(MemoryTokenStore::new()),
-                        Some(q.clone() as Arc<dyn Queue>),
-                        Some(q),
-                    )
-                }
-                _ => {
-                    let b = runtime
-                        .block_on(Backends::from_config(config))
-                        .map_err(|e| e.to_string())?;
-                    (b.tokens, b.queue, None)
-                }
-            };
+        let mut memory_queue = None;
+        let mut memory_connections = None;
+        let (tokens, queue, connections): (
+            Arc<dyn hermes_core::store::TokenStore>,
+            _,
+            Arc<dyn ConnectionStore>,
+        ) = match config.backend() {
+            Backend::Memory => {
+                let q = Arc::new(MemoryQueue::default());
+                let c = Arc::new(MemoryConnectionStore::new());
+                memory_queue = Some(q.clone());
+                memory_connections = Some(c.clone());
+                (Arc::new(MemoryTokenStore::new()), Some(q as Arc<dyn Queue>), c)
+            }
+            _ => {
+                let b = runtime
+                    .block_on(Backends::from_config(config))
+                    .map_err(|e| e.to_string())?;
+                (b.tokens, b.queue, b.connections)
+            }
+        };
         let minter = Minter::new(config, tokens).map_err(|e| e.to_string())?;
         Ok(State {
             pid: std::process::id(),
             runtime,
             minter,
             queue,
+            connections,
             memory_queue,
+            memory_connections,
         })
     }
 }
@@ -82,7 +92,7 @@ impl Client {
         })?;
         let config =
             Config::from_lookup(|name| map.get(name).cloned()).map_err(|e| errors::config(ruby, e))?;
-        if config.backend == Backend::Local {
+        if config.backend() == Backend::Local {
             return Err(errors::arg(
                 ruby,
                 "the local backend is implemented in Ruby (Hermes::LocalBackend)",
@@ -131,10 +141,81 @@ impl Client {
             .map_err(|e| errors::mint(ruby, e))
     }
 
+    /// Deletes the stored hash, then queues the disconnect that closes the user's open sockets
+    /// in the room (the send function holds ManageConnections; the app does not need it).
     fn revoke_token(ruby: &Ruby, rb_self: &Self, user_id: Value, room_id: Value) -> Result<bool, Error> {
         let (user, room) = token_args(ruby, user_id, room_id)?;
         let s = rb_self.state(ruby)?;
-        nogvl(|| s.runtime.block_on(s.minter.revoke(&user, &room))).map_err(|e| errors::mint(ruby, e))
+        let q = Self::queue(ruby, &s)?;
+        let close = Control::disconnect(user.to_string(), &room, Some("revoked"));
+        let revoked =
+            nogvl(|| s.runtime.block_on(s.minter.revoke(&user, &room))).map_err(|e| errors::mint(ruby, e))?;
+        nogvl(|| s.runtime.block_on(q.send_control(&close)))
+            .map_err(|e| errors::queue_after_revoke(ruby, e))?;
+        Ok(revoked)
+    }
+
+    /// Queues a disconnect: the user's open sockets in the room are closed, its token kept.
+    fn disconnect(ruby: &Ruby, rb_self: &Self, user_id: Value, room_id: Value) -> Result<String, Error> {
+        let user = user_id_arg(ruby, user_id)?.to_string();
+        let room = room_arg(ruby, room_id, "room_id")?;
+        id_bounds(ruby, &user, "user_id")?;
+        id_bounds(ruby, &room, "room_id")?;
+        let close = Control::disconnect(user, room, Some("disconnect"));
+        let s = rb_self.state(ruby)?;
+        let q = Self::queue(ruby, &s)?;
+        nogvl(|| s.runtime.block_on(q.send_control(&close))).map_err(|e| errors::queue(ruby, e))
+    }
+
+    /// The room's distinct user ids, sorted: a Query on the room index.
+    fn presence(ruby: &Ruby, rb_self: &Self, room_id: Value) -> Result<Vec<String>, Error> {
+        let room = room_arg(ruby, room_id, "room_id")?;
+        id_bounds(ruby, &room, "room_id")?;
+        let s = rb_self.state(ruby)?;
+        nogvl(|| {
+            s.runtime
+                .block_on(hermes_core::handlers::presence(&*s.connections, &room))
+        })
+        .map(|(users, _)| users)
+        .map_err(|e| errors::store(ruby, e))
+    }
+
+    /// Memory backend only (Hermes::Testing.connect): a connection row, as if a browser of
+    /// `user_id` had connected to `room_id`.
+    fn memory_join(
+        ruby: &Ruby,
+        rb_self: &Self,
+        connection_id: String,
+        user_id: Value,
+        room_id: Value,
+    ) -> Result<(), Error> {
+        let user = user_id_arg(ruby, user_id)?.to_string();
+        let room = room_arg(ruby, room_id, "room_id")?;
+        let s = rb_self.state(ruby)?;
+        let Some(c) = s.memory_connections.clone() else {
+            return Err(errors::arg(
+                ruby,
+                "Hermes::Testing.connect needs the memory backend",
+            ));
+        };
+        let now = hermes_core::token::now_secs();
+        let row = Connection {
+            connection_id,
+            room_id: room,
+            user_id: user,
+            connected_at: now,
+            expires_at: now + hermes_core::store::CONNECTION_ROW_TTL_SECS,
+        };
+        nogvl(|| s.runtime.block_on(c.put(&row))).map_err(|e| errors::store(ruby, e))
+    }
+
+    /// Memory backend only: forgets the connection rows (Hermes::Testing.clear).
+    fn memory_clear_connections(ruby: &Ruby, rb_self: &Self) -> Result<(), Error> {
+        let s = rb_self.state(ruby)?;
+        if let Some(c) = &s.memory_connections {
+            c.clear();
+        }
+        Ok(())
     }
 
     fn queue(ruby: &Ruby, s: &State) -> Result<Arc<dyn Queue>, Error> {
@@ -143,7 +224,7 @@ impl Client {
             .ok_or_else(|| errors::config(ruby, hermes_core::ConfigError::Missing("HERMES_QUEUE_URL")))
     }
 
-    /// `data_json` is what `JSON.generate` made of the caller's data (lib/hermes/json.rb).
+    /// `data_json` is what `JSON.generate` made of the caller's data (lib/hermes/json_data.rb).
     fn enqueue(
         ruby: &Ruby,
         rb_self: &Self,
@@ -205,7 +286,7 @@ impl Client {
     }
 
     fn backend(&self) -> &'static str {
-        self.config.backend.as_str()
+        self.config.backend().as_str()
     }
 }
 
@@ -307,6 +388,13 @@ pub fn init(ruby: &Ruby) -> Result<(), Error> {
     class.define_method("generate_token", method!(Client::generate_token, 2))?;
     class.define_method("compose_token", method!(Client::compose_token, 2))?;
     class.define_method("revoke_token", method!(Client::revoke_token, 2))?;
+    class.define_method("disconnect", method!(Client::disconnect, 2))?;
+    class.define_method("presence", method!(Client::presence, 1))?;
+    class.define_method("memory_join", method!(Client::memory_join, 3))?;
+    class.define_method(
+        "memory_clear_connections",
+        method!(Client::memory_clear_connections, 0),
+    )?;
     class.define_method("enqueue", method!(Client::enqueue, 4))?;
     class.define_method("enqueue_batch", method!(Client::enqueue_batch, 1))?;
     class.define_method("drain_memory_queue", method!(Client::drain_memory_queue, 0))?;

@@ -3,6 +3,7 @@
 
 use hermes_core::frame::PayloadTooLarge;
 use hermes_core::queue::QueueError;
+use hermes_core::store::StoreError;
 use hermes_core::{ConfigError, MintError};
 use magnus::value::Lazy;
 use magnus::{prelude::*, Error, ExceptionClass, RModule, Ruby};
@@ -24,22 +25,42 @@ static PARTIAL: Lazy<ExceptionClass> = Lazy::new(|r| class(r, "PartialBatchError
 static TOO_LARGE: Lazy<ExceptionClass> = Lazy::new(|r| class(r, "PayloadTooLargeError"));
 static TOKEN: Lazy<ExceptionClass> = Lazy::new(|r| class(r, "TokenError"));
 
+/// Exception messages are one line: AWS error texts can carry newlines, and a log line or a
+/// flash message should not.
+fn line(msg: impl AsRef<str>) -> String {
+    msg.as_ref().split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
 pub fn config(ruby: &Ruby, e: ConfigError) -> Error {
-    Error::new(ruby.get_inner(&CONFIGURATION), e.to_string())
+    Error::new(ruby.get_inner(&CONFIGURATION), line(e.to_string()))
+}
+
+pub fn store(ruby: &Ruby, e: StoreError) -> Error {
+    Error::new(ruby.get_inner(&STORE), line(e.to_string()))
+}
+
+/// The token was revoked, but the disconnect could not be queued.
+pub fn queue_after_revoke(ruby: &Ruby, e: QueueError) -> Error {
+    Error::new(
+        ruby.get_inner(&QUEUE),
+        line(format!(
+            "the token was revoked, but closing the user's open sockets could not be queued: {e}"
+        )),
+    )
 }
 
 pub fn mint(ruby: &Ruby, e: MintError) -> Error {
     let class = match &e {
         MintError::Config(_) => ruby.get_inner(&CONFIGURATION),
         MintError::Store(_) => ruby.get_inner(&STORE),
-        MintError::Jwt(_) | MintError::Seal(_) => ruby.get_inner(&TOKEN),
+        MintError::Jwt(_) => ruby.get_inner(&TOKEN),
         MintError::Invalid(_) => ruby.exception_arg_error(),
     };
-    Error::new(class, e.to_string())
+    Error::new(class, line(e.to_string()))
 }
 
 pub fn queue(ruby: &Ruby, e: QueueError) -> Error {
-    let msg = e.to_string();
+    let msg = line(e.to_string());
     match e {
         QueueError::TooLarge(_) | QueueError::TooLargeAt { .. } => {
             Error::new(ruby.get_inner(&TOO_LARGE), msg)
@@ -61,7 +82,7 @@ pub fn queue(ruby: &Ruby, e: QueueError) -> Error {
 }
 
 pub fn too_large(ruby: &Ruby, e: PayloadTooLarge) -> Error {
-    Error::new(ruby.get_inner(&TOO_LARGE), e.to_string())
+    Error::new(ruby.get_inner(&TOO_LARGE), line(e.to_string()))
 }
 
 pub fn arg(ruby: &Ruby, msg: impl Into<String>) -> Error {

@@ -5,9 +5,18 @@ use lambda_runtime::{run, service_fn, Error, LambdaEvent};
 use serde_json::Value;
 
 /// The invocation's deadline (epoch milliseconds in the Lambda context) on the monotonic clock.
-fn deadline(epoch_ms: u64) -> Instant {
+/// One already past is no deadline: Lambda never sends that, but emulators do (cargo-lambda's
+/// sends its timeout, 600000), and reading it as "no time left" would start nothing.
+fn deadline(epoch_ms: u64) -> Option<Instant> {
     let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
-    Instant::now() + Duration::from_millis(epoch_ms).saturating_sub(now)
+    let left = Duration::from_millis(epoch_ms).checked_sub(now);
+    if left.is_none() {
+        tracing::warn!(
+            deadline_ms = epoch_ms,
+            "the invocation's deadline is in the past; ignoring it"
+        );
+    }
+    left.map(|d| Instant::now() + d)
 }
 
 #[tokio::main]
@@ -17,14 +26,15 @@ async fn main() -> Result<(), Error> {
     let sender = &Sender::new(
         backends.connections,
         backends.pushers,
-        cfg.websocket_endpoint.clone(),
+        cfg.websocket_endpoint().map(str::to_owned),
     )
+    .with_history(backends.history, cfg.history_ttl().as_duration())
     .with_queue(backends.queue);
     // One function serves SQS batches and the WebSocket routes; the event's shape says which.
     run(service_fn(move |ev: LambdaEvent<Value>| async move {
         let until = deadline(ev.context.deadline);
         let event = SendEvent::from_value(ev.payload)?;
-        Ok::<Value, Error>(sender.handle_until(event, Some(until)).await)
+        Ok::<Value, Error>(sender.handle_until(event, until).await)
     }))
     .await
 }

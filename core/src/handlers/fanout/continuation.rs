@@ -7,8 +7,13 @@
 //! a room is read once, whoever posts), and where reading the room resumes when it has not been
 //! read to its end (`read`: the room Query's cursor; `{}` is the start of the room).
 //!
+//! Like the control records (frame.rs), it has a top-level `hermes` key and no top-level
+//! `user_id`, `room_id` or `data`: the seed's Node send Lambda, should it still be a consumer,
+//! finds no room in it and posts nothing. The room (and the one user a targeted message is
+//! for) are under `target`.
+//!
 //! ```json
-//! {"hermes": "continuation", "room_id": "ACME", "target_user_id": "42",
+//! {"hermes": "continuation", "target": {"room_id": "ACME", "user_id": "42"},
 //!  "read": {"after": "L0SM9cOFvHcCIhw="},
 //!  "pending": ["X1ZbveegDoECFfg="], "round": 0,
 //!  "frame": {"user_id": "1", "data": {...}, "id": "..."}}
@@ -69,12 +74,17 @@ impl Job {
     }
 }
 
+#[derive(Serialize, Deserialize)]
+struct Target<T> {
+    room_id: T,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    user_id: Option<T>,
+}
+
 #[derive(Serialize)]
 struct Out<'a> {
     hermes: &'static str,
-    room_id: &'a str,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    target_user_id: Option<&'a str>,
+    target: Target<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     read: Option<&'a Cursor>,
     #[serde(skip_serializing_if = "<[String]>::is_empty")]
@@ -85,9 +95,7 @@ struct Out<'a> {
 
 #[derive(Deserialize)]
 struct In {
-    room_id: String,
-    #[serde(default)]
-    target_user_id: Option<String>,
+    target: Target<String>,
     #[serde(default)]
     read: Option<Cursor>,
     #[serde(default)]
@@ -126,8 +134,10 @@ pub fn encode(job: &Job) -> Result<Vec<String>, ContinuationError> {
     let record = |read: Option<&Cursor>, pending: &[String]| {
         serde_json::to_string(&Out {
             hermes: KIND,
-            room_id: &job.room_id,
-            target_user_id: job.target_user.as_deref(),
+            target: Target {
+                room_id: &job.room_id,
+                user_id: job.target_user.as_deref(),
+            },
             read,
             pending,
             round: job.round,
@@ -168,8 +178,8 @@ pub fn encode(job: &Job) -> Result<Vec<String>, ContinuationError> {
 pub fn decode(body: &str) -> Result<Job, ContinuationError> {
     let r: In = serde_json::from_str(body).map_err(|e| ContinuationError::Malformed(e.to_string()))?;
     Ok(Job {
-        room_id: r.room_id,
-        target_user: r.target_user_id,
+        room_id: r.target.room_id,
+        target_user: r.target.user_id,
         frame: Bytes::from(r.frame.get().to_owned()),
         read: r.read,
         pending: r.pending,
@@ -204,6 +214,11 @@ mod tests {
         assert_eq!(records.len(), 1);
         assert!(is_continuation(&records[0]));
         assert!(records[0].contains(frame), "embedded as is: {}", records[0]);
+        // Nothing the seed's send Lambda would read as a notification.
+        let top: serde_json::Map<String, serde_json::Value> = serde_json::from_str(&records[0]).unwrap();
+        for key in ["user_id", "room_id", "data"] {
+            assert!(!top.contains_key(key), "{key} at the top: {}", records[0]);
+        }
         assert_eq!(decode(&records[0]).unwrap(), j);
     }
 
@@ -214,7 +229,7 @@ mod tests {
         ));
         assert!(!is_continuation("{"));
         assert!(matches!(
-            decode(r#"{"hermes":"continuation","room_id":"R"}"#),
+            decode(r#"{"hermes":"continuation","target":{"room_id":"R"}}"#),
             Err(ContinuationError::Malformed(_))
         ));
     }

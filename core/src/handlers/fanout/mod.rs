@@ -46,7 +46,8 @@ pub struct Settings {
     /// records of this many as it is read, for other invocations to post in parallel.
     pub chunk: usize,
     /// Stop starting posts this long before the deadline: time to finish the ones in flight,
-    /// delete gone rows and queue the continuation.
+    /// delete gone rows and queue the continuation. At most a quarter of the invocation (a
+    /// function with Lambda's default 3 s timeout keeps 0.75 s).
     pub reserve: Duration,
     /// Attempts per connection after 429s (the pacer slows the sender down meanwhile).
     pub throttled_attempts: u32,
@@ -117,6 +118,8 @@ pub(crate) struct Run<'a> {
     /// Posts in flight for this job (the batch's records share the sender's).
     pub concurrency: usize,
     pub deadline: Option<Instant>,
+    /// `Settings::reserve`, scaled to the invocation.
+    pub reserve: Duration,
 }
 
 /// The connection ids of a page the job wants (all, or the target user's).
@@ -149,16 +152,26 @@ impl Times {
 }
 
 impl Run<'_> {
-    pub async fn run(&self, job: Job) -> Result<Delivery, FanoutError> {
+    /// `first`: the page `job.read` starts with, when the caller has read it already.
+    pub async fn run(&self, job: Job, first: Option<RoomPage>) -> Result<Delivery, FanoutError> {
         match self.queue {
-            Some(queue) => self.run_shared(queue, job).await,
-            None => self.run_alone(job).await,
+            Some(queue) => self.run_shared(queue, job, first).await,
+            None => self.run_alone(job, first).await,
         }
     }
 
     /// Nothing can be handed on: post to everyone, however long it takes.
-    async fn run_alone(&self, mut job: Job) -> Result<Delivery, FanoutError> {
-        let (pending, read) = (std::mem::take(&mut job.pending), job.read.take());
+    async fn run_alone(&self, mut job: Job, first: Option<RoomPage>) -> Result<Delivery, FanoutError> {
+        let mut pending = std::mem::take(&mut job.pending);
+        let mut read = job.read.take();
+        if let (Some(page), Some(_)) = (first, &read) {
+            pending.extend(
+                page.members
+                    .into_iter()
+                    .filter_map(|m| wanted(job.target_user.as_deref(), m)),
+            );
+            read = page.next.map(|n| Cursor { after: Some(n) });
+        }
         let out = self
             .engine(&job, Times::new(None, Duration::ZERO))
             .post(pending, read)
@@ -174,14 +187,23 @@ impl Run<'_> {
         Ok(d)
     }
 
-    async fn run_shared(&self, queue: &dyn Queue, mut job: Job) -> Result<Delivery, FanoutError> {
-        let times = Times::new(self.deadline, self.settings.reserve);
+    async fn run_shared(
+        &self,
+        queue: &dyn Queue,
+        mut job: Job,
+        first: Option<RoomPage>,
+    ) -> Result<Delivery, FanoutError> {
+        let times = Times::new(self.deadline, self.reserve);
         let chunk = self.settings.chunk.max(1);
         let mut own = std::mem::take(&mut job.pending);
         let mut split = None;
         if let Some(cursor) = job.read.take() {
             let began = Instant::now();
-            match self.read(&job, cursor.after.as_deref(), times).await {
+            let page = match first {
+                Some(page) => Some(Ok(page)),
+                None => self.read(&job, cursor.after.as_deref(), times).await,
+            };
+            match page {
                 Some(Ok(page)) => {
                     own.extend(
                         page.members

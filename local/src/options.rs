@@ -1,0 +1,111 @@
+//! The gateway's limits: API Gateway's own (configurable so tests can shorten them), and the
+//! bounds that keep one client from holding more than its share of memory, file descriptors
+//! or work.
+
+use std::time::Duration;
+
+#[derive(Clone, Debug)]
+pub struct Options {
+    pub port: u16,
+    pub stage: String,
+    /// API Gateway closes a socket that received nothing for 10 minutes...
+    pub idle_timeout: Duration,
+    /// ...and every socket after 2 hours.
+    pub max_age: Duration,
+    /// API Gateway's frame limit (32 KB); a bigger frame closes the socket with 1009.
+    pub max_frame_bytes: usize,
+    /// API Gateway's message limit (128 KB): 1009 for a bigger message, 413 for a bigger post.
+    pub max_message_bytes: usize,
+    /// Poll the queue into the send handler.
+    pub poll: bool,
+    /// WebSockets open at once; past it an upgrade is refused with 429, as API Gateway refuses
+    /// connections over a limit. The default fits the process's file-descriptor limit.
+    pub max_connections: usize,
+    /// How long a client may take to send a request's headers (and how long an idle
+    /// keep-alive connection is kept): unfinished requests cannot pile up.
+    pub header_read_timeout: Duration,
+    /// Bytes posted to one socket and not yet written to it. A client that stops reading
+    /// while more piles up is closed with 1008 (the post that overflows is answered 410).
+    pub max_queued_bytes: usize,
+    /// Frames of one socket being routed at once: past it the socket is not read, so a
+    /// client that floods waits in its own TCP buffers, not in the gateway's memory.
+    pub max_routes_per_connection: usize,
+    /// Frames being routed at once across the gateway.
+    pub max_routes: usize,
+    /// Management API posts in flight across the gateway, which bounds the management
+    /// client's connections (each one two file descriptors here: client and server side).
+    pub max_posts: usize,
+}
+
+/// Connections besides WebSockets that the accept loop leaves room for: the management
+/// client's (one per post in flight) plus these, for the demo page and the development
+/// endpoints.
+pub(crate) const HTTP_SLACK: usize = 16;
+
+/// File descriptors the process needs besides connections: the listener, the runtime, stdio,
+/// the SDK's connections to SQS and DynamoDB.
+const FD_RESERVE: usize = 64;
+
+impl Options {
+    /// TCP connections accepted at once: every WebSocket, and room for the rest.
+    pub(crate) fn max_tcp_connections(&self) -> usize {
+        self.max_connections + self.max_posts + HTTP_SLACK
+    }
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        let max_posts = 64;
+        // Each WebSocket is one descriptor; each post in flight may hold two (the management
+        // client's connection and our end of it).
+        let fds = open_files_limit().unwrap_or(1024);
+        let max_connections = fds.saturating_sub(2 * max_posts + HTTP_SLACK + FD_RESERVE).max(1);
+        Options {
+            port: 3001,
+            stage: "development".into(),
+            idle_timeout: Duration::from_secs(10 * 60),
+            max_age: Duration::from_secs(2 * 3600),
+            max_frame_bytes: 32 * 1024,
+            max_message_bytes: hermes_core::MAX_MESSAGE_BYTES,
+            poll: true,
+            max_connections,
+            header_read_timeout: Duration::from_secs(10),
+            // A whole recovery (MAX_RECOVERED frames of up to 128 KB, posted at once) fits with
+            // room to spare even before the socket has written any of it.
+            max_queued_bytes: 16 * 1024 * 1024,
+            max_routes_per_connection: 8,
+            max_routes: 256,
+            // The send Lambda's own fan-out concurrency: local/benches/fanout.rs measured 256
+            // slower than 64 on 2 cores.
+            max_posts,
+        }
+    }
+}
+
+/// The soft `RLIMIT_NOFILE`: what `ulimit -n` says.
+fn open_files_limit() -> Option<usize> {
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit writes one rlimit into the struct we own; nothing else is touched.
+    let ok = unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) } == 0;
+    ok.then(|| usize::try_from(limit.rlim_cur).unwrap_or(usize::MAX))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn default_connections_fit_the_descriptor_limit() {
+        let o = Options::default();
+        let fds = open_files_limit().unwrap();
+        assert!(
+            fds > 2 * o.max_posts + HTTP_SLACK + FD_RESERVE,
+            "ulimit -n is {fds}"
+        );
+        // Accepted connections, the management client's own and the reserve: `ulimit -n`.
+        assert_eq!(o.max_tcp_connections() + o.max_posts + FD_RESERVE, fds);
+    }
+}

@@ -1,0 +1,26 @@
+//! Every path the gateway answers, and the handler behind it.
+
+use std::sync::Arc;
+
+use axum::routing::{any, get, post};
+use axum::Router;
+
+use crate::state::App;
+use crate::{assets, dev, management, upgrade};
+
+pub(crate) fn router(app: Arc<App>) -> Router {
+    Router::new()
+        // The demo page and its client (memory backend or not: harmless, static).
+        .route("/", get(assets::demo_page))
+        .route("/hermes.js", get(assets::client_js))
+        // Development endpoints: what the gem's `local` backend and the demo page call.
+        .route("/_hermes/tokens", post(dev::mint).delete(dev::revoke))
+        .route("/_hermes/notifications", post(dev::enqueue))
+        .route("/_hermes/notifications/batch", post(dev::enqueue_batch))
+        .route("/_hermes/disconnect", post(dev::disconnect))
+        .route("/_hermes/presence", post(dev::presence))
+        // The API Gateway surface: the WebSocket endpoint and the management API.
+        .route("/{stage}", get(upgrade::upgrade))
+        .route("/{stage}/@connections/{id}", any(management::manage))
+        .with_state(app)
+}

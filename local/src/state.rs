@@ -1,0 +1,90 @@
+//! What every handler shares: the handlers of hermes-core (built once, as a warm Lambda holds
+//! them), the backends, the open sockets and the limits.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use hermes_core::handlers::{Authorizer, Sender};
+use hermes_core::queue::Queue;
+use hermes_core::store::ConnectionStore;
+use hermes_core::token::JwtKeys;
+use hermes_core::{Backend, Backends, Config, ConfigError, Minter};
+use tokio::sync::Semaphore;
+
+use crate::ids::short_id;
+use crate::options::Options;
+use crate::outbox::Live;
+use crate::pushers::BoundedPushers;
+
+pub(crate) struct App {
+    pub opts: Options,
+    /// Where the gateway listens: the events' `domainName`, the management endpoint's host.
+    pub addr: SocketAddr,
+    pub region: String,
+    pub authorizer: Authorizer,
+    pub connections: Arc<dyn ConnectionStore>,
+    pub sender: Sender,
+    /// The development endpoints' minter: the memory backend only (on AWS, the Rails app mints).
+    pub minter: Option<Minter>,
+    pub queue: Option<Arc<dyn Queue>>,
+    pub memory: bool,
+    /// Open sockets by connection id: what the management API posts to.
+    pub sockets: Mutex<HashMap<String, Arc<Live>>>,
+    /// Frames being routed, across the gateway (`Options::max_routes`).
+    pub routes: Arc<Semaphore>,
+    seq: AtomicU64,
+}
+
+impl App {
+    pub fn new(
+        cfg: &Config,
+        backends: Backends,
+        opts: Options,
+        addr: SocketAddr,
+    ) -> Result<App, ConfigError> {
+        let memory = cfg.backend() == Backend::Memory;
+        let minter = if memory {
+            Some(Minter::new(cfg, backends.tokens.clone())?)
+        } else {
+            None
+        };
+        // Posts go through the real management API client, to this very server: one client
+        // for the whole gateway, with a bound on posts in flight.
+        let pushers = Arc::new(BoundedPushers::new(backends.pushers.clone(), opts.max_posts));
+        let endpoint = format!("http://{addr}/{}", opts.stage);
+        Ok(App {
+            region: cfg.region().to_owned(),
+            authorizer: Authorizer::new(JwtKeys::new(cfg.jwt_secret()?), backends.tokens.clone()),
+            connections: backends.connections.clone(),
+            sender: Sender::new(backends.connections.clone(), pushers, Some(endpoint))
+                .with_history(backends.history.clone(), cfg.history_ttl().as_duration()),
+            minter,
+            queue: backends.queue.clone(),
+            memory,
+            sockets: Mutex::default(),
+            routes: Arc::new(Semaphore::new(opts.max_routes.max(1))),
+            seq: AtomicU64::new(1),
+            opts,
+            addr,
+        })
+    }
+
+    /// A connection or request id, as API Gateway writes them.
+    pub fn next_id(&self) -> String {
+        short_id(self.seq.fetch_add(1, Ordering::Relaxed))
+    }
+
+    pub fn live(&self, connection_id: &str) -> Option<Arc<Live>> {
+        self.sockets.lock().unwrap().get(connection_id).cloned()
+    }
+
+    /// Closes every open socket (a deployment going away, as API Gateway does it: 1001).
+    pub fn close_all(&self, code: u16, reason: &'static str) {
+        let live: Vec<Arc<Live>> = self.sockets.lock().unwrap().values().cloned().collect();
+        for l in live {
+            l.close(code, reason);
+        }
+    }
+}

@@ -19,7 +19,10 @@ fn deadline(epoch_ms: u64) -> Option<Instant> {
     left.map(|d| Instant::now() + d)
 }
 
-#[tokio::main]
+// One thread: at the template's 512 MB a Lambda has about a third of a vCPU, and a second
+// worker thread only adds cross-thread wake-ups to every post (script/bench-seed-send: 24 µs of
+// sender CPU per post with the multi-thread runtime, 17.5 µs with this one; docs/fan-out.md).
+#[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
     let (cfg, backends) = hermes_lambdas::setup().await?;
     // With the queue, a room one invocation cannot finish goes on in the next ones.

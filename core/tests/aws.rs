@@ -427,7 +427,11 @@ async fn history_position_reads_the_counter_and_never_creates_it() {
     let h = history(ddb.clone());
     let room = unique("room");
     assert_eq!(h.position(&room).await.unwrap(), None, "no message yet");
-    assert_eq!(h.position(&room).await.unwrap(), None, "and still no counter item");
+    assert_eq!(
+        h.position(&room).await.unwrap(),
+        None,
+        "and still no counter item"
+    );
     let c = h.next_seq(&room).await.unwrap();
     h.next_seq(&room).await.unwrap();
     let p = h.position(&room).await.unwrap().expect("a counter");

@@ -625,7 +625,11 @@ async fn a_page_recovers_from_the_position_it_was_rendered_at() {
     let seqs: Vec<u64> = got
         .frames
         .iter()
-        .map(|f| serde_json::from_slice::<Value>(f).unwrap()["seq"].as_u64().unwrap())
+        .map(|f| {
+            serde_json::from_slice::<Value>(f).unwrap()["seq"]
+                .as_u64()
+                .unwrap()
+        })
         .collect();
     assert_eq!(seqs, [4, 5]);
 }

@@ -296,13 +296,21 @@ async fn a_page_rendered_at_a_position_gets_what_was_sent_before_its_socket_open
     }
     wait_until("5 in the history", || async { position().await["seq"] == 5 }).await;
     let mut page = open(&gw, 1, "ACME").await;
-    send(&mut page, json!({"action": "recover", "since": at["seq"], "epoch": at["epoch"]})).await;
+    send(
+        &mut page,
+        json!({"action": "recover", "since": at["seq"], "epoch": at["epoch"]}),
+    )
+    .await;
     for n in 4..=5 {
         assert_eq!(next(&mut page).await["data"]["data"], n);
     }
     let answer = next(&mut page).await;
     assert_eq!(
-        (answer["hermes"].as_str(), answer["recovered"].as_bool(), answer["seq"].as_u64()),
+        (
+            answer["hermes"].as_str(),
+            answer["recovered"].as_bool(),
+            answer["seq"].as_u64()
+        ),
         (Some("recovered"), Some(true), Some(5)),
         "{answer}"
     );

@@ -10,6 +10,7 @@ use hermes_core::mint::MAX_ID_BYTES;
 use hermes_core::queue::{MemoryQueue, Queue};
 use hermes_core::store::{
     Connection, ConnectionStore, HistoryStore, MemoryConnectionStore, MemoryHistoryStore, MemoryTokenStore,
+    TokenStore,
 };
 use hermes_core::{Backend, Backends, Config, Minter, Notification, UserId};
 use magnus::{function, method, prelude::*, Error, Integer, RArray, RHash, RModule, RString, Ruby, Value};
@@ -53,22 +54,19 @@ impl State {
         let runtime = runtime().map_err(|e| format!("could not start the tokio runtime: {e}"))?;
         let mut memory_queue = None;
         let mut memory_connections = None;
-        let (tokens, queue, connections, history): (
-            Arc<dyn hermes_core::store::TokenStore>,
-            _,
-            Arc<dyn ConnectionStore>,
-            Arc<dyn HistoryStore>,
-        ) = match config.backend() {
+        let (tokens, queue, connections, history) = match config.backend() {
             Backend::Memory => {
                 let q = Arc::new(MemoryQueue::default());
                 let c = Arc::new(MemoryConnectionStore::new());
                 memory_queue = Some(q.clone());
                 memory_connections = Some(c.clone());
+                let tokens: Arc<dyn TokenStore> = Arc::new(MemoryTokenStore::new());
+                let history: Arc<dyn HistoryStore> = Arc::new(MemoryHistoryStore::default());
                 (
-                    Arc::new(MemoryTokenStore::new()),
+                    tokens,
                     Some(q as Arc<dyn Queue>),
-                    c,
-                    Arc::new(MemoryHistoryStore::default()),
+                    c as Arc<dyn ConnectionStore>,
+                    history,
                 )
             }
             _ => {

@@ -14,13 +14,17 @@ Gem::Specification.new do |s|
   s.required_ruby_version = ">= 3.0"
   s.extensions = ["ext/hermes/extconf.rb"]
   s.require_paths = ["lib"]
+  # `hermes-local` (and `bundle exec hermes-local`): runs the local gateway the platform gem
+  # ships in libexec/; in the source gem it says how to get one (exe/hermes-local).
+  s.bindir = "exe"
+  s.executables = ["hermes-local"]
 
   # The extension's crate and hermes-core, built alone at install time: not the workspace
   # manifest, not the Lambdas or the local gateway. The workspace's release profile goes as
   # ext/hermes/release-profile.toml. `rake native:gem` drops ext/, core/ and Cargo.lock from this
-  # list and adds the compiled extension (see the Rakefile).
+  # list and adds the compiled extension and hermes-local (see the Rakefile).
   s.files = Dir[
-    "lib/**/*.rb", "lib/generators/**/*", "vendor/javascript/*.js", "app/**/*.rb", "config/routes.rb",
+    "lib/**/*.rb", "lib/generators/**/*", "vendor/javascript/*.js", "app/**/*.rb", "config/routes.rb", "exe/*",
     "ext/hermes/*.rb", "ext/hermes/*.toml", "ext/hermes/src/**/*.rs",
     "core/Cargo.toml", "core/src/**/*.rs", "core/benches/*.rs",
     "Cargo.lock", "README.md",

@@ -65,6 +65,26 @@ RSpec.describe "on DynamoDB and SQS" do
     expect(ids.map { |i| JSON.parse(bodies.fetch(i))["data"] }).to eq((1..12).to_a)
   end
 
+  it "reads a room's position from its counter in the history table, without creating it" do
+    room = "room-#{SecureRandom.hex(6)}"
+    expect(aws.position(room_id: room)).to eq(seq: 0, epoch: nil)
+    counter = lambda do
+      boto(<<~PY)
+        item = ddb.get_item(TableName="hermesHistory", Key={"room_id": {"S": #{room.inspect}}, "seq": {"N": "0"}}).get("Item")
+        print(json.dumps(item))
+      PY
+    end
+    expect(counter.call).to be_nil
+    # The counter as the send function leaves it (SPEC §7: seq = 0, last_seq, epoch).
+    boto(<<~PY)
+      ddb.put_item(TableName="hermesHistory", Item={"room_id": {"S": #{room.inspect}}, "seq": {"N": "0"},
+                   "last_seq": {"N": "7"}, "epoch": {"S": "0123456789abcdef"}, "updated_at": {"N": "1"}})
+      print("null")
+    PY
+    expect(aws.position(room_id: room)).to eq(seq: 7, epoch: "0123456789abcdef")
+    expect { aws.position(room_id: "") }.to raise_error(ArgumentError, "room_id must not be empty")
+  end
+
   def one_line(error)
     expect(error.message).not_to include("\n")
     expect(error.message.length).to be < 400
@@ -89,5 +109,8 @@ RSpec.describe "on DynamoDB and SQS" do
       .to raise_error(Hermes::StoreError, /\ADynamoDB GetItem on table #{table} failed: ResourceNotFoundException \(.*; HTTP 400\)\z/) { |e| one_line(e) }
     expect { missing.enqueue_notification(user_id: 1, room_id: "R", data: 1) }
       .to raise_error(Hermes::QueueError, /\ASQS SendMessage on queue missing-\h+ failed: .*NonExistentQueue/) { |e| one_line(e) }
+    no_history = client(backend: "aws", aws_endpoint_url: moto_endpoint, region: "eu-west-1", history_table: table)
+    expect { no_history.position(room_id: "R") }
+      .to raise_error(Hermes::StoreError, /\ADynamoDB GetItem on table #{table} failed: ResourceNotFoundException/) { |e| one_line(e) }
   end
 end

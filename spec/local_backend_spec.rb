@@ -68,6 +68,20 @@ RSpec.describe "the local backend" do
     expect(local.revoke_token(user_id: 43, company_code: "ACME")).to be(true)
   end
 
+  it "reads a room's position through hermes-local once its history has messages" do
+    expect(local.position(room_id: "NO-MESSAGES-YET")).to eq(seq: 0, epoch: nil)
+    2.times { |i| local.enqueue_notification(user_id: 1, room_id: "POSITION", data: i) }
+    position = nil
+    200.times do # the gateway's poller sequences them: wait for it, up to 20 s
+      position = local.position(room_id: "POSITION")
+      break if position[:seq] == 2
+
+      sleep 0.1
+    end
+    expect(position).to match(seq: 2, epoch: /\A\h{16}\z/)
+    expect { local.position(room_id: "") }.to raise_error(ArgumentError, "room_id must not be empty")
+  end
+
   it "says plainly when hermes-local is not running" do
     dead = client(backend: "local", local_url: "http://127.0.0.1:9")
     expect { dead.generate_token(user_id: 1, company_code: "R") }

@@ -30,6 +30,14 @@ RSpec.describe HermesBuild do
     end
   end
 
+  describe ".local_binary" do
+    it "is hermes-local with the platform's executable suffix (what cargo writes and exe/hermes-local runs)" do
+      expect(described_class.local_binary(exeext: "")).to eq("hermes-local")
+      expect(described_class.local_binary(exeext: ".exe")).to eq("hermes-local.exe")
+      expect(described_class.local_binary).to eq("hermes-local#{RbConfig::CONFIG["EXEEXT"]}")
+    end
+  end
+
   describe ".abi_dir" do
     it "is the Ruby's major.minor version" do
       expect(described_class.abi_dir("3.1.2")).to eq("3.1")

@@ -8,12 +8,13 @@ RSpec.describe "in a Rails application" do
   # One boot per variant for the whole file: the examples only read what it observed.
   BOOTS = {} # rubocop:disable Lint/ConstantDefinitionInBlock
 
-  def boot(variant, autoloader: "zeitwerk")
-    BOOTS[[variant, autoloader]] ||= boot!(variant, autoloader)
+  def boot(variant, autoloader: "zeitwerk", pipeline: true)
+    BOOTS[[variant, autoloader, pipeline]] ||= boot!(variant, autoloader, pipeline)
   end
 
-  def boot!(variant, autoloader)
-    env = { "HERMES_SPEC_VARIANT" => variant, "HERMES_SPEC_AUTOLOADER" => autoloader, "HERMES_BACKEND" => nil, "HERMES_JWT_SECRET" => nil, "HERMES_PASSCODE" => nil }
+  def boot!(variant, autoloader, pipeline)
+    env = { "HERMES_SPEC_VARIANT" => variant, "HERMES_SPEC_AUTOLOADER" => autoloader, "HERMES_BACKEND" => nil,
+            "HERMES_JWT_SECRET" => nil, "HERMES_PASSCODE" => nil, "HERMES_SPEC_PIPELINE" => pipeline ? nil : "none" }
     out, status = Open3.capture2e(env, RbConfig.ruby, File.join(__dir__, "fixtures/rails_app/boot.rb"))
     expect(status).to be_success, out
     JSON.parse(out.lines.last)
@@ -58,16 +59,19 @@ RSpec.describe "in a Rails application" do
       expect(JSON.parse(map)).to eq("imports" => { "hermes" => app["asset"]["path"] })
       expect(app["asset"]["path"]).to match(%r{\A/assets/hermes-\h+\.js\z})
       expect(mod_attrs).to eq(' type="module"')
-      expect(mod).to start_with('import { connect, install, tokenEndpoint } from "hermes";')
+      expect(mod).to start_with('import { start, tokenEndpoint } from "hermes";')
       args = connect_args(app["html"])
       expect(args["url"]).to eq("wss://abc123.execute-api.eu-west-1.amazonaws.com")
       expect(args["stage"]).to eq("development")
+      # Who the client is for (start() keeps a live client only for the same user) and where
+      # the room's history stood: the memory backend's room has had no message yet.
+      expect(args).to include("user_id" => 42, "room_id" => "ACME", "position" => { "seq" => 0, "epoch" => nil })
       claims, = JWT.decode(args["token"], "credentials-secret-for-hs512-0123456789-abcdef", true, algorithm: "HS512")
       expect(claims["room_id"]).to eq("ACME")
     end
 
     it "serves the browser client through Sprockets, precompiled in production" do
-      expect(app["asset"]).to include("status" => 200, "type" => "application/javascript", "has_install" => true)
+      expect(app["asset"]).to include("status" => 200, "type" => "application/javascript", "has_start" => true)
       expect(app["precompile_has_client"]).to be(true)
     end
 
@@ -82,7 +86,10 @@ RSpec.describe "in a Rails application" do
       expect(claims).to include("user_id" => 42, "room_id" => "ACME")
       expect(args["refresh"]["url"]).to eq("/hermes/token")
       expect(args["refresh"]["csrf"]).to match(/\S{20,}/)
-      expect(scripts(app["anonymous_page"]).map(&:first)).to eq(["", ' type="importmap"'])
+      # Signed out: no token, and a script closing a client a Turbo visit left open.
+      anonymous = scripts(app["anonymous_page"])
+      expect(anonymous.map(&:first)).to eq(["", ' type="importmap"', ""])
+      expect(anonymous.last.last).to eq("window.Hermes.close();")
     end
 
     it "refreshes a token only for a signed-in user, same-origin, with the CSRF token, uncached" do
@@ -102,11 +109,23 @@ RSpec.describe "in a Rails application" do
       expect(down["status"]).to eq(200)
       args = connect_args(down["body"])
       expect(args["token"]).to be_nil
+      expect(args["position"]).to be_nil
       expect(args["refresh"]["url"]).to eq("/hermes/token")
       expect(down["log"].size).to eq(1)
       expect(down["log"].first).to include("[hermes] no live notifications for this page: Hermes::LocalBackendError: " \
                                            "cannot reach hermes-local at http://127.0.0.1:9")
       expect(app["down_raises"]).to start_with("Hermes::LocalBackendError: cannot reach hermes-local")
+    end
+
+    it "renders the page without the room's position when it cannot be read, logging one line" do
+      r = app["no_position"]
+      expect(r["status"]).to eq(200)
+      args = connect_args(r["body"])
+      expect(args["token"]).to match(/\A[\w-]+\.[\w-]+\.[\w-]+\z/)
+      expect(args["position"]).to be_nil
+      expect(r["log"].size).to eq(1)
+      expect(r["log"].first).to include("[hermes] the page may miss what is sent before its socket opens: " \
+                                        "Hermes::StoreError: DynamoDB GetItem on table hermesHistory failed")
     end
 
     it "installs with rails g hermes:install into a Rails 6.1 layout (no importmap), once" do
@@ -127,6 +146,24 @@ RSpec.describe "in a Rails application" do
       expect(g["layout"]).to match(/javascript_importmap_tags %>\n.*\n\s*<%= hermes_connect_tag %>\n\s*<\/head>/)
       expect(g["importmap"].scan('pin "hermes", to: "hermes.js"').size).to eq(1)
       expect(app["generator_bare"]["layout"]).to match(/<%= hermes_connect_tag %>\n\s*<\/head>/)
+    end
+  end
+
+  context "without an asset pipeline (rails new --skip-sprockets, or --api)" do
+    subject(:app) { boot("none", pipeline: false) }
+
+    it "serves the browser client from the mounted engine and points the import map there" do
+      expect(app["page"]["status"]).to eq(200)
+      asset = app["asset"]
+      expect(asset["path"]).to match(%r{\A/hermes/hermes-\h{16}\.js\z})
+      expect(asset).to include("status" => 200, "type" => "text/javascript; charset=utf-8", "has_start" => true,
+                               "cache" => "public, max-age=31536000, immutable", "signed_out_fetch" => 200)
+      expect(asset["etag"]).to eq(%("#{asset["path"][/\h{16}/]}"))
+      expect(asset).to include("revalidated" => 304, "revalidated_body" => "")
+      # The plain name, and a digest from before a deploy: served, but revalidated each time.
+      expect(asset["plain"]).to include("status" => 200, "cache" => "no-cache", "same" => true)
+      expect(asset["stale"]).to include("status" => 200, "cache" => "no-cache")
+      expect(app["precompile_has_client"]).to be(false)
     end
   end
 

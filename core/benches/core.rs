@@ -21,7 +21,7 @@ use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
 use aws_smithy_types::body::SdkBody;
 use criterion::measurement::{Measurement, ValueFormatter};
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
-use hermes_core::config::Secret;
+use hermes_core::config::{JwtSecret, Secret};
 use hermes_core::frame::encode_frame;
 use hermes_core::handlers::{Authorizer, Decision, Sender};
 use hermes_core::push::lean::{Answer, LeanPoster, Transport, TransportFuture};
@@ -50,7 +50,7 @@ fn tokens(c: &mut Criterion) {
     c.bench_function("compose", |b| {
         b.iter(|| compose(black_box(&UserId::Int(42)), &pass, black_box("ACME")))
     });
-    let keys = JwtKeys::new(&Secret::new(SECRET));
+    let keys = JwtKeys::new(&JwtSecret::new(SECRET).unwrap());
     let claims = Claims {
         user_id: UserId::Int(42),
         room_id: "ACME".into(),

@@ -10,7 +10,9 @@ use std::time::Duration;
 
 use crate::names::env;
 
-/// A secret value: compared and used, never printed.
+/// A secret value: compared and used, never printed. Any length: it is the passcode mixed into
+/// the token's SHA-256 (the seed sets no rule for it, and a team switching one side at a time
+/// keeps the seed's). The JWT key is a `JwtSecret`, which holds the 32-byte rule.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Secret(String);
 
@@ -28,6 +30,37 @@ impl fmt::Debug for Secret {
         f.write_str("Secret(<redacted>)")
     }
 }
+
+/// The HS512 key: at least `MIN_SECRET_BYTES` bytes. `new` is the only way to build one, and
+/// `JwtKeys::new` takes only this, so no key shorter than the rule signs or verifies a token,
+/// whether it came from the environment or from code.
+#[derive(Clone, PartialEq, Eq)]
+pub struct JwtSecret(Secret);
+
+impl JwtSecret {
+    pub fn new(value: impl Into<String>) -> Result<Self, ShortSecret> {
+        let value = value.into();
+        if value.len() < MIN_SECRET_BYTES {
+            return Err(ShortSecret(value.len()));
+        }
+        Ok(JwtSecret(Secret(value)))
+    }
+
+    pub fn expose(&self) -> &str {
+        self.0.expose()
+    }
+}
+
+impl fmt::Debug for JwtSecret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("JwtSecret(<redacted>)")
+    }
+}
+
+/// A JWT key shorter than HS512 needs (its length, never its bytes).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("must be at least {MIN_SECRET_BYTES} bytes for HS512, got {0}")]
+pub struct ShortSecret(pub usize);
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
@@ -187,7 +220,7 @@ impl FromStr for HistoryTtl {
 
 #[derive(Debug, Clone)]
 pub struct Config {
-    jwt_secret: Option<Secret>,
+    jwt_secret: Option<JwtSecret>,
     passcode: Option<Secret>,
     tokens_table: String,
     connections_table: String,
@@ -242,7 +275,7 @@ impl Config {
         })
     }
 
-    pub fn jwt_secret(&self) -> Result<&Secret, ConfigError> {
+    pub fn jwt_secret(&self) -> Result<&JwtSecret, ConfigError> {
         self.jwt_secret
             .as_ref()
             .ok_or(ConfigError::Missing(env::JWT_SECRET))
@@ -310,17 +343,11 @@ fn parse<T: FromStr<Err = ConfigError>>(value: Option<String>) -> Result<Option<
     value.map(|v| v.parse()).transpose()
 }
 
-fn jwt_secret(value: String) -> Result<Secret, ConfigError> {
-    if value.len() < MIN_SECRET_BYTES {
-        return Err(ConfigError::Invalid {
-            name: env::JWT_SECRET,
-            reason: format!(
-                "must be at least {MIN_SECRET_BYTES} bytes for HS512, got {}",
-                value.len()
-            ),
-        });
-    }
-    Ok(Secret(value))
+fn jwt_secret(value: String) -> Result<JwtSecret, ConfigError> {
+    JwtSecret::new(value).map_err(|e| ConfigError::Invalid {
+        name: env::JWT_SECRET,
+        reason: e.to_string(),
+    })
 }
 
 #[cfg(test)]

@@ -19,7 +19,7 @@ pub mod verified;
 
 pub use aws_lambda_events as events;
 pub use backends::Backends;
-pub use config::{Backend, BcryptCost, Config, ConfigError, Secret, TokenTtl};
+pub use config::{Backend, BcryptCost, Config, ConfigError, JwtSecret, Secret, ShortSecret, TokenTtl};
 pub use frame::{Notification, PayloadTooLarge, MAX_MESSAGE_BYTES};
 pub use mint::{MintError, Minter};
 pub use token::UserId;

@@ -114,9 +114,11 @@ pub mod iam {
         "sqs:SendMessage",
     ];
     /// What the Rails side (the gem) calls, for the policy of the app's own IAM user/role:
-    /// the tokens table, Query on the connections' room index (`Hermes.presence`), and
-    /// SendMessage (notifications, and the disconnect records of `revoke_token`/`disconnect`:
-    /// the app never needs ManageConnections).
+    /// the tokens table (GetItem, PutItem, DeleteItem), GetItem of a room's counter in the
+    /// history table (`Hermes.position`, embedded by the connect tag), Query on the
+    /// connections' room index (`Hermes.presence`), and SendMessage (notifications, and the
+    /// disconnect records of `revoke_token`/`disconnect`: the app never needs
+    /// ManageConnections). lambdas/tests/template.rs checks each action's table too.
     pub const GEM: &[&str] = &[
         "dynamodb:GetItem",
         "dynamodb:PutItem",

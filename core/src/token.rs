@@ -7,7 +7,7 @@ use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use sha2::{Digest, Sha256};
 
-use crate::config::{BcryptCost, Secret};
+use crate::config::{BcryptCost, JwtSecret, Secret};
 
 /// A user id as the seed passes it: an Integer (kept a JSON number in the JWT) or a String.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
@@ -155,7 +155,8 @@ impl fmt::Debug for JwtKeys {
 }
 
 impl JwtKeys {
-    pub fn new(secret: &Secret) -> Self {
+    /// Only from a `JwtSecret`, which cannot be shorter than HS512 needs.
+    pub fn new(secret: &JwtSecret) -> Self {
         let mut validation = Validation::new(Algorithm::HS512);
         validation.algorithms = vec![Algorithm::HS512];
         validation.set_required_spec_claims(&["exp"]);
@@ -215,8 +216,19 @@ pub fn now_secs() -> u64 {
 mod tests {
     use super::*;
 
-    fn secret() -> Secret {
-        Secret::new("an-hs512-secret-that-is-long-enough-0123456789")
+    fn secret() -> JwtSecret {
+        JwtSecret::new("an-hs512-secret-that-is-long-enough-0123456789").unwrap()
+    }
+
+    #[test]
+    fn a_short_key_cannot_be_built() {
+        let err = JwtSecret::new("x".repeat(31)).unwrap_err();
+        assert_eq!(err.to_string(), "must be at least 32 bytes for HS512, got 31");
+        assert!(JwtSecret::new("x".repeat(32)).is_ok());
+        assert_eq!(
+            format!("{:?}", JwtSecret::new("y".repeat(40)).unwrap()),
+            "JwtSecret(<redacted>)"
+        );
     }
 
     #[test]
@@ -269,7 +281,7 @@ mod tests {
             iat: None,
         };
         assert_eq!(k.verify(&k.issue(&c).unwrap()), Err(JwtError::Expired));
-        let other = JwtKeys::new(&Secret::new("another-hs512-secret-that-is-long-enough-xx"));
+        let other = JwtKeys::new(&JwtSecret::new("another-hs512-secret-that-is-long-enough-xx").unwrap());
         let fresh = Claims {
             exp: now_secs() + 60,
             ..c.clone()

@@ -419,6 +419,25 @@ async fn history_counter_is_one_atomic_add_with_a_fixed_epoch() {
     assert_ne!(c.epoch, c0.epoch);
 }
 
+/// What a page rendered now recovers from: read without creating the counter.
+#[tokio::test]
+async fn history_position_reads_the_counter_and_never_creates_it() {
+    let Some(ep) = aws_endpoint() else { return };
+    let (ddb, _) = clients(&ep).await;
+    let h = history(ddb.clone());
+    let room = unique("room");
+    assert_eq!(h.position(&room).await.unwrap(), None, "no message yet");
+    assert_eq!(
+        h.position(&room).await.unwrap(),
+        None,
+        "and still no counter item"
+    );
+    let c = h.next_seq(&room).await.unwrap();
+    h.next_seq(&room).await.unwrap();
+    let p = h.position(&room).await.unwrap().expect("a counter");
+    assert_eq!((p.last_seq, p.epoch), (2, c.epoch));
+}
+
 #[tokio::test]
 async fn history_items_claims_and_markers_round_trip() {
     let Some(ep) = aws_endpoint() else { return };

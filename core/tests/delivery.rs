@@ -224,6 +224,9 @@ impl HistoryStore for Flaky {
         c.updated_at_ms = c.updated_at_ms.saturating_sub(self.counter_age_ms);
         Ok(c)
     }
+    async fn position(&self, room_id: &str) -> Result<Option<Counter>, StoreError> {
+        self.inner.position(room_id).await
+    }
     async fn put(&self, room_id: &str, item: &HistoryItem) -> Result<(), StoreError> {
         if self
             .fail_puts
@@ -587,4 +590,46 @@ async fn the_send_route_sequences_too() {
     assert_eq!(f[0]["seq"], 1);
     assert_eq!(f[0]["data"], json!({"type": "chat", "data": "hi"}));
     assert_eq!(w.history.len("R"), 1);
+}
+
+/// A page rendered at the room's position and connected later gets what was sent in between:
+/// from the position (its seq and epoch), or, when the room had no message at render, from
+/// seq 0 of the epoch its first answer names.
+#[tokio::test]
+async fn a_page_recovers_from_the_position_it_was_rendered_at() {
+    let w = world();
+    let h: &dyn HistoryStore = &*w.history;
+    assert_eq!(h.position("NEW").await.unwrap(), None);
+    assert_eq!(
+        h.position("NEW").await.unwrap(),
+        None,
+        "reading does not create the counter"
+    );
+    send_all(&w, "NEW", 1..=2).await;
+    // The page rendered before any message: its first answer (since 0, no epoch) names the
+    // epoch, then it asks from 0 in it.
+    let first = recover(h, 3600, "NEW", "1", 0, "").await.unwrap();
+    assert!(!first.recovered && first.frames.is_empty() && first.seq == 2);
+    let all = recover(h, 3600, "NEW", "1", 0, &first.epoch).await.unwrap();
+    assert!(all.recovered);
+    assert_eq!(all.frames.len(), 2);
+
+    send_all(&w, "R", 1..=3).await;
+    let at_render = h.position("R").await.unwrap().unwrap();
+    assert_eq!(at_render.last_seq, 3);
+    send_all(&w, "R", 4..=5).await;
+    let got = recover(h, 3600, "R", "1", at_render.last_seq, &at_render.epoch)
+        .await
+        .unwrap();
+    assert!(got.recovered);
+    let seqs: Vec<u64> = got
+        .frames
+        .iter()
+        .map(|f| {
+            serde_json::from_slice::<Value>(f).unwrap()["seq"]
+                .as_u64()
+                .unwrap()
+        })
+        .collect();
+    assert_eq!(seqs, [4, 5]);
 }

@@ -46,9 +46,8 @@ async fn denies_are_logged_with_reasons_and_no_secrets() {
         fixture("authorizer-request.json", Some(t))
     };
     a.handle(&ev(&jwt)).await; // allow
-    let other = JwtKeys::new(&hermes_core::Secret::new(
-        "some-other-secret-of-sufficient-length-0123",
-    ));
+    let other =
+        JwtKeys::new(&hermes_core::JwtSecret::new("some-other-secret-of-sufficient-length-0123").unwrap());
     let forged = other
         .issue(&JwtKeys::new(cfg.jwt_secret().unwrap()).verify(&jwt).unwrap())
         .unwrap();

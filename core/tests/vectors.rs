@@ -1,7 +1,7 @@
 //! The shared token vectors (core/tests/vectors/tokens.json, written by the seed's Ruby
 //! libraries): the gem's specs read the same file.
 
-use hermes_core::config::Secret;
+use hermes_core::config::{JwtSecret, Secret};
 use hermes_core::token::{compose, unseal_matches, JwtError, JwtKeys, UserId};
 use serde_json::Value;
 
@@ -29,7 +29,7 @@ fn compose_matches_ruby_digest() {
 #[test]
 fn jwt_cases_from_ruby_jwt() {
     let v = vectors();
-    let keys = JwtKeys::new(&Secret::new(v["secret"].as_str().unwrap()));
+    let keys = JwtKeys::new(&JwtSecret::new(v["secret"].as_str().unwrap()).unwrap());
     for c in v["jwt"].as_array().unwrap() {
         let name = c["name"].as_str().unwrap();
         let got = keys.verify(c["jwt"].as_str().unwrap());
@@ -55,7 +55,7 @@ fn jwt_cases_from_ruby_jwt() {
 #[test]
 fn seed_jwt_keeps_integer_user_id() {
     let v = vectors();
-    let keys = JwtKeys::new(&Secret::new(v["secret"].as_str().unwrap()));
+    let keys = JwtKeys::new(&JwtSecret::new(v["secret"].as_str().unwrap()).unwrap());
     let claims = keys.verify(v["jwt"][0]["jwt"].as_str().unwrap()).unwrap();
     assert_eq!(claims.user_id, UserId::Int(42));
     assert_eq!(claims.iat, None);

@@ -1,8 +1,12 @@
 // The browser half of script/test-walkthrough, on an app that script has prepared by
-// following the README's "Rails in 10 minutes": boots Puma and hermes-local (each on a free
-// 127.0.0.1 port), opens the page in Chromium, enqueues from `bin/rails runner` and sees the
-// notification on the page; restarts hermes-local and sees the next one without a reload;
-// stops it and checks that the page still renders. Bounded in time; stops what it started.
+// following the README's "Rails in 10 minutes": boots Puma and hermes-local (`bundle exec
+// hermes-local` from the app, as the README says; each on a free 127.0.0.1 port), opens the
+// page in Chromium, enqueues from `bin/rails runner` and sees the notification on the page;
+// runs the connect tag's scripts again and simulates a Turbo visit (head scripts merged the way
+// Turbo merges them) and counts the page's sockets on the gateway: one; opens a second page
+// whose socket is held back while a notification goes out, and sees it once the socket opens;
+// restarts hermes-local and sees the next one without a reload; stops it and checks that the
+// page still renders. Bounded in time; stops what it started.
 //   node e2e/walkthrough/run.mjs APP_DIR VARIANT
 import { spawn, execFile } from "node:child_process";
 import { existsSync, readFileSync } from "node:fs";
@@ -12,7 +16,6 @@ import { chromium } from "playwright-core";
 
 const [appDir, variant] = process.argv.slice(2);
 if (!appDir || !variant) throw new Error("usage: run.mjs APP_DIR VARIANT");
-const bin = path.join(process.env.CARGO_TARGET_DIR, "debug", "hermes-local");
 const started = Date.now();
 const say = (m) => console.log(`walkthrough[${variant}] ${((Date.now() - started) / 1000).toFixed(1)}s: ${m}`);
 
@@ -69,15 +72,14 @@ async function stop(child) {
   await exited;
   clearTimeout(timer);
 }
-// hermes-local runs as a developer starts it in another terminal: its own defaults (memory
-// backend, a development secret made up for each run), not the Rails app's HERMES_BACKEND.
+// hermes-local runs as a developer starts it in another terminal, from the app (the gem's own,
+// README step 5), in a shell that exported HERMES_BACKEND=local for Rails: it takes that as
+// its own memory backend, with a development secret made up for each run.
 const localEnv = { ...env };
-delete localEnv.HERMES_BACKEND;
-delete localEnv.HERMES_LOCAL_URL;
 async function startLocal(args = [], extraEnv = {}) {
   // The port was free a moment ago and is reused on restart; retry if something took it.
   for (let i = 0; i < 5; i++) {
-    const gw = start(bin, ["--port", String(localPort), ...args], { env: { ...localEnv, ...extraEnv } });
+    const gw = start("bundle", ["exec", "hermes-local", "--port", String(localPort), ...args], { env: { ...localEnv, ...extraEnv } });
     const exited = new Promise((r) => gw.once("exit", () => r("exited")));
     const up = await Promise.race([exited, until("hermes-local to listen", async () => (await listening(localPort)) && "up", 20000)]);
     if (up === "up" && gw.exitCode === null) return gw;
@@ -86,6 +88,70 @@ async function startLocal(args = [], extraEnv = {}) {
   }
   throw new Error("hermes-local could not bind its port");
 }
+// What the gateway holds for the app's room (its development endpoint, as the gem's local
+// backend calls it): the sockets open there.
+async function gatewayRoom() {
+  const res = await fetch(`http://127.0.0.1:${localPort}/_hermes/presence`, {
+    method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify({ room_id: "ACME" }),
+  });
+  if (!res.ok) throw new Error(`presence answered ${res.status}`);
+  return res.json();
+}
+// The count must stay put: a second socket would open within milliseconds of a script run.
+async function socketsStay(what, n) {
+  for (let i = 0; i < 15; i++) {
+    const { connections } = await gatewayRoom();
+    if (connections !== n) throw new Error(`${what}: ${connections} sockets for the room on the gateway, want ${n}`);
+    await sleep(100);
+  }
+}
+
+// Turbo's visit, as far as the page's head goes (Turbo 7's PageRenderer; Turbolinks 5 does the
+// same): scripts of the new <head> whose outerHTML the current head lacks are copied in as new
+// elements, so they run; the body is replaced (its scripts, which Turbo would also run, are the
+// page's own and left out). Returns how many head scripts ran.
+async function turboVisit(page, url) {
+  return page.evaluate(async (url) => {
+    const html = await (await fetch(url, { headers: { Accept: "text/html" } })).text();
+    const next = new DOMParser().parseFromString(html, "text/html");
+    const current = new Set([...document.head.querySelectorAll("script")].map((s) => s.outerHTML));
+    let ran = 0;
+    for (const script of next.head.querySelectorAll("script")) {
+      if (current.has(script.outerHTML)) continue;
+      const copy = document.createElement("script");
+      for (const { name, value } of script.attributes) copy.setAttribute(name, value);
+      copy.textContent = script.textContent;
+      document.head.appendChild(copy);
+      ran += 1;
+    }
+    document.body.replaceWith(document.adoptNode(next.body));
+    return ran;
+  }, url);
+}
+
+// A page whose WebSockets open only when the test says: rendered (token and room position in
+// the page), its socket held back while a notification goes out.
+const HOLD_SOCKETS = `(() => {
+  const Real = window.WebSocket;
+  let release;
+  const gate = new Promise((r) => (release = r));
+  window.releaseSockets = () => release();
+  window.WebSocket = class HeldWebSocket {
+    constructor(url) {
+      this.readyState = 0;
+      gate.then(() => {
+        if (this.readyState === 3) return;
+        const ws = (this.real = new Real(url));
+        ws.onopen = (e) => { this.readyState = 1; if (this.onopen) this.onopen(e); };
+        ws.onmessage = (e) => { if (this.onmessage) this.onmessage(e); };
+        ws.onclose = (e) => { this.readyState = 3; if (this.onclose) this.onclose(e); };
+      });
+    }
+    send(data) { this.real.send(data); }
+    close(code) { this.readyState = 3; if (this.real) this.real.close(code); }
+  };
+})();`;
+
 const runner = (code) =>
   new Promise((resolve, reject) =>
     execFile("bin/rails", ["runner", code], { cwd: appDir, env, timeout: 90000 }, (e, out, err) =>
@@ -119,6 +185,9 @@ try {
   const page = await browser.newPage();
   const exceptions = [];
   page.on("pageerror", (e) => exceptions.push(String(e)));
+  page.on("response", (r) => {
+    if (r.status() >= 400) console.log(`walkthrough[${variant}] ${r.status()} for ${r.url().replace(/token=[^&]+/, "token=[FILTERED]")}`);
+  });
   // Refused and failed attempts are expected while hermes-local restarts; shown without tokens.
   page.on("console", (m) => {
     if (m.type() === "error") console.log(`walkthrough[${variant}] page console: ${m.text().replace(/token=[^'&\s]+/g, "token=[FILTERED]")}`);
@@ -134,6 +203,71 @@ try {
   await runner('NotifyJob.perform_now("Backup finished")');
   await shown("Backup finished");
   say("notification shown");
+  if (!gateway.log.join("").includes("HERMES_BACKEND=local is the Rails app's setting")) {
+    throw new Error("hermes-local did not say it took HERMES_BACKEND=local as its memory backend");
+  }
+
+  if (variant === "nopipeline") {
+    // No asset pipeline: the import map points at the engine, which serves the client.
+    const html = await (await fetch(`${base}/`)).text();
+    const client = html.match(/"hermes":"(\/hermes\/hermes-[0-9a-f]{16}\.js)"/);
+    if (!client) throw new Error(`the import map does not point at the engine: ${html.match(/importmap">[^<]*/)}`);
+    const res = await fetch(`${base}${client[1]}`);
+    const headers = Object.fromEntries(res.headers);
+    if (res.status !== 200 || headers["content-type"] !== "text/javascript; charset=utf-8" ||
+        headers["cache-control"] !== "public, max-age=31536000, immutable" || !headers.etag) {
+      throw new Error(`the engine served the client with ${res.status} ${JSON.stringify(headers)}`);
+    }
+    const again = await fetch(`${base}${client[1]}`, { headers: { "If-None-Match": headers.etag } });
+    if (again.status !== 304) throw new Error(`revalidating the client answered ${again.status}`);
+    say(`no asset pipeline: the client is ${client[1]} from the engine (text/javascript, immutable, 304 on its ETag)`);
+  }
+
+  // One socket per page, however often the tag's scripts run.
+  await until("the gateway to count the page's socket", async () => (await gatewayRoom()).connections === 1, 20000);
+  const before = await page.evaluate(() => { window.clientBefore = window.Hermes; window.wsBefore = window.Hermes.ws; return true; });
+  const rerun = await page.evaluate(() => {
+    // The tag's own scripts (the stub, the import map unless importmap-rails renders it, the
+    // module), run again as new elements.
+    const tag = [...document.head.querySelectorAll("script")].filter((s) =>
+      s.textContent.includes("__hermesInstall") || s.textContent.includes('from "hermes"'));
+    for (const script of tag) {
+      const copy = document.createElement("script");
+      for (const { name, value } of script.attributes) copy.setAttribute(name, value);
+      copy.textContent = script.textContent;
+      document.head.appendChild(copy);
+    }
+    window.refreshBefore = window.Hermes.refreshToken;
+    return tag.length;
+  });
+  if (!before || rerun !== 2) throw new Error(`expected the tag's 2 scripts in <head>, found ${rerun}`);
+  await socketsStay("the tag's scripts run twice", 1);
+  const ran = await turboVisit(page, `${base}/`);
+  if (ran < 1) throw new Error("the Turbo visit ran none of the new page's head scripts: the test shows nothing");
+  await until("the tag's module to run again on the visit", () => page.evaluate(() => window.Hermes.refreshToken !== window.refreshBefore), 20000);
+  await socketsStay("after a Turbo visit", 1);
+  const kept = await page.evaluate(() => window.Hermes === window.clientBefore && window.Hermes.ws === window.wsBefore && window.Hermes.ws.readyState === 1);
+  if (!kept) throw new Error("the page's client or socket was replaced");
+  await runner('NotifyJob.perform_now("After a Turbo visit")');
+  await shown("After a Turbo visit");
+  const copies = await page.evaluate(() => [...document.querySelectorAll("#notifications li")].filter((li) => li.textContent === "After a Turbo visit").length);
+  if (copies !== 1) throw new Error(`"After a Turbo visit" shown ${copies} times`);
+  say(`tag scripts run twice, then a Turbo visit (${ran} head scripts ran): one client, one socket on the gateway, notification shown once`);
+
+  // Sent between the render and the socket opening: recovered from the position in the page.
+  const held = await browser.newPage();
+  held.on("pageerror", (e) => exceptions.push(String(e)));
+  await held.addInitScript(HOLD_SOCKETS);
+  await held.goto(`${base}/`);
+  await until("the held page's client", () => held.evaluate(() => window.Hermes && window.Hermes.ws && window.Hermes.ws.readyState === 0), 30000);
+  await runner('NotifyJob.perform_now("Sent while the page was opening")');
+  await shown("Sent while the page was opening"); // delivered (and in the history) before the held socket opens
+  if ((await gatewayRoom()).connections !== 1) throw new Error("the held page opened a socket too early: the test shows nothing");
+  await held.evaluate(() => window.releaseSockets());
+  await until('"Sent while the page was opening" on the page rendered before it', () =>
+    held.evaluate(() => [...document.querySelectorAll("#notifications li")].some((li) => li.textContent === "Sent while the page was opening")), 30000);
+  await held.close();
+  say("a notification sent after the render and before the socket opened reached the page");
 
   // A restart: new development secret, new memory queue. The page's token is refused; it
   // fetches a fresh one from the gem's endpoint and reconnects, with no reload.

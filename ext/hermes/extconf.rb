@@ -50,6 +50,13 @@ sh = ->(words) { words.map { |w| Shellwords.escape(w) }.join(" ") }
 # rebuild C code when it changes (GCC expands __DATE__ from it), so every install would rebuild
 # aws-lc and the whole AWS SDK above it, in a shared CARGO_TARGET_DIR too. Nothing this build
 # compiles reads the date.
+#
+# Cargo names the cdylib without a hash (target/release/deps/libhermes_native.so), so in a
+# shared CARGO_TARGET_DIR this build and a checkout's `rake compile` write the same file and
+# each would take the other's for its own (cargo only sees that the file is newer than its
+# sources). The file goes before the build (RubyGems runs `make clean` first), so cargo links
+# this gem's own, and after the copy, so `rake native:gem` in a checkout never packs this one.
+artifacts = [built, File.join(target_dir, "release", "deps", names.cargo_file)]
 
 File.write("Makefile", <<~MAKE)
   all:
@@ -58,10 +65,10 @@ File.write("Makefile", <<~MAKE)
   install: all
   \tmkdir -p #{sh[[lib_dir]]}
   \tcp #{sh[[built]]} #{sh[[File.join(lib_dir, names.ruby_file)]]}
-  #{inside ? "\trm -rf #{sh[[target_dir]]}" : ""}
+  #{inside ? "\trm -rf #{sh[[target_dir]]}" : "\trm -f #{sh[artifacts]}"}
 
   clean:
-  #{inside ? "\trm -rf #{sh[[target_dir]]}" : ""}
+  #{inside ? "\trm -rf #{sh[[target_dir]]}" : "\trm -f #{sh[artifacts]}"}
 
   .PHONY: all install clean
 MAKE

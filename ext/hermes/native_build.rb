@@ -26,6 +26,12 @@ module HermesBuild
     Names.new(cargo_file, "#{CRATE}.#{dlext}")
   end
 
+  # hermes-local's program as cargo writes it (target/release) and as a platform gem ships it
+  # (libexec/, run by exe/hermes-local): one per platform, whatever the Ruby.
+  def self.local_binary(exeext: RbConfig::CONFIG["EXEEXT"])
+    "hermes-local#{exeext}"
+  end
+
   # The directory under lib/hermes a platform gem keeps one Ruby's build in (rake-compiler's
   # fat-gem layout): "3.1" for any 3.1.x, as extensions are ABI-compatible within a minor version.
   def self.abi_dir(ruby_version = RUBY_VERSION)

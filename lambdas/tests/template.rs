@@ -166,7 +166,8 @@ fn each_table_grants_only_what_its_calls_need() {
         on("${ConnectionsTable.Arn}/index/room_id-index"),
         set(&["dynamodb:Query"])
     );
-    // The Rails app: tokens, the room index (presence), the queue; nothing on the history.
+    // The Rails app: tokens, the room index (presence), the queue, and only the counter read
+    // on the history (GetItem: a page's position at render).
     let rails = grants(&res(&t, "RailsAppPolicy")["Properties"]["PolicyDocument"]["Statement"]);
     assert_eq!(
         rails,
@@ -174,6 +175,7 @@ fn each_table_grants_only_what_its_calls_need() {
             ("dynamodb:GetItem", "TokensTable.Arn"),
             ("dynamodb:PutItem", "TokensTable.Arn"),
             ("dynamodb:DeleteItem", "TokensTable.Arn"),
+            ("dynamodb:GetItem", "HistoryTable.Arn"),
             ("dynamodb:Query", "${ConnectionsTable.Arn}/index/room_id-index"),
             ("sqs:SendMessage", "MessageQueue.Arn"),
         ]

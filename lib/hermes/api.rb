@@ -28,6 +28,10 @@ module Hermes
       Hermes.client.presence(room_id: room_id)
     end
 
+    def position(room_id:)
+      Hermes.client.position(room_id: room_id)
+    end
+
     def enqueue_notification(user_id:, room_id:, data:, to_user_id: nil)
       Hermes.client.enqueue_notification(user_id: user_id, room_id: room_id, data: data, to_user_id: to_user_id)
     end

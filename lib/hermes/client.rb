@@ -56,6 +56,16 @@ module Hermes
       @backend.presence(room_id)
     end
 
+    # Where +room_id+'s history stands: { seq: 12, epoch: "9f2c0e4b7a1d3c58" }, or
+    # { seq: 0, epoch: nil } when the room has had no message yet. hermes_connect_tag embeds it,
+    # so the page's first socket recovers what was sent between the render and its opening
+    # (SPEC §7 recover). One eventually consistent read of the room's counter (a DynamoDB
+    # GetItem on the history table); it never creates the counter.
+    def position(room_id:)
+      seq, epoch = @backend.position(room_id)
+      { seq: seq, epoch: epoch }
+    end
+
     # Queues +data+ for every browser connected to +room_id+ (or only +to_user_id+'s).
     # Returns the SQS message id.
     def enqueue_notification(user_id:, room_id:, data:, to_user_id: nil)

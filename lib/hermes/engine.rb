@@ -2,11 +2,12 @@
 
 require "rails/engine"
 require_relative "view_helper"
+require_relative "browser_client"
 
 module Hermes
   # In a Rails app: reads settings from `Rails.application.credentials.hermes` (then ENV),
-  # adds the view helper, serves the browser client through the asset pipeline, provides the
-  # token refresh endpoint (`mount Hermes::Engine, at: "/hermes"`, which the generator adds),
+  # adds the view helper, serves the browser client through the asset pipeline (or itself, at
+  # /hermes/hermes-<digest>.js, when the app has none), provides the token refresh endpoint (`mount Hermes::Engine, at: "/hermes"`, which the generator adds),
   # and defines Notification::NotificationAuthorizer once the app's own constants can be
   # autoloaded (so an existing Notification model is extended, never shadowed).
   class Engine < ::Rails::Engine
@@ -33,8 +34,11 @@ module Hermes
 
     # hermes_connect_tag (and an importmap pin) point at hermes.js through the asset pipeline
     # (Sprockets or Propshaft); Sprockets serves in production only what is precompiled.
+    # Without a pipeline (API-only apps, --skip-sprockets) the engine serves it itself
+    # (Hermes::BrowserClient, mounted with the token endpoint).
     initializer "hermes.assets" do |app|
       assets = app.config.respond_to?(:assets) ? app.config.assets : nil
+      ViewHelper.asset_pipeline = assets.respond_to?(:paths)
       assets.paths << BROWSER_CLIENT if assets.respond_to?(:paths)
       assets.precompile += %w[hermes.js] if assets.respond_to?(:precompile)
     end

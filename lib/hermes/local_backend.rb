@@ -37,6 +37,12 @@ module Hermes
       call(:post, "/_hermes/presence", room_id: Ids.room(room_id, "room_id")).fetch("users")
     end
 
+    # [seq, epoch] (epoch nil: the room has had no message yet).
+    def position(room_id)
+      answer = call(:post, "/_hermes/position", room_id: Ids.room(room_id, "room_id"))
+      [answer.fetch("seq"), answer.fetch("epoch")]
+    end
+
     def enqueue(user_id, room_id, data_json, to_user_id)
       call(:post, "/_hermes/notifications", notification(user_id, room_id, data_json, to_user_id)).fetch("message_id")
     end

@@ -13,15 +13,23 @@ module Hermes
   #   `Hermes.subscribe("info", callback)` before the module below has loaded (the
   #   subscriptions are queued and handed to the client when it connects);
   # - unless config/importmap.rb pins "hermes" (importmap-rails renders that map), an import
-  #   map naming "hermes" as the browser client served by the asset pipeline, so the module
-  #   specifier "hermes" resolves with or without importmap;
-  # - a module script that connects with a freshly minted token and, when the app mounts
-  #   Hermes::Engine, a way to fetch a new token when the gateway refuses the old one.
+  #   map naming "hermes" as the browser client, so the module specifier "hermes" resolves
+  #   with or without importmap: served by the asset pipeline, or by the mounted
+  #   Hermes::Engine when the app has none (API-only, --skip-sprockets);
+  # - a module script that starts the page's client with a freshly minted token, the room's
+  #   position in its history at render time (so what is sent before the socket opens is
+  #   recovered, not lost) and, when the app mounts Hermes::Engine, a way to fetch a new token
+  #   when the gateway refuses the old one. Running it again (Turbo and Turbolinks run a new
+  #   page's head scripts on each visit) keeps the page's live client when it is for the same
+  #   gateway, stage and user, giving it the new token; otherwise the old client is closed
+  #   first. One socket per page, whatever the navigation.
   #
-  # Nobody signed in (the initializer's procs answer nil): only the first two, no token.
+  # Nobody signed in (the initializer's procs answer nil): the first two, no token, and a
+  # script closing a client a previous Turbo visit left open for someone who signed out.
   # The backend unreachable (hermes-local stopped, DynamoDB down): one line in the log and a
   # page without live notifications, whose client asks the refresh endpoint later; with
-  # `c.raise_connect_errors = true` (tests) the error is raised instead.
+  # `c.raise_connect_errors = true` (tests) the error is raised instead. The position
+  # unreadable: one line in the log, and the page connects without it.
   module ViewHelper
     UNSET = Object.new.freeze
     private_constant :UNSET
@@ -29,9 +37,16 @@ module Hermes
     STUB_JS = File.read(File.expand_path("../../vendor/javascript/hermes-stub.js", __dir__))
                   .lines.reject { |l| l.lstrip.start_with?("//") }.join.strip.freeze
 
+    # Closes a client that a Turbo visit left open once nobody is signed in; on a page's first
+    # load window.Hermes is the stub, whose close() does nothing.
+    SIGNED_OUT_JS = "window.Hermes.close();"
+
     class << self
       # Set at boot from config/importmap.rb (Hermes::Engine).
       attr_accessor :importmap_pins_hermes
+      # Set at boot (Hermes::Engine): whether the app has Sprockets or Propshaft to serve
+      # hermes.js; without one the mounted engine serves it.
+      attr_accessor :asset_pipeline
 
       # [user_id, company_code] from the initializer's procs, run on +controller+; nil when
       # either answers nil (nobody signed in).
@@ -48,9 +63,21 @@ module Hermes
       end
 
       # One line, naming what failed (the messages hold no secrets and no tokens).
-      def log_unavailable(error)
-        logger = defined?(::Rails) && ::Rails.respond_to?(:logger) ? ::Rails.logger : nil
-        logger&.warn("[hermes] no live notifications for this page: #{error.class}: #{error.message}")
+      def log_unavailable(error, consequence = "no live notifications for this page")
+        logger&.warn("[hermes] #{consequence}: #{error.class}: #{error.message}")
+      end
+
+      # A configuration problem, once per process (not once per page).
+      def warn_once(key, message)
+        @warned ||= {}
+        return if @warned[key]
+
+        @warned[key] = true
+        logger&.warn("[hermes] #{message}")
+      end
+
+      def logger
+        defined?(::Rails) && ::Rails.respond_to?(:logger) ? ::Rails.logger : nil
       end
     end
 
@@ -63,25 +90,53 @@ module Hermes
       who = nil if who&.any?(&:nil?)
       tags = [hermes_script(STUB_JS, nonce)]
       unless ViewHelper.importmap_pins_hermes
-        map = JSON.generate(imports: { "hermes" => asset_path("hermes.js") })
+        map = JSON.generate(imports: { "hermes" => hermes_client_path })
         tags << hermes_script(hermes_escape(map), nonce, type: "importmap")
       end
-      return safe_join(tags, "\n") if who.nil?
+      return safe_join(tags << hermes_script(SIGNED_OUT_JS, nonce), "\n") if who.nil?
 
+      token = hermes_token(config, *who)
       options = {
         url: hermes_websocket_url(config, url),
         stage: (stage || config[:stage] || (defined?(::Rails) ? ::Rails.env.to_s : "development")).to_s,
-        token: hermes_token(config, *who),
+        user_id: who[0],
+        room_id: who[1].to_s,
+        token: token,
+        position: token && hermes_position(who[1]),
         refresh: hermes_refresh,
       }
-      js = "import { connect, install, tokenEndpoint } from \"hermes\";\n" \
+      js = "import { start, tokenEndpoint } from \"hermes\";\n" \
            "const o = #{hermes_escape(JSON.generate(options))};\n" \
-           "install(connect({ ...o, refreshToken: o.refresh && tokenEndpoint(o.refresh.url, o.refresh.csrf) }));"
+           "start({ ...o, refreshToken: o.refresh && tokenEndpoint(o.refresh.url, o.refresh.csrf) });"
       tags << hermes_script(js, nonce, type: "module")
       safe_join(tags, "\n")
     end
 
     private
+
+    # Where the import map finds the browser client: the asset pipeline's digested path, or,
+    # without a pipeline, the mounted engine's (Hermes::BrowserClient).
+    def hermes_client_path
+      return asset_path("hermes.js") unless ViewHelper.asset_pipeline == false
+
+      if respond_to?(:hermes) && hermes.respond_to?(:client_path)
+        hermes.client_path(digest: BrowserClient::DIGEST)
+      else
+        ViewHelper.warn_once(:unmounted, "this app has no asset pipeline, so the browser client is served by " \
+                                         "Hermes::Engine: mount it in config/routes.rb " \
+                                         "(mount Hermes::Engine, at: \"/hermes\"; bin/rails g hermes:install adds it)")
+        asset_path("hermes.js")
+      end
+    end
+
+    # { seq:, epoch: } where the room's history stood at render (epoch nil: no message yet);
+    # nil when it cannot be read, and the page connects without it.
+    def hermes_position(company_code)
+      Hermes.position(room_id: company_code)
+    rescue StoreError, LocalBackendError => e
+      ViewHelper.log_unavailable(e, "the page may miss what is sent before its socket opens")
+      nil
+    end
 
     def hermes_websocket_url(config, url)
       url ||= config[:websocket_url]

@@ -10,7 +10,7 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-use crate::options::Options;
+use crate::options::{Options, OptionsError};
 use crate::state::App;
 use crate::{poller, router, server};
 
@@ -18,6 +18,8 @@ use crate::{poller, router, server};
 pub enum StartError {
     #[error(transparent)]
     Config(#[from] ConfigError),
+    #[error(transparent)]
+    Options(#[from] OptionsError),
     #[error("cannot listen on {addr}: {source}")]
     Listen {
         addr: SocketAddr,
@@ -34,14 +36,17 @@ pub struct Gateway {
     task: Option<JoinHandle<()>>,
 }
 
-/// Binds 127.0.0.1:`opts.port` (0 = any free port) and starts serving.
+/// Binds 127.0.0.1:`opts.port` (0 = any free port) and starts serving; refuses options that
+/// `Options::check` refuses.
 pub async fn start(cfg: Config, opts: Options) -> Result<Gateway, StartError> {
+    opts.check()?;
     let backends = Backends::from_config(&cfg).await?;
     start_with(cfg, opts, backends).await
 }
 
 /// `start` over backends made by the caller (tests put a fault-injecting proxy in front of one).
 pub async fn start_with(cfg: Config, opts: Options, backends: Backends) -> Result<Gateway, StartError> {
+    opts.check()?;
     let wanted = SocketAddr::from((Ipv4Addr::LOCALHOST, opts.port));
     let listen_error = |source| StartError::Listen { addr: wanted, source };
     let listener = TcpListener::bind(wanted).await.map_err(listen_error)?;

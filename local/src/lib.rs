@@ -22,6 +22,7 @@
 //! | `pushers.rs` | the send handler's management client, bounded in flight |
 //! | `poller.rs` | the queue, polled into the send handler |
 //! | `dev/` | the development endpoints (mint, revoke, enqueue) and the checks in front of them |
+//! | `loopback.rs` | whether a request comes from this machine and no web page of another host |
 //! | `assets.rs` | the demo page and the browser client |
 //! | `error.rs` | error answers, in API Gateway's shape or the development endpoints' |
 //! | `clock.rs`, `ids.rs` | timestamps and ids written the way API Gateway writes them |
@@ -34,6 +35,7 @@ mod error;
 mod events;
 mod gateway;
 mod ids;
+mod loopback;
 mod management;
 mod options;
 mod outbox;
@@ -46,4 +48,4 @@ mod state;
 mod upgrade;
 
 pub use gateway::{start, start_with, Gateway, StartError};
-pub use options::Options;
+pub use options::{Options, OptionsError};

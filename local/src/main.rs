@@ -3,8 +3,8 @@
 use std::time::Duration;
 
 use hermes_core::names::env;
-use hermes_core::Config;
-use hermes_local::{start, Options};
+use hermes_core::{Backend, Config};
+use hermes_local::{start, Options, StartError};
 use tracing_subscriber::filter::LevelFilter;
 
 const HELP: &str = "\
@@ -41,6 +41,7 @@ fn number<T: std::str::FromStr>(v: String, name: &str, what: &str) -> Result<T, 
     v.parse().map_err(|_| format!("{name} must be {what}, not {v:?}"))
 }
 
+/// The flags into `Options`; what the values mean together is `Options::check`'s (in `start`).
 fn parse_args() -> Result<Options, String> {
     let mut o = Options::default();
     let mut args = std::env::args().skip(1);
@@ -84,35 +85,30 @@ fn parse_args() -> Result<Options, String> {
             other => return Err(format!("unknown argument {other:?} (see --help)")),
         }
     }
-    if o.stage.is_empty()
-        || !o
-            .stage
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
-    {
-        return Err("--stage must be letters, digits, - or _".into());
-    }
-    if o.max_frame_bytes == 0 || o.max_frame_bytes > o.max_message_bytes {
-        return Err("--max-frame-bytes must be from 1 to --max-message-bytes".into());
-    }
-    if o.max_connections == 0 {
-        return Err("--max-connections must be at least 1".into());
-    }
-    if o.header_read_timeout.is_zero() {
-        return Err("--header-timeout must be at least 1 second".into());
-    }
-    if o.max_queued_bytes < o.max_message_bytes {
-        return Err("--max-queued-bytes must be at least --max-message-bytes".into());
-    }
     Ok(o)
 }
 
+/// How the environment's HERMES_BACKEND reads here.
+struct Environment {
+    config: Config,
+    /// No secret was set: a development one was made up for this run.
+    generated_secret: bool,
+    /// HERMES_BACKEND=local, the gem's setting, was taken as the memory backend.
+    local_as_memory: bool,
+}
+
 /// The environment, with the local defaults: memory backend, and on it a development secret
-/// and passcode made up for this run when none are set.
-fn config() -> Result<(Config, bool), String> {
-    let memory = std::env::var(env::BACKEND)
-        .map(|b| b.trim().is_empty() || b.eq_ignore_ascii_case("memory"))
-        .unwrap_or(true);
+/// and passcode made up for this run when none are set. HERMES_BACKEND=local means "talk to
+/// a running hermes-local" to the gem; a developer who exports it for Rails and then starts
+/// hermes-local in the same shell means this process's own in-memory backend.
+fn config() -> Result<Environment, String> {
+    let set = std::env::var(env::BACKEND).ok().filter(|b| !b.trim().is_empty());
+    let local_as_memory = set
+        .as_deref()
+        .is_some_and(|b| b.trim().eq_ignore_ascii_case(Backend::Local.as_str()));
+    let memory = set
+        .as_deref()
+        .is_none_or(|b| b.trim().eq_ignore_ascii_case(Backend::Memory.as_str()) || local_as_memory);
     let generated = memory
         && std::env::var(env::JWT_SECRET)
             .map(|v| v.is_empty())
@@ -121,14 +117,18 @@ fn config() -> Result<(Config, bool), String> {
     let cfg = Config::from_lookup(|name| {
         let v = std::env::var(name).ok().filter(|v| !v.trim().is_empty());
         match name {
-            n if n == env::BACKEND => v.or(Some("memory".into())),
+            n if n == env::BACKEND && memory => Some(Backend::Memory.as_str().into()),
             n if n == env::JWT_SECRET && memory => v.or(Some(dev_secret.clone())),
             n if n == env::PASSCODE && memory => v.or(Some("hermes-local-passcode".into())),
             _ => v,
         }
     })
     .map_err(|e| e.to_string())?;
-    Ok((cfg, generated))
+    Ok(Environment {
+        config: cfg,
+        generated_secret: generated,
+        local_as_memory,
+    })
 }
 
 fn rand_u128() -> u128 {
@@ -160,19 +160,25 @@ async fn main() {
         .with_target(false)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stdout()))
         .init();
-    let (opts, (cfg, generated)) = match parse_args().and_then(|o| config().map(|c| (o, c))) {
+    let (opts, environment) = match parse_args().and_then(|o| config().map(|c| (o, c))) {
         Ok(x) => x,
         Err(e) => {
             eprintln!("hermes-local: {e}");
             std::process::exit(2);
         }
     };
+    let Environment {
+        config: cfg,
+        generated_secret: generated,
+        local_as_memory,
+    } = environment;
     let backend = cfg.backend().as_str();
     let gw = match start(cfg, opts.clone()).await {
         Ok(g) => g,
         Err(e) => {
             eprintln!("hermes-local: {e}");
-            std::process::exit(1);
+            // A bad flag is a usage error, like one that does not parse.
+            std::process::exit(if matches!(e, StartError::Options(_)) { 2 } else { 1 });
         }
     };
     tracing::info!(
@@ -185,6 +191,11 @@ async fn main() {
         gw.ws_url(),
         gw.endpoint()
     );
+    if local_as_memory {
+        tracing::info!(
+            "HERMES_BACKEND=local is the Rails app's setting (it talks to this process): running on the memory backend"
+        );
+    }
     if generated {
         tracing::info!("no HERMES_JWT_SECRET set: using a development secret made up for this run");
     }

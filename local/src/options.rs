@@ -4,6 +4,9 @@
 
 use std::time::Duration;
 
+/// The gateway's settings. Every field can be set from code (`Options { port: 0,
+/// ..Options::default() }`); `start` checks them with `Options::check`, the same check the
+/// command line's flags go through, so no combination the CLI refuses can be started.
 #[derive(Clone, Debug)]
 pub struct Options {
     pub port: u16,
@@ -37,6 +40,26 @@ pub struct Options {
     pub max_posts: usize,
 }
 
+/// A setting `start` refuses, named by its field and, when it has one, its flag.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{}", self.describe())]
+pub struct OptionsError {
+    /// The command-line flag, for the settings that have one.
+    pub flag: Option<&'static str>,
+    /// The `Options` field.
+    pub field: &'static str,
+    pub rule: &'static str,
+}
+
+impl OptionsError {
+    fn describe(&self) -> String {
+        match self.flag {
+            Some(flag) => format!("{flag} ({}) {}", self.field, self.rule),
+            None => format!("{} {}", self.field, self.rule),
+        }
+    }
+}
+
 /// Connections besides WebSockets that the accept loop leaves room for: the management
 /// client's (one per post in flight) plus these, for the demo page and the development
 /// endpoints.
@@ -47,6 +70,69 @@ pub(crate) const HTTP_SLACK: usize = 16;
 const FD_RESERVE: usize = 64;
 
 impl Options {
+    /// Refuses settings that cannot work: a stage API Gateway would not accept in a path, zero
+    /// where a limit or a time must leave room for something, a frame limit above the message
+    /// limit, a socket queue that cannot hold one message.
+    pub fn check(&self) -> Result<(), OptionsError> {
+        let bad = |flag, field, rule| {
+            Err(OptionsError {
+                flag: Some(flag),
+                field,
+                rule,
+            })
+        };
+        let stage_ok = !self.stage.is_empty()
+            && self
+                .stage
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+        if !stage_ok {
+            return bad("--stage", "stage", "must be letters, digits, - or _");
+        }
+        if self.max_frame_bytes == 0 || self.max_frame_bytes > self.max_message_bytes {
+            return bad(
+                "--max-frame-bytes",
+                "max_frame_bytes",
+                "must be from 1 to --max-message-bytes",
+            );
+        }
+        if self.max_queued_bytes < self.max_message_bytes {
+            return bad(
+                "--max-queued-bytes",
+                "max_queued_bytes",
+                "must be at least --max-message-bytes",
+            );
+        }
+        for (flag, field, zero) in [
+            ("--max-connections", "max_connections", self.max_connections == 0),
+            ("--idle-timeout", "idle_timeout", self.idle_timeout.is_zero()),
+            ("--max-age", "max_age", self.max_age.is_zero()),
+            (
+                "--header-timeout",
+                "header_read_timeout",
+                self.header_read_timeout.is_zero(),
+            ),
+        ] {
+            if zero {
+                return bad(flag, field, "must be more than 0");
+            }
+        }
+        for (field, zero) in [
+            ("max_routes_per_connection", self.max_routes_per_connection == 0),
+            ("max_routes", self.max_routes == 0),
+            ("max_posts", self.max_posts == 0),
+        ] {
+            if zero {
+                return Err(OptionsError {
+                    flag: None,
+                    field,
+                    rule: "must be more than 0",
+                });
+            }
+        }
+        Ok(())
+    }
+
     /// TCP connections accepted at once: every WebSocket, and room for the rest.
     pub(crate) fn max_tcp_connections(&self) -> usize {
         self.max_connections + self.max_posts + HTTP_SLACK
@@ -96,6 +182,39 @@ fn open_files_limit() -> Option<usize> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn check_names_the_flag_and_the_field() {
+        assert_eq!(Options::default().check(), Ok(()));
+        let refused = |o: Options| o.check().unwrap_err().to_string();
+        assert_eq!(
+            refused(Options {
+                stage: "a/b".into(),
+                ..Options::default()
+            }),
+            "--stage (stage) must be letters, digits, - or _"
+        );
+        assert_eq!(
+            refused(Options {
+                max_posts: 0,
+                ..Options::default()
+            }),
+            "max_posts must be more than 0"
+        );
+        assert_eq!(
+            refused(Options {
+                idle_timeout: Duration::ZERO,
+                ..Options::default()
+            }),
+            "--idle-timeout (idle_timeout) must be more than 0"
+        );
+        // Below a second is fine from code (tests shorten the limits).
+        let short = Options {
+            header_read_timeout: Duration::from_millis(300),
+            ..Options::default()
+        };
+        assert_eq!(short.check(), Ok(()));
+    }
 
     #[test]
     fn default_connections_fit_the_descriptor_limit() {

@@ -19,6 +19,7 @@ pub(crate) fn router(app: Arc<App>) -> Router {
         .route("/_hermes/notifications/batch", post(dev::enqueue_batch))
         .route("/_hermes/disconnect", post(dev::disconnect))
         .route("/_hermes/presence", post(dev::presence))
+        .route("/_hermes/position", post(dev::position))
         // The API Gateway surface: the WebSocket endpoint and the management API.
         .route("/{stage}", get(upgrade::upgrade))
         .route("/{stage}/@connections/{id}", any(management::manage))

@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex};
 
 use hermes_core::handlers::{Authorizer, Sender};
 use hermes_core::queue::Queue;
-use hermes_core::store::ConnectionStore;
+use hermes_core::store::{ConnectionStore, HistoryStore};
 use hermes_core::token::JwtKeys;
 use hermes_core::{Backend, Backends, Config, ConfigError, Minter};
 use tokio::sync::Semaphore;
@@ -25,6 +25,9 @@ pub(crate) struct App {
     pub region: String,
     pub authorizer: Authorizer,
     pub connections: Arc<dyn ConnectionStore>,
+    /// The rooms' history, also read by the development endpoint that tells a page's
+    /// position (what the gem's view helper embeds).
+    pub history: Arc<dyn HistoryStore>,
     pub sender: Sender,
     /// The development endpoints' minter: the memory backend only (on AWS, the Rails app mints).
     pub minter: Option<Minter>,
@@ -58,6 +61,7 @@ impl App {
             region: cfg.region().to_owned(),
             authorizer: Authorizer::new(JwtKeys::new(cfg.jwt_secret()?), backends.tokens.clone()),
             connections: backends.connections.clone(),
+            history: backends.history.clone(),
             sender: Sender::new(backends.connections.clone(), pushers, Some(endpoint))
                 .with_history(backends.history.clone(), cfg.history_ttl().as_duration()),
             minter,

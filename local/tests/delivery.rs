@@ -265,6 +265,57 @@ async fn revoking_closes_the_users_live_sockets_and_disconnect_closes_without_re
     assert_eq!(r, json!({"users": ["2"], "connections": 1}));
 }
 
+/// The position a page is rendered at (`POST /_hermes/position`, what the gem's view helper
+/// embeds), then notifications before its socket opens: its first `recover` from that position
+/// brings exactly those.
+#[tokio::test]
+async fn a_page_rendered_at_a_position_gets_what_was_sent_before_its_socket_opened() {
+    let gw = gateway().await;
+    let position = || async {
+        let (status, body) = common::http(
+            &gw,
+            "POST",
+            "/_hermes/position",
+            &[("Content-Type", "application/json")],
+            r#"{"room_id":"ACME"}"#,
+        )
+        .await;
+        assert_eq!(status, 200, "{body}");
+        serde_json::from_str::<Value>(&body).unwrap()
+    };
+    assert_eq!(position().await, json!({"seq": 0, "epoch": null}));
+    let q = gw.queue().unwrap();
+    for n in 1..=3 {
+        q.send(&note("ACME", n)).await.unwrap();
+    }
+    wait_until("3 in the history", || async { position().await["seq"] == 3 }).await;
+    // Rendered now; 2 more go out before the page's socket opens.
+    let at = position().await;
+    for n in 4..=5 {
+        q.send(&note("ACME", n)).await.unwrap();
+    }
+    wait_until("5 in the history", || async { position().await["seq"] == 5 }).await;
+    let mut page = open(&gw, 1, "ACME").await;
+    send(
+        &mut page,
+        json!({"action": "recover", "since": at["seq"], "epoch": at["epoch"]}),
+    )
+    .await;
+    for n in 4..=5 {
+        assert_eq!(next(&mut page).await["data"]["data"], n);
+    }
+    let answer = next(&mut page).await;
+    assert_eq!(
+        (
+            answer["hermes"].as_str(),
+            answer["recovered"].as_bool(),
+            answer["seq"].as_u64()
+        ),
+        (Some("recovered"), Some(true), Some(5)),
+        "{answer}"
+    );
+}
+
 /// A TCP proxy for DynamoDB that the test takes down (new connections are dropped at once,
 /// open ones cut) and brings back. Restarting moto itself would lose its tables.
 struct Proxy {

@@ -8,7 +8,8 @@ mod common;
 use std::time::Duration;
 
 use common::{
-    client_frame, connection_id, gateway, http, open, raw_close_code, raw_upgrade, token, wait_for,
+    client_frame, connection_id, gateway, http, next_json_within, open, raw_close_code, raw_upgrade, token,
+    wait_for,
 };
 use hermes_core::push::{ApiGwPusherFactory, PushError, Pusher, PusherFactory};
 use hermes_local::{Gateway, Options};
@@ -305,4 +306,70 @@ async fn development_endpoints_refuse_what_a_web_page_could_send() {
         assert_eq!(got, 200, "{headers:?}: {answer}");
         assert!(answer.contains("\"token\""), "{answer}");
     }
+}
+
+/// What a web page that learnt a connection id could send to the management API, and what the
+/// send handler's signed client sends.
+#[tokio::test]
+async fn the_management_api_refuses_what_a_web_page_could_send() {
+    let gw = gateway(Options::default()).await;
+    let mut ws = open(&gw, &token(&gw, 1, "R").await).await.unwrap();
+    let id = connection_id(&gw, "R").await;
+    let path = format!("/development/@connections/{}", id.replace('=', "%3D"));
+    // The shape every SigV4 client sends; the signature itself is not checked.
+    let signed = (
+        "Authorization",
+        "AWS4-HMAC-SHA256 Credential=hermes-local/20261125/eu-west-1/execute-api/aws4_request, \
+         SignedHeaders=host;x-amz-date, Signature=00",
+    );
+    let port = gw.addr.port();
+    let evil = format!("evil.example:{port}");
+    for (what, headers, method) in [
+        // fetch(url, {method: "POST", mode: "no-cors", body}) from any page.
+        ("unsigned post", vec![("Content-Type", "text/plain")], "POST"),
+        ("unsigned delete", vec![], "DELETE"),
+        ("unsigned get", vec![], "GET"),
+        ("another scheme", vec![("Authorization", "Bearer abc")], "POST"),
+        (
+            "a scheme without credential or signature",
+            vec![("Authorization", "AWS4-HMAC-SHA256 x")],
+            "POST",
+        ),
+        // Even signed-looking: from another site's page, or to a rebound name.
+        (
+            "other origin",
+            vec![signed, ("Origin", "http://evil.example")],
+            "POST",
+        ),
+        (
+            "loopback page of another port",
+            vec![("Origin", "http://127.0.0.1:3000")],
+            "DELETE",
+        ),
+        ("rebound host", vec![signed, ("Host", evil.as_str())], "DELETE"),
+    ] {
+        let (status, answer) = http(&gw, method, &path, &headers, "intruder").await;
+        assert_eq!(status, 403, "{what}: {answer}");
+        assert!(
+            answer.contains("\"message\""),
+            "{what}: API Gateway's shape: {answer}"
+        );
+    }
+    // Nothing reached the socket and it is still open: the next frame is the signed post's.
+    let (status, answer) = http(&gw, "POST", &path, &[signed], r#"{"from":"the send handler"}"#).await;
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(
+        next_json_within(&mut ws, Duration::from_secs(10)).await,
+        serde_json::json!({"from": "the send handler"})
+    );
+    assert_eq!(gw.live_connections(), 1);
+    // And the SDK's own client still posts and closes.
+    let pusher = management_client(&gw).await;
+    pusher.post(&id, b"{\"sdk\":1}").await.unwrap();
+    assert_eq!(
+        next_json_within(&mut ws, Duration::from_secs(10)).await,
+        serde_json::json!({"sdk": 1})
+    );
+    pusher.close(&id).await.unwrap();
+    wait_for(|| gw.live_connections() == 0).await;
 }

@@ -22,6 +22,16 @@
 // says the history could not cover the gap (another epoch, expired, more than 100 missed),
 // onGap({epoch, seq}) is called: the page should refetch its state. Frames with a "hermes"
 // key (answers) or without "data" never reach subscribers.
+//
+// A page rendered by the server knows where the room stood at render time (`position`:
+// {seq, epoch}, from hermes_connect_tag): the first open recovers from there, so what was sent
+// between the render and the socket opening is shown too. `epoch: null` means the room had no
+// message yet: the first answer names the room's epoch, and the client asks from seq 0 in it.
+//
+// start(options) is what hermes_connect_tag's script calls: one client per page however often
+// the tag's scripts run (Turbo and Turbolinks run a new page's head scripts on every visit).
+// A live client for the same url, stage and user is kept (it takes the new token and refresh
+// endpoint); another one is closed and its subscribers move to the new client.
 
 const MAX_BACKOFF_MS = 30000;
 // A reopened socket shows what it holds after this long without an answer to `recover`.
@@ -29,6 +39,9 @@ const RECOVER_TIMEOUT_MS = 10000;
 const PRESENCE_TIMEOUT_MS = 5000;
 // Ids remembered to drop duplicates: far more than one recovery (100) plus what arrives meanwhile.
 const SEEN_IDS = 5000;
+// Marks the page's client for start(), across copies of this module (a page that imports it
+// under two URLs).
+const CLIENT = Symbol.for("hermes.client");
 
 export function connect(stageOrOptions, token) {
   const opts = typeof stageOrOptions === "object" && stageOrOptions !== null
@@ -38,20 +51,35 @@ export function connect(stageOrOptions, token) {
 }
 
 export class HermesSocket {
-  constructor({ url, stage, token, refreshToken = null, WebSocketImpl = globalThis.WebSocket, onStatus = null, onGap = null }) {
-    this.url = (url || globalThis.HERMES_URL || "").replace(/\/+$/, "");
+  constructor({ url, stage, token, refreshToken = null, WebSocketImpl = globalThis.WebSocket, onStatus = null, onGap = null,
+    position = null, user_id = null, room_id = null }) {
+    this[CLIENT] = true;
+    this.url = normalUrl(url);
     this.stage = stage;
     this.token = token;
     this.refreshToken = refreshToken;
     this.WebSocketImpl = WebSocketImpl;
     this.onStatus = onStatus;
     this.onGap = onGap;
+    this.identity = identity(user_id, room_id);
     this.subscribers = new Map();
     this.seen = new Set();
     this.seenOrder = [];
-    // Where the page stands in the room's history: null until the first answer or frame.
+    // Where the page stands in the room's history: null until the first answer or frame,
+    // unless the page was rendered at a known position.
     this.epoch = null;
     this.seq = 0;
+    // The room had no message when the page was rendered: whatever it holds at the first
+    // answer came after the render.
+    this.fromStart = false;
+    if (position && Number.isInteger(position.seq) && position.seq >= 0) {
+      if (typeof position.epoch === "string" && position.epoch) {
+        this.epoch = position.epoch;
+        this.seq = position.seq;
+      } else {
+        this.fromStart = true;
+      }
+    }
     this.recovering = false;
     this.held = [];
     this.presenceWaiters = [];
@@ -91,6 +119,23 @@ export class HermesSocket {
     });
   }
 
+  // Whether start(options) would build this very client: same gateway, stage and user.
+  serves(options) {
+    return this.url === normalUrl(options.url) && this.stage === options.stage &&
+      this.identity === identity(options.user_id, options.room_id);
+  }
+
+  // A newer token and refresh endpoint (a page rendered again, as by a Turbo visit). The open
+  // socket is kept; a client still waiting for its first token opens now.
+  renew({ token, refreshToken }) {
+    if (token) this.token = token;
+    if (refreshToken) this.refreshToken = refreshToken;
+    if (this.waitingForToken && this.token && !this.closedByUser) {
+      this.waitingForToken = false;
+      this.open();
+    }
+  }
+
   close() {
     this.closedByUser = true;
     clearTimeout(this.retryTimer);
@@ -108,7 +153,10 @@ export class HermesSocket {
     // no way to ask, stay closed.
     if (!this.token) {
       if (this.refreshToken) this.retry(true);
-      else this.status("no-token");
+      else {
+        this.waitingForToken = true;
+        this.status("no-token");
+      }
       return;
     }
     const target = `${this.url}/${encodeURIComponent(this.stage)}?token=${encodeURIComponent(this.token)}`;
@@ -153,6 +201,10 @@ export class HermesSocket {
   // Frames that arrive before the answer are held (a recovery's replay and live frames interleave).
   startRecovery(ws) {
     this.recovering = true;
+    this.askRecovery(ws);
+  }
+
+  askRecovery(ws) {
     clearTimeout(this.recoverTimer);
     this.recoverTimer = setTimeout(() => this.endRecovery(null), RECOVER_TIMEOUT_MS);
     ws.send(JSON.stringify({ action: "recover", since: this.seq, epoch: this.epoch || "" }));
@@ -160,6 +212,15 @@ export class HermesSocket {
 
   endRecovery(answer) {
     if (!this.recovering) return;
+    const fromStart = this.fromStart;
+    this.fromStart = false;
+    if (answer && fromStart && !answer.recovered && answer.seq > 0 && this.ws && this.ws.readyState === 1) {
+      // Rendered before the room's first message: all of this epoch came after the render.
+      this.epoch = answer.epoch;
+      this.seq = 0;
+      this.askRecovery(this.ws);
+      return;
+    }
     this.recovering = false;
     clearTimeout(this.recoverTimer);
     const hadPosition = this.epoch !== null;
@@ -299,4 +360,30 @@ export function install(socket, global = globalThis) {
   return socket;
 }
 
-export default { connect, HermesSocket, tokenEndpoint, install };
+// The page's one client (see the top of this file): kept when it serves these options and is
+// not closed, else replaced (the old one closed first, its subscribers and onGap moved over).
+export function start(options, global = globalThis) {
+  const current = global.Hermes;
+  if (!current || !current[CLIENT]) return install(connect(options), global);
+  if (!current.closedByUser && current.serves(options)) {
+    current.renew(options);
+    return current;
+  }
+  current.close();
+  const next = connect({ ...options, onGap: options.onGap || current.onGap });
+  // The same map: an unsubscribe function the old client handed out still works.
+  next.subscribers = current.subscribers;
+  global.Hermes = next;
+  return next;
+}
+
+function normalUrl(url) {
+  return (url || globalThis.HERMES_URL || "").replace(/\/+$/, "");
+}
+
+// Who a client is for, when the page said so (hermes_connect_tag does); ids compare as text.
+function identity(userId, roomId) {
+  return userId == null || roomId == null ? null : JSON.stringify([String(userId), String(roomId)]);
+}
+
+export default { connect, HermesSocket, tokenEndpoint, install, start };

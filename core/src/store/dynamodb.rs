@@ -395,6 +395,25 @@ impl HistoryStore for DynamoHistoryStore {
         self.counter_from(&out.attributes.unwrap_or_default())
     }
 
+    async fn position(&self, room_id: &str) -> Result<Option<Counter>, StoreError> {
+        // Eventually consistent (half the read cost): a counter moved in the last moments may
+        // read older, so the page recovers a few frames it was rendered after, which it
+        // shows once each (ids), rather than missing any.
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key(H::ROOM_ID, s(room_id))
+            .key(H::SEQ, n(0))
+            .send()
+            .await
+            .map_err(|e| backend_err("GetItem", &self.table, e))?;
+        out.item
+            .filter(|i| !i.is_empty())
+            .map(|i| self.counter_from(&i))
+            .transpose()
+    }
+
     async fn put(&self, room_id: &str, item: &HistoryItem) -> Result<(), StoreError> {
         let mut req = self
             .client

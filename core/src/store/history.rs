@@ -52,6 +52,11 @@ pub trait HistoryStore: Send + Sync {
     /// epoch if the room has none yet, so a client's first position means something.
     async fn counter(&self, room_id: &str) -> Result<Counter, StoreError>;
 
+    /// Where the room stands, for a page rendered now to recover from once its socket opens:
+    /// the counter as one eventually consistent read, never created. `None` when the room
+    /// has had no message yet (every frame it gets from now on is one the page has not seen).
+    async fn position(&self, room_id: &str) -> Result<Option<Counter>, StoreError>;
+
     /// Writes the item (TTL `expires_at`).
     async fn put(&self, room_id: &str, item: &HistoryItem) -> Result<(), StoreError>;
 

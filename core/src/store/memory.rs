@@ -223,6 +223,11 @@ impl HistoryStore for MemoryHistoryStore {
             .clone())
     }
 
+    async fn position(&self, room_id: &str) -> Result<Option<Counter>, StoreError> {
+        let g = self.rooms.lock().unwrap();
+        Ok(g.get(room_id).and_then(|r| r.counter.clone()))
+    }
+
     async fn put(&self, room_id: &str, item: &HistoryItem) -> Result<(), StoreError> {
         let now = crate::token::now_secs();
         let mut g = self.rooms.lock().unwrap();

@@ -8,7 +8,10 @@ use std::sync::{Arc, Mutex};
 use hermes_core::frame::Control;
 use hermes_core::mint::MAX_ID_BYTES;
 use hermes_core::queue::{MemoryQueue, Queue};
-use hermes_core::store::{Connection, ConnectionStore, MemoryConnectionStore, MemoryTokenStore};
+use hermes_core::store::{
+    Connection, ConnectionStore, HistoryStore, MemoryConnectionStore, MemoryHistoryStore, MemoryTokenStore,
+    TokenStore,
+};
 use hermes_core::{Backend, Backends, Config, Minter, Notification, UserId};
 use magnus::{function, method, prelude::*, Error, Integer, RArray, RHash, RModule, RString, Ruby, Value};
 
@@ -22,6 +25,8 @@ struct State {
     queue: Option<Arc<dyn Queue>>,
     /// Presence reads the room index of the connections table (a Query, never a Scan).
     connections: Arc<dyn ConnectionStore>,
+    /// The connect tag reads a room's position (its counter) here.
+    history: Arc<dyn HistoryStore>,
     /// Set on the memory backend, for the RSpec helpers.
     memory_queue: Option<Arc<MemoryQueue>>,
     memory_connections: Option<Arc<MemoryConnectionStore>>,
@@ -49,23 +54,26 @@ impl State {
         let runtime = runtime().map_err(|e| format!("could not start the tokio runtime: {e}"))?;
         let mut memory_queue = None;
         let mut memory_connections = None;
-        let (tokens, queue, connections): (
-            Arc<dyn hermes_core::store::TokenStore>,
-            _,
-            Arc<dyn ConnectionStore>,
-        ) = match config.backend() {
+        let (tokens, queue, connections, history) = match config.backend() {
             Backend::Memory => {
                 let q = Arc::new(MemoryQueue::default());
                 let c = Arc::new(MemoryConnectionStore::new());
                 memory_queue = Some(q.clone());
                 memory_connections = Some(c.clone());
-                (Arc::new(MemoryTokenStore::new()), Some(q as Arc<dyn Queue>), c)
+                let tokens: Arc<dyn TokenStore> = Arc::new(MemoryTokenStore::new());
+                let history: Arc<dyn HistoryStore> = Arc::new(MemoryHistoryStore::default());
+                (
+                    tokens,
+                    Some(q as Arc<dyn Queue>),
+                    c as Arc<dyn ConnectionStore>,
+                    history,
+                )
             }
             _ => {
                 let b = runtime
                     .block_on(Backends::from_config(config))
                     .map_err(|e| e.to_string())?;
-                (b.tokens, b.queue, b.connections)
+                (b.tokens, b.queue, b.connections, b.history)
             }
         };
         let minter = Minter::new(config, tokens).map_err(|e| e.to_string())?;
@@ -75,6 +83,7 @@ impl State {
             minter,
             queue,
             connections,
+            history,
             memory_queue,
             memory_connections,
         })
@@ -178,6 +187,17 @@ impl Client {
         })
         .map(|(users, _)| users)
         .map_err(|e| errors::store(ruby, e))
+    }
+
+    /// Where the room's history stands: `[seq, epoch]`, or `[0, nil]` when the room has had no
+    /// message yet. One eventually consistent GetItem; the counter is never created here.
+    fn position(ruby: &Ruby, rb_self: &Self, room_id: Value) -> Result<(u64, Option<String>), Error> {
+        let room = room_arg(ruby, room_id, "room_id")?;
+        id_bounds(ruby, &room, "room_id")?;
+        let s = rb_self.state(ruby)?;
+        nogvl(|| s.runtime.block_on(s.history.position(&room)))
+            .map(|c| c.map_or((0, None), |c| (c.last_seq, Some(c.epoch))))
+            .map_err(|e| errors::store(ruby, e))
     }
 
     /// Memory backend only (Hermes::Testing.connect): a connection row, as if a browser of
@@ -390,6 +410,7 @@ pub fn init(ruby: &Ruby) -> Result<(), Error> {
     class.define_method("revoke_token", method!(Client::revoke_token, 2))?;
     class.define_method("disconnect", method!(Client::disconnect, 2))?;
     class.define_method("presence", method!(Client::presence, 1))?;
+    class.define_method("position", method!(Client::position, 1))?;
     class.define_method("memory_join", method!(Client::memory_join, 3))?;
     class.define_method(
         "memory_clear_connections",

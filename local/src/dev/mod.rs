@@ -4,7 +4,8 @@
 //! `POST /_hermes/tokens` mints (`{"token", "hex"}`), `DELETE /_hermes/tokens` revokes (and
 //! closes the user's sockets in the room), `POST /_hermes/notifications[/batch]` enqueues,
 //! `POST /_hermes/disconnect` closes a user's sockets in a room, `POST /_hermes/presence` lists
-//! a room's users. Bodies are JSON; errors are `{"error": "..."}`. `guard.rs` decides who may
+//! a room's users, `POST /_hermes/position` tells where a room's history stands (`{"seq",
+//! "epoch"}`, epoch `null` for a room without messages yet). Bodies are JSON; errors are `{"error": "..."}`. `guard.rs` decides who may
 //! call them.
 
 mod guard;
@@ -82,6 +83,16 @@ pub(crate) async fn presence(State(app): State<Arc<App>>, Dev(req): Dev<RoomRequ
         Ok((users, connections)) => {
             Json(json!({ "users": users, "connections": connections })).into_response()
         }
+        Err(e) => ApiError::dev(StatusCode::INTERNAL_SERVER_ERROR, e).into_response(),
+    }
+}
+
+/// Where the room's history stands: what a page rendered now recovers from when its socket
+/// opens (SPEC §7 `recover`).
+pub(crate) async fn position(State(app): State<Arc<App>>, Dev(req): Dev<RoomRequest>) -> Response {
+    match app.history.position(&req.room_id).await {
+        Ok(Some(c)) => Json(json!({ "seq": c.last_seq, "epoch": c.epoch })).into_response(),
+        Ok(None) => Json(json!({ "seq": 0, "epoch": null })).into_response(),
         Err(e) => ApiError::dev(StatusCode::INTERNAL_SERVER_ERROR, e).into_response(),
     }
 }

@@ -66,8 +66,9 @@ module Hermes
                c.current_user_id       the signed-in user's id           (e.g. current_user&.id)
                c.current_company_code  the company (room) they belong to (e.g. current_user&.company&.code)
 
-          2. Development: run hermes-local (it listens on http://127.0.0.1:3001). In development the
-             initializer uses it (HERMES_BACKEND=local): no AWS and no secrets to set.
+          2. Development: in another terminal, `bundle exec hermes-local` (it listens on
+             http://127.0.0.1:3001). In development the initializer uses it (HERMES_BACKEND=local):
+             no AWS and no secrets to set.
 
           3. Production: add to your credentials (bin/rails credentials:edit):
 

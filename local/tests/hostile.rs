@@ -315,7 +315,14 @@ async fn the_management_api_refuses_what_a_web_page_could_send() {
     let gw = gateway(Options::default()).await;
     let mut ws = open(&gw, &token(&gw, 1, "R").await).await.unwrap();
     let id = connection_id(&gw, "R").await;
-    let path = format!("/development/@connections/{}", id.replace('=', "%3D"));
+    // Ids are standard base64: `/` and `+` as well as `=` must be escaped in the path, as the
+    // SDK escapes them.
+    let escaped = id
+        .replace('%', "%25")
+        .replace('/', "%2F")
+        .replace('+', "%2B")
+        .replace('=', "%3D");
+    let path = format!("/development/@connections/{escaped}");
     // The shape every SigV4 client sends; the signature itself is not checked.
     let signed = (
         "Authorization",

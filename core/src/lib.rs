@@ -15,6 +15,7 @@ pub mod store;
 #[cfg(feature = "testing")]
 pub mod testing;
 pub mod token;
+pub mod utc;
 pub mod verified;
 
 pub use aws_lambda_events as events;

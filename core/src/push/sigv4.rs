@@ -10,11 +10,13 @@
 //! the SDK client itself: same request, time and key, same `Authorization` header.
 
 use std::sync::{Arc, RwLock};
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::SystemTime;
 
 use aws_credential_types::Credentials;
 use aws_sigv4::sign::v4::{calculate_signature, generate_signing_key};
 use sha2::{Digest, Sha256};
+
+use crate::utc::Utc;
 
 pub const SERVICE: &str = "execute-api";
 pub const CONTENT_TYPE: &str = "application/octet-stream";
@@ -156,20 +158,9 @@ pub fn encode(s: &str, keep_slash: bool) -> String {
 
 /// (`YYYYMMDD`, `YYYYMMDDTHHMMSSZ`) in UTC.
 fn format_time(t: SystemTime) -> ([u8; 8], String) {
-    let secs = t.duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0) as i64;
-    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
-    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    let day = format!("{y:04}{m:02}{d:02}");
-    let stamp = format!("{day}T{:02}{:02}{:02}Z", rem / 3600, rem % 3600 / 60, rem % 60);
+    let u = Utc::at(t);
+    let day = format!("{:04}{:02}{:02}", u.year, u.month, u.day);
+    let stamp = format!("{day}T{:02}{:02}{:02}Z", u.hour, u.minute, u.second);
     let mut date = [0u8; 8];
     date.copy_from_slice(day.as_bytes());
     (date, stamp)
@@ -178,7 +169,7 @@ fn format_time(t: SystemTime) -> ([u8; 8], String) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::time::Duration;
+    use std::time::{Duration, UNIX_EPOCH};
 
     #[test]
     fn dates_are_utc() {

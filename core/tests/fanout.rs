@@ -13,13 +13,13 @@ use async_trait::async_trait;
 use common::config;
 use common::counting_store::Counting;
 use common::fake_api_gateway::{self, Options};
-use hermes_core::events::sqs::{SqsEvent, SqsMessage};
+use hermes_core::events::sqs::SqsEvent;
 use hermes_core::handlers::fanout::continuation::is_continuation;
 use hermes_core::handlers::fanout::Settings;
 use hermes_core::handlers::Sender;
 use hermes_core::push::memory::MemoryPusherFactory;
 use hermes_core::push::{ApiGwPusherFactory, MemoryPusher, PushError, Pusher, PusherFactory};
-use hermes_core::queue::{MemoryQueue, Queue};
+use hermes_core::queue::{handled, sqs_event, MemoryQueue, Queue};
 use hermes_core::store::{
     Connection, ConnectionStore, HistoryStore, MemoryConnectionStore, MemoryHistoryStore,
 };
@@ -71,17 +71,7 @@ impl PusherFactory for SlowFactory {
 }
 
 fn event(got: &[hermes_core::queue::Received]) -> SqsEvent {
-    let mut ev = SqsEvent::default();
-    ev.records = got
-        .iter()
-        .map(|m| {
-            let mut r = SqsMessage::default();
-            r.message_id = Some(m.message_id.clone());
-            r.body = Some(m.body.clone());
-            r
-        })
-        .collect();
-    ev
+    sqs_event(got, "eu-west-1")
 }
 
 /// Feeds the queue to the sender, one invocation per batch with `budget` to live, until the
@@ -106,17 +96,7 @@ async fn drain(sender: &Sender, queue: &MemoryQueue, budget: Duration) -> (usize
             .await;
         // As SQS does: what succeeded goes; a record reported back (one the deadline left no
         // time to start) comes back after the visibility timeout.
-        let failed: Vec<&str> = resp
-            .batch_item_failures
-            .iter()
-            .map(|f| f.item_identifier.as_str())
-            .collect();
-        let handles: Vec<String> = got
-            .iter()
-            .filter(|m| !failed.contains(&m.message_id.as_str()))
-            .map(|m| m.receipt_handle.clone())
-            .collect();
-        queue.delete(&handles).await.unwrap();
+        queue.delete(&handled(&got, &resp)).await.unwrap();
     }
 }
 
@@ -289,12 +269,7 @@ async fn connections_that_fail_every_attempt_are_tried_again_later_without_faili
     .with_queue(Some(queue.clone() as Arc<dyn Queue>));
     queue.send(&Notification::new(1, "R", json!("x"))).await.unwrap();
     let got = queue.receive(10, Duration::ZERO).await.unwrap();
-    let mut ev = SqsEvent::default();
-    let mut r = SqsMessage::default();
-    r.message_id = Some(got[0].message_id.clone());
-    r.body = Some(got[0].body.clone());
-    ev.records = vec![r];
-    let resp = sender.handle_sqs(ev).await;
+    let resp = sender.handle_sqs(event(&got)).await;
     assert!(resp.batch_item_failures.is_empty(), "the record is done");
     queue.delete(&[got[0].receipt_handle.clone()]).await.unwrap();
     assert_eq!(pusher.total(), 19, "everyone else has it, once");

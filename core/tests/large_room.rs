@@ -22,12 +22,11 @@ use common::counting_store::Counting;
 use common::fake_api_gateway::{self, Options};
 use common::{config, unique};
 use futures::stream::{self, StreamExt};
-use hermes_core::events::sqs::{SqsEvent, SqsMessage};
 use hermes_core::handlers::fanout::continuation::{self, is_continuation};
 use hermes_core::handlers::fanout::Settings;
 use hermes_core::handlers::Sender;
 use hermes_core::push::ApiGwPusherFactory;
-use hermes_core::queue::{Queue, SqsQueue};
+use hermes_core::queue::{handled, sqs_event, Queue, SqsQueue};
 use hermes_core::store::DynamoConnectionStore;
 use hermes_core::testing::aws_endpoint;
 use hermes_core::Notification;
@@ -213,16 +212,7 @@ async fn a_room_of_many_pages_is_finished_by_continuations_each_connection_once(
                         remainders.fetch_add(1, Ordering::Relaxed);
                     }
                 }
-                let mut ev = SqsEvent::default();
-                ev.records = got
-                    .iter()
-                    .map(|m| {
-                        let mut r = SqsMessage::default();
-                        r.message_id = Some(m.message_id.clone());
-                        r.body = Some(m.body.clone());
-                        r
-                    })
-                    .collect();
+                let ev = sqs_event(&got, "eu-west-1");
                 let t = Instant::now();
                 let resp = sender
                     .handle_sqs_until(ev, Some(Instant::now() + Duration::from_secs(3)))
@@ -236,17 +226,7 @@ async fn a_room_of_many_pages_is_finished_by_continuations_each_connection_once(
                         resp.batch_item_failures.len(),
                     );
                 }
-                let failed: Vec<&str> = resp
-                    .batch_item_failures
-                    .iter()
-                    .map(|f| f.item_identifier.as_str())
-                    .collect();
-                let done: Vec<String> = got
-                    .iter()
-                    .filter(|m| !failed.contains(&m.message_id.as_str()))
-                    .map(|m| m.receipt_handle.clone())
-                    .collect();
-                queue.delete(&done).await.unwrap();
+                queue.delete(&handled(&got, &resp)).await.unwrap();
             }
         })
     });

@@ -5,7 +5,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use hermes_core::events::sqs::{SqsEvent, SqsMessage};
+use hermes_core::queue::{handled, sqs_event};
 use tokio::sync::watch;
 
 use crate::state::App;
@@ -26,30 +26,8 @@ pub(crate) async fn poll(app: Arc<App>, mut stop: watch::Receiver<bool>) {
                 continue;
             }
         };
-        let mut event = SqsEvent::default();
-        event.records = msgs
-            .iter()
-            .map(|m| {
-                let mut r = SqsMessage::default();
-                r.message_id = Some(m.message_id.clone());
-                r.receipt_handle = Some(m.receipt_handle.clone());
-                r.body = Some(m.body.clone());
-                r.event_source = Some("aws:sqs".into());
-                r.aws_region = Some(app.region.clone());
-                r
-            })
-            .collect();
-        let resp = app.sender.handle_sqs(event).await;
-        let failed: Vec<&str> = resp
-            .batch_item_failures
-            .iter()
-            .map(|f| f.item_identifier.as_str())
-            .collect();
-        let handled: Vec<String> = msgs
-            .iter()
-            .filter(|m| !failed.contains(&m.message_id.as_str()))
-            .map(|m| m.receipt_handle.clone())
-            .collect();
+        let resp = app.sender.handle_sqs(sqs_event(&msgs, &app.region)).await;
+        let handled = handled(&msgs, &resp);
         if !handled.is_empty() {
             if let Err(e) = queue.delete(&handled).await {
                 tracing::warn!(error = %e, "deleting handled messages failed; SQS will redeliver them");

@@ -3,6 +3,7 @@
 use std::time::Duration;
 
 use async_trait::async_trait;
+use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
 
 use crate::frame::{Control, Notification, PayloadTooLarge};
 
@@ -18,6 +19,39 @@ pub struct Received {
     pub message_id: String,
     pub receipt_handle: String,
     pub body: String,
+}
+
+/// The event SQS's event source mapping makes of a batch: how hermes-local's poller and the
+/// tests feed the send handler, as Lambda would.
+pub fn sqs_event(got: &[Received], region: &str) -> SqsEvent {
+    let mut event = SqsEvent::default();
+    event.records = got
+        .iter()
+        .map(|m| {
+            let mut r = SqsMessage::default();
+            r.message_id = Some(m.message_id.clone());
+            r.receipt_handle = Some(m.receipt_handle.clone());
+            r.body = Some(m.body.clone());
+            r.event_source = Some("aws:sqs".into());
+            r.aws_region = Some(region.to_owned());
+            r
+        })
+        .collect();
+    event
+}
+
+/// The receipt handles of the records `resp` does not report failed: what the event source
+/// mapping deletes (the failures come back after the visibility timeout).
+pub fn handled(got: &[Received], resp: &SqsBatchResponse) -> Vec<String> {
+    got.iter()
+        .filter(|m| {
+            !resp
+                .batch_item_failures
+                .iter()
+                .any(|f| f.item_identifier == m.message_id)
+        })
+        .map(|m| m.receipt_handle.clone())
+        .collect()
 }
 
 #[derive(Debug, thiserror::Error)]

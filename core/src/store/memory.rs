@@ -160,6 +160,17 @@ struct RoomHistory {
     claim_order: std::collections::VecDeque<String>,
 }
 
+impl RoomHistory {
+    /// The room's counter, made with a new epoch on first use (as DynamoDB's `if_not_exists`).
+    fn counter(&mut self) -> &mut Counter {
+        self.counter.get_or_insert_with(|| Counter {
+            last_seq: 0,
+            epoch: new_epoch(),
+            updated_at_ms: 0,
+        })
+    }
+}
+
 impl Default for MemoryHistoryStore {
     fn default() -> Self {
         Self::new(2_000)
@@ -196,15 +207,7 @@ impl MemoryHistoryStore {
 impl HistoryStore for MemoryHistoryStore {
     async fn next_seq(&self, room_id: &str) -> Result<Counter, StoreError> {
         let mut g = self.rooms.lock().unwrap();
-        let c = g
-            .entry(room_id.to_owned())
-            .or_default()
-            .counter
-            .get_or_insert_with(|| Counter {
-                last_seq: 0,
-                epoch: new_epoch(),
-                updated_at_ms: 0,
-            });
+        let c = g.entry(room_id.to_owned()).or_default().counter();
         c.last_seq += 1;
         c.updated_at_ms = now_ms();
         Ok(c.clone())
@@ -212,15 +215,7 @@ impl HistoryStore for MemoryHistoryStore {
 
     async fn counter(&self, room_id: &str) -> Result<Counter, StoreError> {
         let mut g = self.rooms.lock().unwrap();
-        Ok(g.entry(room_id.to_owned())
-            .or_default()
-            .counter
-            .get_or_insert_with(|| Counter {
-                last_seq: 0,
-                epoch: new_epoch(),
-                updated_at_ms: 0,
-            })
-            .clone())
+        Ok(g.entry(room_id.to_owned()).or_default().counter().clone())
     }
 
     async fn position(&self, room_id: &str) -> Result<Option<Counter>, StoreError> {

@@ -64,22 +64,28 @@ fn cpu_time(pid: &str) -> Duration {
     Duration::from_millis(ticks * 10)
 }
 
-fn main() {
-    let clients = env_num("FANOUT_CLIENTS", 10_000);
-    let messages = env_num("FANOUT_MESSAGES", 100);
+/// A hermes-local process on a free loopback port (memory backend, warnings only).
+fn gateway(bin: &str) -> (std::process::Child, u16) {
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
         .unwrap()
         .port();
-    let bin = env!("CARGO_BIN_EXE_hermes-local");
-    let mut gw = Command::new(bin)
+    let gw = Command::new(bin)
         .args(["--port", &port.to_string()])
         .env_remove("HERMES_BACKEND")
         .env("RUST_LOG", "warn")
         .stdout(Stdio::null())
         .spawn()
         .unwrap();
+    (gw, port)
+}
+
+fn main() {
+    let clients = env_num("FANOUT_CLIENTS", 10_000);
+    let messages = env_num("FANOUT_MESSAGES", 100);
+    let bin = env!("CARGO_BIN_EXE_hermes-local");
+    let (mut gw, port) = gateway(bin);
     // The clients share one thread, as browsers would share one core; a current-thread
     // runtime costs them the least per frame.
     let rt = tokio::runtime::Builder::new_current_thread()
@@ -177,18 +183,7 @@ fn python_clients(bin: &str, clients: usize) {
         println!("(FANOUT_PYTHON unset: no second client implementation; script/bench-fanout sets it)");
         return;
     };
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let mut gw = Command::new(bin)
-        .args(["--port", &port.to_string()])
-        .env_remove("HERMES_BACKEND")
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::null())
-        .spawn()
-        .unwrap();
+    let (mut gw, port) = gateway(bin);
     while StdTcp::connect(("127.0.0.1", port)).is_err() {
         std::thread::sleep(Duration::from_millis(50));
     }

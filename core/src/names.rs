@@ -86,6 +86,17 @@ pub mod history {
     pub const DEFAULT_TTL_SECS: u64 = 86_400;
 }
 
+/// The WebSocket API's route keys besides `$connect`, `$disconnect` and `$default`: the
+/// values of a client frame's `action` (`$request.body.action`), each routed to the send
+/// function. The template's routes, hermes-local's route selection and the send function's
+/// dispatch all come from this list.
+pub mod routes {
+    pub const SEND_MESSAGE: &str = "sendMessage";
+    pub const RECOVER: &str = "recover";
+    pub const PRESENCE: &str = "presence";
+    pub const ALL: &[&str] = &[SEND_MESSAGE, RECOVER, PRESENCE];
+}
+
 pub const DEFAULT_QUEUE_NAME: &str = "hermes-messageQueue";
 
 /// Where hermes-local listens by default, and so where the gem's `local` backend looks.

@@ -9,14 +9,11 @@ use std::borrow::Cow;
 use std::future::Future;
 use std::sync::Arc;
 
+use hermes_core::names::routes::ALL as ROUTES;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use crate::events::Peer;
 use crate::state::App;
-
-/// The API's route keys besides `$connect`, `$disconnect` and `$default`: the routes of
-/// lambdas/template.yaml.
-pub(crate) const ROUTES: &[&str] = &["sendMessage", "recover", "presence"];
 
 /// `$request.body.action`: the `action` of a JSON object body when it names a route, else
 /// `$default`. Only that key is read; the rest (the data, however deeply nested) is skipped

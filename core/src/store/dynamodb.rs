@@ -210,6 +210,37 @@ impl ConnectionStore for DynamoConnectionStore {
         Ok(())
     }
 
+    async fn lease_recovery(
+        &self,
+        connection_id: &str,
+        now_ms: u64,
+        until_ms: u64,
+    ) -> Result<bool, StoreError> {
+        let r = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key(C::CONNECTION_ID, s(connection_id))
+            .update_expression("SET #r = :until")
+            .condition_expression("attribute_exists(#c) AND (attribute_not_exists(#r) OR #r <= :now)")
+            .expression_attribute_names("#r", "recovery_until")
+            .expression_attribute_names("#c", C::CONNECTION_ID)
+            .expression_attribute_values(":until", n(until_ms))
+            .expression_attribute_values(":now", n(now_ms))
+            .send()
+            .await;
+        match r {
+            Ok(_) => Ok(true),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
+            {
+                Ok(false)
+            }
+            Err(e) => Err(backend_err("UpdateItem", &self.table, e)),
+        }
+    }
+
     async fn room(&self, room_id: &str) -> Result<Vec<RoomMember>, StoreError> {
         let mut members = Vec::new();
         let mut start: Option<Item> = None;

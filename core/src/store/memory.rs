@@ -52,6 +52,7 @@ pub struct MemoryConnectionStore {
 
 #[derive(Default)]
 struct Conns {
+    leases: HashMap<String, u64>,
     rows: HashMap<String, Connection>,
     rooms: HashMap<String, BTreeMap<String, String>>,
 }
@@ -104,6 +105,19 @@ impl ConnectionStore for MemoryConnectionStore {
             g.unlink(&old);
         }
         Ok(())
+    }
+    async fn lease_recovery(
+        &self,
+        connection_id: &str,
+        now_ms: u64,
+        until_ms: u64,
+    ) -> Result<bool, StoreError> {
+        let mut g = self.inner.lock().unwrap();
+        if !g.rows.contains_key(connection_id) || g.leases.get(connection_id).is_some_and(|u| *u > now_ms) {
+            return Ok(false);
+        }
+        g.leases.insert(connection_id.to_owned(), until_ms);
+        Ok(true)
     }
     async fn room(&self, room_id: &str) -> Result<Vec<RoomMember>, StoreError> {
         let g = self.inner.lock().unwrap();

@@ -71,6 +71,14 @@ pub trait ConnectionStore: Send + Sync {
     async fn put(&self, connection: &Connection) -> Result<(), StoreError>;
     async fn get(&self, connection_id: &str) -> Result<Option<Connection>, StoreError>;
     async fn delete(&self, connection_id: &str) -> Result<(), StoreError>;
+    /// Takes the connection's recovery lease until `until_ms` if none is held at `now_ms`.
+    /// `Ok(false)`: held, or the connection has no row.
+    async fn lease_recovery(
+        &self,
+        connection_id: &str,
+        now_ms: u64,
+        until_ms: u64,
+    ) -> Result<bool, StoreError>;
     /// Every connection in the room, all pages read.
     async fn room(&self, room_id: &str) -> Result<Vec<RoomMember>, StoreError>;
     /// At most `limit` of the room's connections after `after` (all when `None`), in id order

@@ -1,7 +1,8 @@
 //! `cargo bench -p hermes-core --bench history` (under `script/with-moto` for the DynamoDB
 //! half): what the room history costs.
 //!
-//! - per message: publishing to a one-connection room with and without the history (the
+//! - per message: publishing to a one-connection room with and without the history, through
+//!   the send function's SQS entry with a one-record batch (the
 //!   difference is the counter update + history write, plus the claim lookup that runs beside
 //!   the counter update, and it is the extra time before the first client gets the frame: the
 //!   post itself is in memory here), and the two history calls alone;
@@ -23,6 +24,7 @@ use std::time::Duration;
 
 use criterion::measurement::{Measurement, ValueFormatter, WallTime};
 use criterion::{criterion_group, criterion_main, Criterion};
+use hermes_core::events::sqs::{SqsEvent, SqsMessage};
 use hermes_core::frame::{encode_frame_at, raw};
 use hermes_core::handlers::{recover, Sender};
 use hermes_core::push::memory::MemoryPusherFactory;
@@ -32,7 +34,7 @@ use hermes_core::store::{
     MemoryConnectionStore, MemoryHistoryStore,
 };
 use hermes_core::token::now_secs;
-use hermes_core::Config;
+use hermes_core::{Config, Notification, UserId};
 use serde_json::json;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -217,30 +219,35 @@ fn group<M: Measurement>(
         g.sample_size(30).measurement_time(Duration::from_secs(8));
     }
     let id = || format!("m-{}", ids.fetch_add(1, Ordering::Relaxed));
-    g.bench_function("publish_without_history", |bench| {
-        bench.iter(|| {
-            let d = rt
-                .block_on(
-                    b.without
-                        .publish("https://e/dev", &b.room, None, "1", &data, Some(&id()), true),
-                )
-                .unwrap();
-            assert_eq!(d.delivered, 1);
+    // One notification as the send function gets it: a one-record SQS batch.
+    let body = Notification {
+        user_id: UserId::Str("1".into()),
+        room_id: b.room.clone(),
+        data: data.clone(),
+        target_user_id: None,
+    }
+    .to_body();
+    let batch = || {
+        let mut m = SqsMessage::default();
+        m.message_id = Some(id());
+        m.body = Some(body.clone());
+        let mut ev = SqsEvent::default();
+        ev.records = vec![m];
+        ev
+    };
+    for (name, sender) in [
+        ("publish_without_history", &b.without),
+        ("publish_with_history", &b.with),
+    ] {
+        g.bench_function(name, |bench| {
+            bench.iter(|| {
+                let r = rt.block_on(sender.handle_sqs(batch()));
+                assert!(r.batch_item_failures.is_empty());
+            });
+            assert!(b.pusher.total() > 0);
+            b.pusher.clear();
         });
-        b.pusher.clear();
-    });
-    g.bench_function("publish_with_history", |bench| {
-        bench.iter(|| {
-            let d = rt
-                .block_on(
-                    b.with
-                        .publish("https://e/dev", &b.room, None, "1", &data, Some(&id()), true),
-                )
-                .unwrap();
-            assert_eq!(d.delivered, 1);
-        });
-        b.pusher.clear();
-    });
+    }
     let frame = encode_frame_at("1", &data, Some("m-0"), Some((1, "0123456789abcdef")));
     g.bench_function("next_seq", |bench| {
         bench.iter(|| rt.block_on(b.history.next_seq(&b.room)).unwrap())

@@ -14,7 +14,7 @@ use common::config;
 use common::counting_store::Counting;
 use common::fake_api_gateway::{self, Options};
 use hermes_core::events::sqs::SqsEvent;
-use hermes_core::handlers::fanout::continuation::is_continuation;
+use hermes_core::handlers::fanout::is_continuation;
 use hermes_core::handlers::fanout::Settings;
 use hermes_core::handlers::Sender;
 use hermes_core::push::memory::MemoryPusherFactory;

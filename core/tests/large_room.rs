@@ -22,8 +22,8 @@ use common::counting_store::Counting;
 use common::fake_api_gateway::{self, Options};
 use common::{config, unique};
 use futures::stream::{self, StreamExt};
-use hermes_core::handlers::fanout::continuation::{self, is_continuation};
 use hermes_core::handlers::fanout::Settings;
+use hermes_core::handlers::fanout::{decode, is_continuation};
 use hermes_core::handlers::Sender;
 use hermes_core::push::ApiGwPusherFactory;
 use hermes_core::queue::{handled, sqs_event, Queue, SqsQueue};
@@ -207,7 +207,7 @@ async fn a_room_of_many_pages_is_finished_by_continuations_each_connection_once(
                 invocations.fetch_add(1, Ordering::Relaxed);
                 for m in got.iter().filter(|m| is_continuation(&m.body)) {
                     continuations.fetch_add(1, Ordering::Relaxed);
-                    let job = continuation::decode(&m.body).unwrap();
+                    let job = decode(&m.body).unwrap();
                     if job.read.is_none() && job.pending.len() < CHUNK {
                         remainders.fetch_add(1, Ordering::Relaxed);
                     }

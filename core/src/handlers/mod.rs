@@ -3,13 +3,16 @@
 
 pub mod authorize;
 pub mod connect;
+pub mod deadline;
 pub mod fanout;
+pub mod presence;
 pub mod recover;
 pub mod send;
 
 pub use authorize::{Authorizer, Decision, DenyReason};
 pub use connect::{connect, disconnect};
-pub use recover::{presence, recover, Recovery};
+pub use presence::presence;
+pub use recover::{recover, Recovery};
 pub use send::{SendEvent, Sender};
 
 use aws_lambda_events::apigw::ApiGatewayProxyResponse;

@@ -1,4 +1,5 @@
-//! The `recover` and `presence` routes' logic (SPEC §7), over the store traits.
+//! What a reconnecting page missed, from the room's history (docs/protocol.md, "Recovery").
+//! The `recover` route (send/recovery.rs) bounds what a client can ask of it.
 //!
 //! A recovery answers from the history what a reconnecting page missed: the frames with
 //! `seq > since` it may see, byte for byte as first posted, and whether that is all of it
@@ -15,7 +16,7 @@
 use std::collections::BTreeSet;
 use std::time::Duration;
 
-use crate::store::{ConnectionStore, Counter, HistoryItem, HistoryStore, StoreError};
+use crate::store::{Counter, HistoryItem, HistoryStore, StoreError};
 use crate::token::now_secs;
 
 /// At most this many frames are replayed; a page that missed more refetches its state.
@@ -40,7 +41,8 @@ pub struct Recovery {
 }
 
 impl Recovery {
-    fn lost(c: &Counter) -> Self {
+    /// Not recovered: the page starts over at the counter's seq (and refetches its state).
+    pub fn lost(c: &Counter) -> Self {
         Recovery {
             frames: vec![],
             recovered: false,
@@ -48,6 +50,16 @@ impl Recovery {
             seq: c.last_seq,
         }
     }
+}
+
+/// What a recovery must do, once the room's counter is read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Plan {
+    /// Answered from the counter alone: nothing to replay (nothing missed), or nothing that
+    /// can be (another epoch, a seq from the future, too long a span).
+    Answer(Recovery),
+    /// The history between `since` and `counter.last_seq` must be read.
+    Replay { since: u64, counter: Counter },
 }
 
 /// What `user_id` (a connection of `room_id`) missed after `since` in `epoch`.
@@ -59,20 +71,45 @@ pub async fn recover(
     since: u64,
     epoch: &str,
 ) -> Result<Recovery, StoreError> {
+    match plan(history, room_id, since, epoch).await? {
+        Plan::Answer(r) => Ok(r),
+        Plan::Replay { since, counter } => replay(history, ttl_secs, room_id, user_id, since, counter).await,
+    }
+}
+
+/// Reads the room's counter (strongly consistent) and decides whether the history must be read.
+pub async fn plan(
+    history: &dyn HistoryStore,
+    room_id: &str,
+    since: u64,
+    epoch: &str,
+) -> Result<Plan, StoreError> {
     let c = history.counter(room_id).await?;
     if epoch != c.epoch || since > c.last_seq {
-        return Ok(Recovery::lost(&c));
+        return Ok(Plan::Answer(Recovery::lost(&c)));
     }
-    let to = c.last_seq;
-    if since == to {
-        return Ok(Recovery {
+    if since == c.last_seq {
+        return Ok(Plan::Answer(Recovery {
             recovered: true,
             ..Recovery::lost(&c)
-        });
+        }));
     }
-    if to - since > MAX_SPAN {
-        return Ok(Recovery::lost(&c));
+    if c.last_seq - since > MAX_SPAN {
+        return Ok(Plan::Answer(Recovery::lost(&c)));
     }
+    Ok(Plan::Replay { since, counter: c })
+}
+
+/// The frames after `since` that `user_id` may see, up to the counter's seq.
+pub async fn replay(
+    history: &dyn HistoryStore,
+    ttl_secs: u64,
+    room_id: &str,
+    user_id: &str,
+    since: u64,
+    c: Counter,
+) -> Result<Recovery, StoreError> {
+    let to = c.last_seq;
     // From `since` itself: the anchor tells whether what follows it can have expired.
     let from = since.max(1);
     let limit = (to - from + 1) as usize;
@@ -137,15 +174,4 @@ fn first_recent_gap(items: &[HistoryItem], since: u64, c: &Counter, ttl_secs: u6
         };
         written_ms + IN_FLIGHT_MS > now_ms
     })
-}
-
-/// The room's distinct users (sorted) and its number of connections, from the room index.
-pub async fn presence(
-    connections: &dyn ConnectionStore,
-    room_id: &str,
-) -> Result<(Vec<String>, usize), StoreError> {
-    let members = connections.room(room_id).await?;
-    let count = members.len();
-    let users: BTreeSet<String> = members.into_iter().map(|m| m.user_id).collect();
-    Ok((users.into_iter().collect(), count))
 }

@@ -20,59 +20,18 @@
 //! ```
 //!
 //! The frame travels as raw JSON (it always is JSON), so it costs no escaping and comes back
-//! byte for byte.
+//! byte for byte. Closing a user's sockets (a disconnect record) goes on the same way, with
+//! `"close": true` in place of the frame.
 
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
+use super::job::{Action, Cursor, Job};
 use crate::queue::MAX_BODY_BYTES;
 
 /// The value of the record's `hermes` key.
 pub const KIND: &str = "continuation";
-
-/// Where reading a room resumes: after this connection id (the Query's ExclusiveStartKey), or
-/// at the start.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Cursor {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub after: Option<String>,
-}
-
-/// What is left of one message's fan-out.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Job {
-    pub room_id: String,
-    pub target_user: Option<String>,
-    /// The bytes every connection gets.
-    pub frame: Bytes,
-    /// Where the part of the room not read yet starts; `None` when the room has been read
-    /// and only `pending` is left.
-    pub read: Option<Cursor>,
-    /// Connections read before (target user already applied) and not yet posted to, or to
-    /// try again.
-    pub pending: Vec<String>,
-    /// How many times connections that used up their retries were carried over.
-    pub round: u32,
-}
-
-impl Job {
-    /// A new message: the whole room.
-    pub fn fresh(room_id: impl Into<String>, target_user: Option<String>, frame: Bytes) -> Self {
-        Job {
-            room_id: room_id.into(),
-            target_user,
-            frame,
-            read: Some(Cursor::default()),
-            pending: Vec::new(),
-            round: 0,
-        }
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.read.is_none() && self.pending.is_empty()
-    }
-}
 
 #[derive(Serialize, Deserialize)]
 struct Target<T> {
@@ -90,7 +49,10 @@ struct Out<'a> {
     #[serde(skip_serializing_if = "<[String]>::is_empty")]
     pending: &'a [String],
     round: u32,
-    frame: &'a RawValue,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    frame: Option<&'a RawValue>,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    close: bool,
 }
 
 #[derive(Deserialize)]
@@ -102,7 +64,10 @@ struct In {
     pending: Vec<String>,
     #[serde(default)]
     round: u32,
-    frame: Box<RawValue>,
+    #[serde(default)]
+    frame: Option<Box<RawValue>>,
+    #[serde(default)]
+    close: bool,
 }
 
 #[derive(Deserialize)]
@@ -129,8 +94,13 @@ pub enum ContinuationError {
 /// The records that carry `job`: one, or several when its pending list would not fit one
 /// queue message (each with the frame; the cursor goes with the first).
 pub fn encode(job: &Job) -> Result<Vec<String>, ContinuationError> {
-    let text = std::str::from_utf8(&job.frame).map_err(|_| ContinuationError::FrameNotJson)?;
-    let frame: &RawValue = serde_json::from_str(text).map_err(|_| ContinuationError::FrameNotJson)?;
+    let frame: Option<&RawValue> = match &job.action {
+        Action::Post(bytes) => {
+            let text = std::str::from_utf8(bytes).map_err(|_| ContinuationError::FrameNotJson)?;
+            Some(serde_json::from_str(text).map_err(|_| ContinuationError::FrameNotJson)?)
+        }
+        Action::Close => None,
+    };
     let record = |read: Option<&Cursor>, pending: &[String]| {
         serde_json::to_string(&Out {
             hermes: KIND,
@@ -142,6 +112,7 @@ pub fn encode(job: &Job) -> Result<Vec<String>, ContinuationError> {
             pending,
             round: job.round,
             frame,
+            close: frame.is_none(),
         })
         .expect("a continuation always serialises")
     };
@@ -177,10 +148,19 @@ pub fn encode(job: &Job) -> Result<Vec<String>, ContinuationError> {
 
 pub fn decode(body: &str) -> Result<Job, ContinuationError> {
     let r: In = serde_json::from_str(body).map_err(|e| ContinuationError::Malformed(e.to_string()))?;
+    let action = match (r.frame, r.close) {
+        (Some(frame), false) => Action::Post(Bytes::from(frame.get().to_owned())),
+        (None, true) => Action::Close,
+        _ => {
+            return Err(ContinuationError::Malformed(
+                "a continuation carries either a frame or \"close\": true".into(),
+            ))
+        }
+    };
     Ok(Job {
         room_id: r.target.room_id,
         target_user: r.target.user_id,
-        frame: Bytes::from(r.frame.get().to_owned()),
+        action,
         read: r.read,
         pending: r.pending,
         round: r.round,
@@ -195,7 +175,7 @@ mod tests {
         Job {
             room_id: "ACME".into(),
             target_user: Some("42".into()),
-            frame: Bytes::from(frame.to_owned()),
+            action: Action::Post(Bytes::from(frame.to_owned())),
             read: Some(Cursor {
                 after: Some("L0SM9cOFvHcCIhw=".into()),
             }),
@@ -244,11 +224,31 @@ mod tests {
         for (i, r) in records.iter().enumerate() {
             assert!(r.len() <= MAX_BODY_BYTES, "{}", r.len());
             let d = decode(r).unwrap();
-            assert_eq!(d.frame, j.frame);
+            assert_eq!(d.action, j.action);
             assert_eq!(d.read.is_some(), i == 0, "the cursor goes once");
             seen.extend(d.pending);
         }
         assert_eq!(seen, j.pending, "every pending id once, in order");
+    }
+
+    #[test]
+    fn a_close_carries_no_frame() {
+        let mut j = job("{}");
+        j.action = Action::Close;
+        let records = encode(&j).unwrap();
+        let top: serde_json::Map<String, serde_json::Value> = serde_json::from_str(&records[0]).unwrap();
+        assert_eq!(top["close"], serde_json::json!(true));
+        assert!(!top.contains_key("frame"));
+        assert_eq!(decode(&records[0]).unwrap(), j);
+        for both in [
+            r#"{"hermes":"continuation","target":{"room_id":"R"},"frame":{},"close":true}"#,
+            r#"{"hermes":"continuation","target":{"room_id":"R"}}"#,
+        ] {
+            assert!(
+                matches!(decode(both), Err(ContinuationError::Malformed(_))),
+                "{both}"
+            );
+        }
     }
 
     #[test]

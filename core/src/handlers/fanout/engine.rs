@@ -1,7 +1,7 @@
 //! The posting loop: the connections given first, then (when it reads the room itself) the
-//! room's pages in id order; at most `concurrency` posts in flight, started at the pacer's rate;
-//! retries after a backoff with jitter; nothing new started after `stop_at`, in-flight posts
-//! abandoned at `hard_stop`.
+//! room's pages in id order; at most `concurrency` posts (or closes) in flight, started at the
+//! pacer's rate; retries after a backoff with jitter; nothing new started once the deadline
+//! stops work, in-flight posts abandoned at its hard stop.
 
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap, VecDeque};
@@ -9,20 +9,18 @@ use std::future::Future;
 use std::pin::Pin;
 use std::time::Instant;
 
-use bytes::Bytes;
 use futures::stream::{FuturesUnordered, StreamExt};
 
-use super::{wanted, Cursor, Run};
+use super::job::{Action, Cursor, Job};
+use super::Fanout;
+use crate::handlers::deadline::Deadline;
 use crate::push::PushError;
 use crate::store::{RoomPage, StoreError};
 
 pub(super) struct Engine<'a, 'r> {
-    pub run: &'a Run<'r>,
-    pub room_id: &'a str,
-    pub target_user: Option<&'a str>,
-    pub frame: &'a Bytes,
-    pub stop_at: Option<Instant>,
-    pub hard_stop: Option<Instant>,
+    pub fanout: &'a Fanout<'r>,
+    pub job: &'a Job,
+    pub deadline: Deadline,
 }
 
 #[derive(Default)]
@@ -83,12 +81,15 @@ type Posting<'a> = Pin<Box<dyn Future<Output = (u64, Item, Instant, Result<(), P
 type Fetching<'a> = Pin<Box<dyn Future<Output = Result<RoomPage, StoreError>> + Send + 'a>>;
 
 impl Engine<'_, '_> {
-    /// `pending`: connections to post to, first; `more`: where the room's pages to read (and
-    /// post to) start, when this invocation reads the room as it goes (no queue to share it).
-    pub async fn post(self, pending: Vec<String>, mut more: Option<Cursor>) -> Outcome {
-        let settings = self.run.settings;
-        let pacer = self.run.pacer;
-        let concurrency = self.run.concurrency.max(1);
+    /// Reaches `pending` first, then the room's pages from `more` (when this invocation reads
+    /// the room as it goes: no queue to share it), until every connection is done or the
+    /// deadline stops it; the outcome says which connections were not reached.
+    pub async fn reach_all(self, pending: Vec<String>, mut more: Option<Cursor>) -> Outcome {
+        let settings = self.fanout.settings;
+        let pacer = self.fanout.pacer;
+        let concurrency = self.fanout.concurrency.max(1);
+        let (stop_at, hard_stop) = (self.deadline.stop_at(), self.deadline.hard_stop());
+        let room_id = self.job.room_id.as_str();
         let mut out = Outcome::default();
         let mut pending: VecDeque<Item> = pending.into_iter().map(Item::new).collect();
         let mut members: VecDeque<String> = VecDeque::new();
@@ -104,7 +105,7 @@ impl Engine<'_, '_> {
             let now = Instant::now();
             // Every invocation starts at least a window's worth, so a chain of continuations
             // always moves on, however little time each is given.
-            let stopping = halted || (self.stop_at.is_some_and(|s| now >= s) && started >= concurrency);
+            let stopping = halted || (self.deadline.stopped(now) && started >= concurrency);
             if stopping {
                 if let Some(r) = fetching.take() {
                     fetch = None;
@@ -112,10 +113,10 @@ impl Engine<'_, '_> {
                 }
             } else if fetch.is_none() && members.len() < concurrency {
                 if let Some(c) = more.take() {
-                    let (store, room, n) = (self.run.store, self.room_id, settings.page_size);
+                    let (store, n) = (self.fanout.store, settings.page_size);
                     fetching = Some(c.clone());
                     fetch = Some(Box::pin(async move {
-                        store.room_page(room, c.after.as_deref(), n).await
+                        store.room_page(room_id, c.after.as_deref(), n).await
                     }));
                 }
             }
@@ -146,10 +147,10 @@ impl Engine<'_, '_> {
                 if let Some(r) = retries.peek() {
                     wake = earliest(wake, r.0.due);
                 }
-                if let Some(s) = self.stop_at.filter(|s| *s > now) {
+                if let Some(s) = stop_at.filter(|s| *s > now) {
                     wake = earliest(wake, s);
                 }
-            } else if let Some(h) = self.hard_stop {
+            } else if let Some(h) = hard_stop {
                 wake = earliest(wake, h);
             }
 
@@ -161,11 +162,11 @@ impl Engine<'_, '_> {
             if in_flight.is_empty() && (idle || stopping) {
                 break;
             }
-            if stopping && self.hard_stop.is_some_and(|h| now >= h) {
+            if stopping && hard_stop.is_some_and(|h| now >= h) {
                 // Still in flight: their answers will not be waited for. They may have been
                 // delivered; the continuation posts them again (the client drops duplicates).
                 tracing::warn!(
-                    room_id = self.room_id,
+                    room_id,
                     abandoned = flying.len(),
                     "deadline: posts still in flight are handed on"
                 );
@@ -214,7 +215,7 @@ impl Engine<'_, '_> {
                             tracing::warn!(connection_id = item.id, error = %e, "post rejected");
                         }
                         Err(e @ PushError::Misconfigured(_)) => {
-                            tracing::error!(room_id = self.room_id, error = %e, "no post can succeed");
+                            tracing::error!(room_id, error = %e, "no post can succeed");
                             out.unfinished.push(item.id);
                             out.fatal = Some(e);
                             halted = true;
@@ -226,7 +227,7 @@ impl Engine<'_, '_> {
                     fetching = None;
                     match page {
                         Ok(p) => {
-                            members.extend(p.members.into_iter().filter_map(|m| wanted(self.target_user, m)));
+                            members.extend(self.job.wanted(p.members));
                             more = p.next.map(|n| Cursor { after: Some(n) });
                         }
                         Err(e) => {
@@ -246,12 +247,16 @@ impl Engine<'_, '_> {
         out
     }
 
+    /// One attempt, not retried here: retries are the loop's, paced and bounded.
     fn attempt(&self, token: u64, item: Item) -> Posting<'static> {
-        let pusher = self.run.pusher.clone();
-        let frame = self.frame.clone();
+        let pusher = self.fanout.pusher.clone();
+        let action = self.job.action.clone();
         Box::pin(async move {
             let began = Instant::now();
-            let r = pusher.post_once(&item.id, &frame).await;
+            let r = match &action {
+                Action::Post(frame) => pusher.post_once(&item.id, frame).await,
+                Action::Close => pusher.close(&item.id).await,
+            };
             (token, item, began, r)
         })
     }

@@ -1,0 +1,103 @@
+//! What is left of one fan-out: the in-memory form a continuation record carries.
+
+use bytes::Bytes;
+use serde::{Deserialize, Serialize};
+
+use crate::store::RoomMember;
+
+/// Where reading a room resumes: after this connection id (the Query's ExclusiveStartKey), or
+/// at the start.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Cursor {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub after: Option<String>,
+}
+
+/// What each connection of the job gets.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Action {
+    /// PostToConnection of these bytes.
+    Post(Bytes),
+    /// DeleteConnection: the socket is closed (a revoked token, `Hermes.disconnect`).
+    Close,
+}
+
+/// What is left of one message's fan-out (or of closing one user's sockets).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Job {
+    pub room_id: String,
+    /// Only this user's connections in the room.
+    pub target_user: Option<String>,
+    pub action: Action,
+    /// Where the part of the room not read yet starts; `None` when the room has been read
+    /// and only `pending` is left.
+    pub read: Option<Cursor>,
+    /// Connections read before (target user already applied) and not yet reached, or to try
+    /// again.
+    pub pending: Vec<String>,
+    /// How many times connections that used up their attempts were carried over.
+    pub round: u32,
+}
+
+impl Job {
+    /// The whole room (or the target user's connections in it), not read yet.
+    pub fn new(room_id: impl Into<String>, target_user: Option<String>, action: Action) -> Self {
+        Job {
+            room_id: room_id.into(),
+            target_user,
+            action,
+            read: Some(Cursor::default()),
+            pending: Vec::new(),
+            round: 0,
+        }
+    }
+
+    /// A frame for the whole room (or the target user's connections in it).
+    pub fn post(room_id: impl Into<String>, target_user: Option<String>, frame: Bytes) -> Self {
+        Job::new(room_id, target_user, Action::Post(frame))
+    }
+
+    /// The connection ids of a page this job wants: all, or the target user's.
+    pub fn wanted(&self, members: Vec<RoomMember>) -> impl Iterator<Item = String> + '_ {
+        members.into_iter().filter_map(move |m| {
+            self.target_user
+                .as_deref()
+                .is_none_or(|u| m.user_id == u)
+                .then_some(m.connection_id)
+        })
+    }
+
+    /// The same job for other connections: `pending` instead of this one's, and where reading
+    /// resumes (`None`: nothing more to read).
+    pub fn part(&self, pending: Vec<String>, read: Option<Cursor>, round: u32) -> Job {
+        Job {
+            room_id: self.room_id.clone(),
+            target_user: self.target_user.clone(),
+            action: self.action.clone(),
+            read,
+            pending,
+            round,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn member(c: &str, u: &str) -> RoomMember {
+        RoomMember {
+            connection_id: c.into(),
+            user_id: u.into(),
+        }
+    }
+
+    #[test]
+    fn a_targeted_job_wants_only_its_users_connections() {
+        let page = vec![member("a", "1"), member("b", "2"), member("c", "1")];
+        let all = Job::post("R", None, Bytes::from_static(b"{}"));
+        assert_eq!(all.wanted(page.clone()).collect::<Vec<_>>(), ["a", "b", "c"]);
+        let one = Job::new("R", Some("1".into()), Action::Close);
+        assert_eq!(one.wanted(page).collect::<Vec<_>>(), ["a", "c"]);
+    }
+}

@@ -1,0 +1,192 @@
+//! An SQS batch (the event source mapping's, up to 10 records): every record is handled and
+//! only the failed ones are reported (`batchItemFailures`), so SQS delivers just those again.
+//! What one record does is record.rs.
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use aws_lambda_events::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
+
+use super::{Budget, SendError, Sender};
+use crate::frame::Record;
+use crate::handlers::deadline::Deadline;
+use crate::handlers::fanout::is_continuation;
+
+impl Sender {
+    pub async fn handle_sqs(&self, event: SqsEvent) -> SqsBatchResponse {
+        self.handle_sqs_until(event, None).await
+    }
+
+    /// `deadline`: when the invocation ends.
+    pub async fn handle_sqs_until(&self, event: SqsEvent, deadline: Option<Instant>) -> SqsBatchResponse {
+        let deadline = Deadline::new(deadline, self.settings.reserve, Instant::now());
+        let chains = chains(&event.records);
+        let budget = Budget {
+            // The posts in flight are shared out between chains.
+            concurrency: (self.settings.concurrency / chains.len().max(1)).max(4),
+            deadline,
+        };
+        let outcomes = futures::future::join_all(chains.iter().map(|chain| async move {
+            let mut out = Vec::with_capacity(chain.len());
+            for r in chain {
+                out.push((*r, self.handle_record(r, budget).await));
+            }
+            out
+        }))
+        .await;
+        let mut failed = Vec::new();
+        for (record, outcome) in outcomes.into_iter().flatten() {
+            let id = record.message_id.clone().unwrap_or_default();
+            match outcome {
+                Ok(d) => tracing::info!(
+                    message_id = id,
+                    delivered = d.delivered,
+                    gone = d.gone,
+                    rejected = d.rejected,
+                    throttled = d.throttled,
+                    continued = d.continued,
+                    "sent"
+                ),
+                Err(SendError::NoTime) => {
+                    if !self.hand_back(record).await {
+                        failed.push(id);
+                    }
+                }
+                Err(e) => {
+                    tracing::error!(message_id = id, error = %e, "record failed");
+                    failed.push(id);
+                }
+            }
+        }
+        failures(&event.records, &failed)
+    }
+
+    /// A record the deadline left no time to start goes back to the queue as a new message,
+    /// and this one is reported handled: reporting it failed would count a receive towards
+    /// the dead-letter queue's maxReceiveCount for a record nobody tried. Nothing of it was
+    /// done (it has not even been made into a frame), so nothing is repeated. This cannot
+    /// circle for ever: the first record of each chain always starts (the reserve is at most a
+    /// quarter of the invocation), so only records behind another one's work come back. Not on
+    /// a FIFO queue: a new message would go behind the room's later ones, while the failure
+    /// keeps the order.
+    async fn hand_back(&self, record: &SqsMessage) -> bool {
+        let id = record.message_id.as_deref().unwrap_or_default();
+        let Some(queue) = &self.queue else {
+            tracing::info!(message_id = id, "left for the next invocation");
+            return false;
+        };
+        if record.attributes.contains_key("MessageGroupId") {
+            tracing::info!(message_id = id, "left for the next invocation (FIFO: order kept)");
+            return false;
+        }
+        let body = record.body.as_deref().unwrap_or_default();
+        match queue.send_body(body, "", Duration::ZERO).await {
+            Ok(new_id) => {
+                tracing::info!(
+                    message_id = id,
+                    new_message_id = new_id,
+                    "no time to start: queued again"
+                );
+                true
+            }
+            Err(e) => {
+                tracing::warn!(message_id = id, error = %e, "no time to start, and queueing it again failed");
+                false
+            }
+        }
+    }
+}
+
+/// The batch's records in chains that run side by side: a room's notifications and control
+/// records one after another, in the batch's order (so a FIFO queue's order holds), and each
+/// continuation (or unreadable record) on its own: the parts of one message are meant to run
+/// in parallel.
+fn chains(records: &[SqsMessage]) -> Vec<Vec<&SqsMessage>> {
+    let mut chains: Vec<Vec<&SqsMessage>> = Vec::new();
+    let mut by_room: HashMap<String, usize> = HashMap::new();
+    for r in records {
+        let body = r.body.as_deref().unwrap_or("");
+        let room = match (!is_continuation(body)).then(|| Record::parse(body)) {
+            Some(Ok(Record::Notification(n))) => Some(n.room_id),
+            Some(Ok(Record::Control(c))) => Some(c.room_id().to_owned()),
+            _ => None,
+        };
+        match room {
+            Some(room) => {
+                let i = *by_room.entry(room).or_insert_with(|| {
+                    chains.push(Vec::new());
+                    chains.len() - 1
+                });
+                chains[i].push(r);
+            }
+            None => chains.push(vec![r]),
+        }
+    }
+    chains
+}
+
+/// The failed records, in the batch's order.
+fn failures(records: &[SqsMessage], failed: &[String]) -> SqsBatchResponse {
+    let mut resp = SqsBatchResponse::default();
+    resp.batch_item_failures = records
+        .iter()
+        .filter_map(|r| r.message_id.as_ref().filter(|id| failed.contains(id)))
+        .map(|id| {
+            let mut f = BatchItemFailure::default();
+            f.item_identifier = id.clone();
+            f
+        })
+        .collect();
+    resp
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(id: &str, body: &str) -> SqsMessage {
+        let mut m = SqsMessage::default();
+        m.message_id = Some(id.into());
+        m.body = Some(body.into());
+        m
+    }
+
+    fn ids(chains: &[Vec<&SqsMessage>]) -> Vec<Vec<String>> {
+        chains
+            .iter()
+            .map(|c| c.iter().map(|r| r.message_id.clone().unwrap()).collect())
+            .collect()
+    }
+
+    #[test]
+    fn a_rooms_records_run_in_order_and_continuations_alone() {
+        let note = |room: &str| format!(r#"{{"user_id":1,"room_id":"{room}","data":null}}"#);
+        let cont = r#"{"hermes":"continuation","target":{"room_id":"A"},"pending":["c"],"frame":{}}"#;
+        let close = r#"{"hermes":"disconnect","target":{"room_id":"A","user_id":"1"}}"#;
+        let batch = vec![
+            record("1", &note("A")),
+            record("2", cont),
+            record("3", &note("B")),
+            record("4", close),
+            record("5", "not json"),
+            record("6", cont),
+            record("7", &note("A")),
+        ];
+        assert_eq!(
+            ids(&chains(&batch)),
+            vec![vec!["1", "4", "7"], vec!["2"], vec!["3"], vec!["5"], vec!["6"]]
+        );
+    }
+
+    #[test]
+    fn failures_are_reported_in_the_batchs_order() {
+        let batch = vec![record("a", "{}"), record("b", "{}"), record("c", "{}")];
+        let r = failures(&batch, &["c".into(), "a".into()]);
+        let got: Vec<&str> = r
+            .batch_item_failures
+            .iter()
+            .map(|f| f.item_identifier.as_str())
+            .collect();
+        assert_eq!(got, ["a", "c"]);
+    }
+}

@@ -1,0 +1,214 @@
+//! The send function: fed by SQS (notifications, control records, continuations) and by the
+//! WebSocket routes (`sendMessage`, `recover`, `presence`, `$default`). The wire formats are
+//! in docs/protocol.md.
+//!
+//! | file | what |
+//! |---|---|
+//! | `batch.rs` | an SQS batch: records chained by room, the posts in flight shared, failures reported |
+//! | `record.rs` | one queue record: a notification, a control record or a continuation |
+//! | `publish.rs` | a notification made a frame: its seq, the history, claims for redeliveries |
+//! | `routes.rs` | the WebSocket routes and their answers to the sender |
+//! | `recovery.rs` | the `recover` route: bounded per connection and in bytes |
+
+mod batch;
+mod publish;
+mod record;
+mod recovery;
+mod routes;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use aws_lambda_events::apigw::ApiGatewayWebsocketProxyRequest;
+use aws_lambda_events::sqs::SqsEvent;
+use bytes::Bytes;
+use serde_json::Value;
+
+use super::deadline::Deadline;
+use super::fanout::{Action, Delivery, Fanout, FanoutError, Job, Pacer, Settings};
+use crate::frame::{PayloadTooLarge, MAX_MESSAGE_BYTES};
+use crate::push::PusherFactory;
+use crate::queue::Queue;
+use crate::store::{ConnectionStore, HistoryStore, RoomPage, StoreError};
+
+pub use recovery::RecoveryLimits;
+
+/// The send function is invoked by SQS and by the WebSocket `sendMessage`/`$default` routes.
+#[derive(Debug)]
+pub enum SendEvent {
+    Sqs(SqsEvent),
+    WebSocket(Box<ApiGatewayWebsocketProxyRequest>),
+}
+
+impl SendEvent {
+    pub fn from_value(v: Value) -> Result<Self, serde_json::Error> {
+        if v.get("Records").is_some() {
+            serde_json::from_value(v).map(SendEvent::Sqs)
+        } else {
+            serde_json::from_value(v).map(|r| SendEvent::WebSocket(Box::new(r)))
+        }
+    }
+}
+
+/// Why a queue record failed (SQS then delivers it again), or was not started.
+#[derive(Debug, thiserror::Error)]
+pub enum SendError {
+    #[error("record body is not a notification: {0}")]
+    BadRecord(String),
+    #[error(transparent)]
+    TooLarge(#[from] PayloadTooLarge),
+    #[error("no management endpoint: set HERMES_WEBSOCKET_ENDPOINT (SQS events carry no domainName/stage)")]
+    NoEndpoint,
+    #[error("the room's history failed: {0}")]
+    History(StoreError),
+    #[error("{0} connection(s) could not be reached after retries")]
+    Undelivered(usize),
+    #[error(transparent)]
+    Fanout(#[from] FanoutError),
+    #[error("not started: the invocation's deadline is too close")]
+    NoTime,
+}
+
+pub struct Sender {
+    connections: Arc<dyn ConnectionStore>,
+    pushers: Arc<dyn PusherFactory>,
+    endpoint: Option<String>,
+    history: Option<History>,
+    /// Where the rest of a room goes when one invocation cannot finish it.
+    queue: Option<Arc<dyn Queue>>,
+    settings: Settings,
+    /// Kept across invocations: the account's rate limit outlives one message.
+    pacer: Pacer,
+    recovery: RecoveryLimits,
+}
+
+struct History {
+    store: Arc<dyn HistoryStore>,
+    ttl_secs: u64,
+}
+
+/// What one record's (or route's) fan-out may use: posts in flight, and until when.
+#[derive(Clone, Copy, Debug)]
+struct Budget {
+    concurrency: usize,
+    deadline: Deadline,
+}
+
+impl Sender {
+    /// `endpoint`: the management API with the stage; `None` derives it from WebSocket events.
+    pub fn new(
+        connections: Arc<dyn ConnectionStore>,
+        pushers: Arc<dyn PusherFactory>,
+        endpoint: Option<String>,
+    ) -> Self {
+        Sender {
+            connections,
+            pushers,
+            endpoint,
+            history: None,
+            queue: None,
+            settings: Settings::default(),
+            pacer: Pacer::new(),
+            recovery: RecoveryLimits::default(),
+        }
+    }
+
+    /// Sequences every message into the room history (frames gain `seq` and `epoch`) and
+    /// answers `recover`. Without it frames carry neither and recoveries answer `false`.
+    pub fn with_history(mut self, store: Arc<dyn HistoryStore>, ttl: Duration) -> Self {
+        self.history = Some(History {
+            store,
+            ttl_secs: ttl.as_secs().max(1),
+        });
+        self
+    }
+
+    /// The queue the send function is fed from: with it, a room larger than one chunk is
+    /// split across invocations, and what the deadline leaves is continued there.
+    pub fn with_queue(mut self, queue: Option<Arc<dyn Queue>>) -> Self {
+        self.queue = queue;
+        self
+    }
+
+    pub fn with_settings(mut self, settings: Settings) -> Self {
+        self.settings = settings;
+        self
+    }
+
+    pub fn with_recovery_limits(mut self, limits: RecoveryLimits) -> Self {
+        self.recovery = limits;
+        self
+    }
+
+    /// The rate the sender currently allows itself after 429s (`None`: unpaced).
+    pub fn paced_rate(&self) -> Option<f64> {
+        self.pacer.rate()
+    }
+
+    pub async fn handle(&self, event: SendEvent) -> Value {
+        self.handle_until(event, None).await
+    }
+
+    /// `deadline`: when the invocation ends (the Lambda context's deadline).
+    pub async fn handle_until(&self, event: SendEvent, deadline: Option<Instant>) -> Value {
+        match event {
+            SendEvent::Sqs(ev) => serde_json::to_value(self.handle_sqs_until(ev, deadline).await),
+            SendEvent::WebSocket(req) => serde_json::to_value(self.handle_route_until(&req, deadline).await),
+        }
+        .expect("responses serialise")
+    }
+
+    /// Fans one frame out to the room (or to one user in it), deleting gone connections: no
+    /// seq, no history, the frame as given.
+    pub async fn deliver(
+        &self,
+        endpoint: &str,
+        room_id: &str,
+        target_user: Option<&str>,
+        frame: &[u8],
+    ) -> Result<Delivery, SendError> {
+        let job = Job::post(
+            room_id,
+            target_user.map(str::to_owned),
+            Bytes::copy_from_slice(frame),
+        );
+        let budget = Budget {
+            concurrency: self.settings.concurrency,
+            deadline: Deadline::NONE,
+        };
+        self.fan_out(endpoint, job, None, budget).await
+    }
+
+    /// `first`: the room's first page, when it was read already (beside the history write).
+    async fn fan_out(
+        &self,
+        endpoint: &str,
+        job: Job,
+        first: Option<RoomPage>,
+        Budget {
+            concurrency,
+            deadline,
+        }: Budget,
+    ) -> Result<Delivery, SendError> {
+        if let Action::Post(frame) = &job.action {
+            // Checked when the frame was made; a continuation's could come from elsewhere.
+            if frame.len() > MAX_MESSAGE_BYTES {
+                return Err(PayloadTooLarge {
+                    bytes: frame.len(),
+                    limit: MAX_MESSAGE_BYTES,
+                }
+                .into());
+            }
+        }
+        let fanout = Fanout {
+            store: &*self.connections,
+            pusher: self.pushers.for_endpoint(endpoint),
+            queue: self.queue.as_deref(),
+            pacer: &self.pacer,
+            settings: &self.settings,
+            concurrency,
+            deadline,
+        };
+        Ok(fanout.deliver(job, first).await?)
+    }
+}

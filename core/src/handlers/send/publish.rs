@@ -1,0 +1,261 @@
+//! A notification made a frame and fanned out. With a history: the room's next seq (one
+//! atomic counter update), the frame written to the history, then the fan-out; the history
+//! write and the read of the room's first page go out together, so the first client gets the
+//! frame one DynamoDB round trip later than without a history.
+
+use bytes::Bytes;
+use serde_json::value::RawValue;
+
+use super::{Budget, History, SendError, Sender};
+use crate::frame::{
+    encode_frame, encode_frame_at, sequenced_len, PayloadTooLarge, MAX_EPOCH_BYTES, MAX_MESSAGE_BYTES,
+};
+use crate::handlers::fanout::{Delivery, Job};
+use crate::store::HistoryItem;
+use crate::token::now_secs;
+
+/// One notification to publish: who sent it, where, and its SQS message id (the frame's `id`).
+pub(super) struct Message<'a> {
+    pub room_id: &'a str,
+    pub target_user: Option<&'a str>,
+    pub sender: &'a str,
+    pub data: &'a RawValue,
+    pub id: Option<&'a str>,
+    /// `id` is an SQS message id, whose redelivery replays the frame (see `Sender::publish`).
+    pub dedup: bool,
+}
+
+impl Sender {
+    /// `dedup`: when the record will fail and come back after the frame was sequenced
+    /// (connections not reached with no queue to carry them, or the fan-out failed), a claim
+    /// maps the message id to the seq just delivered, and the redelivery replays that frame
+    /// (same seq, same bytes) rather than sequencing it again. Other redeliveries (a Lambda
+    /// that died mid-fan-out, SQS's rare duplicates) get a new seq; browsers still drop the
+    /// copy by its `id`.
+    pub(super) async fn publish(
+        &self,
+        endpoint: &str,
+        m: Message<'_>,
+        budget: Budget,
+    ) -> Result<Delivery, SendError> {
+        let Some(h) = &self.history else {
+            let frame = encode_frame(m.sender, m.data, m.id);
+            let job = Job::post(m.room_id, m.target_user.map(str::to_owned), Bytes::from(frame));
+            return self.fan_out(endpoint, job, None, budget).await;
+        };
+        // Refused before a seq is spent on it.
+        let bytes = sequenced_len(m.sender, m.data, m.id);
+        if bytes > MAX_MESSAGE_BYTES {
+            return Err(PayloadTooLarge {
+                bytes,
+                limit: MAX_MESSAGE_BYTES,
+            }
+            .into());
+        }
+        let claim = m.id.filter(|_| m.dedup);
+        let (counter, prior) = futures::join!(h.store.next_seq(m.room_id), async {
+            h.store
+                .claimed(m.room_id, claim?)
+                .await
+                .inspect_err(|e| tracing::warn!(room_id = m.room_id, error = %e, "claim lookup failed; sequencing anew"))
+                .ok()
+                .flatten()
+        });
+        let counter = counter.map_err(SendError::History)?;
+        let expires_at = now_secs() + h.ttl_secs;
+        if let Some(prior) = prior.filter(|p| p.epoch == counter.epoch && p.frame.is_some()) {
+            let marker = HistoryItem {
+                seq: counter.last_seq,
+                epoch: counter.epoch,
+                frame: None,
+                target_user_id: None,
+                expires_at,
+            };
+            return self.replay(endpoint, h, m.room_id, prior, marker, budget).await;
+        }
+        let frame = encode_frame_at(m.sender, m.data, m.id, Some((counter.last_seq, &counter.epoch)));
+        if counter.epoch.len() > MAX_EPOCH_BYTES || frame.len() > MAX_MESSAGE_BYTES {
+            return Err(SendError::BadRecord(format!(
+                "the room's epoch is {} bytes; at most {MAX_EPOCH_BYTES} fit the frame size check",
+                counter.epoch.len()
+            )));
+        }
+        let frame = Bytes::from(frame);
+        let item = HistoryItem {
+            seq: counter.last_seq,
+            epoch: counter.epoch,
+            frame: Some(frame.to_vec()),
+            target_user_id: m.target_user.map(str::to_owned),
+            expires_at,
+        };
+        // The write is polled first: on the memory store it is done before the room is read.
+        let (written, first) = futures::join!(
+            h.store.put(m.room_id, &item),
+            self.connections
+                .room_page(m.room_id, None, self.settings.page_size)
+        );
+        // A frame that is not in the history is not delivered: the record fails and comes back.
+        written.map_err(SendError::History)?;
+        let job = Job::post(m.room_id, m.target_user.map(str::to_owned), frame);
+        let d = match first {
+            Ok(page) => self.fan_out(endpoint, job, Some(page), budget).await,
+            Err(e) => Err(SendError::Fanout(e.into())),
+        };
+        // The record fails and comes back: its redelivery replays this seq.
+        let fails = d.as_ref().map_or(true, |d| d.retryable_failures > 0);
+        if let (true, Some(id)) = (fails, claim) {
+            if let Err(e) = h.store.claim(m.room_id, id, &item).await {
+                tracing::warn!(room_id = m.room_id, error = %e, "claim not written; the redelivery gets a new seq");
+            }
+        }
+        d
+    }
+
+    /// A redelivery of a message already delivered at `prior.seq`: those bytes again (clients
+    /// that have them drop them by `id`), and `marker` (the seq just taken, with no frame)
+    /// written, so a recovery does not wait for that seq.
+    async fn replay(
+        &self,
+        endpoint: &str,
+        h: &History,
+        room_id: &str,
+        prior: HistoryItem,
+        marker: HistoryItem,
+        budget: Budget,
+    ) -> Result<Delivery, SendError> {
+        tracing::info!(
+            room_id,
+            seq = prior.seq,
+            "redelivery of a sequenced message: replaying it"
+        );
+        let frame = Bytes::from(prior.frame.unwrap_or_default());
+        let job = Job::post(room_id, prior.target_user_id, frame);
+        let (marked, delivered) = futures::join!(
+            h.store.put(room_id, &marker),
+            self.fan_out(endpoint, job, None, budget)
+        );
+        if let Err(e) = marked {
+            tracing::warn!(room_id, seq = marker.seq, error = %e, "skip marker not written");
+        }
+        delivered
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use async_trait::async_trait;
+
+    use super::*;
+    use crate::frame::raw;
+    use crate::handlers::deadline::Deadline;
+    use crate::push::memory::{MemoryPusher, MemoryPusherFactory};
+    use crate::store::{
+        Connection, ConnectionStore, Counter, HistoryStore, MemoryConnectionStore, MemoryHistoryStore,
+        StoreError,
+    };
+
+    /// The memory history, with writes of frames refused.
+    struct Unwritable(MemoryHistoryStore);
+
+    #[async_trait]
+    impl HistoryStore for Unwritable {
+        async fn next_seq(&self, room_id: &str) -> Result<Counter, StoreError> {
+            self.0.next_seq(room_id).await
+        }
+        async fn counter(&self, room_id: &str) -> Result<Counter, StoreError> {
+            self.0.counter(room_id).await
+        }
+        async fn position(&self, room_id: &str) -> Result<Option<Counter>, StoreError> {
+            self.0.position(room_id).await
+        }
+        async fn put(&self, _: &str, _: &HistoryItem) -> Result<(), StoreError> {
+            Err(StoreError::Backend {
+                op: "PutItem",
+                table: "hermesHistory".into(),
+                message: "ProvisionedThroughputExceededException".into(),
+            })
+        }
+        async fn claim(&self, room_id: &str, id: &str, item: &HistoryItem) -> Result<(), StoreError> {
+            self.0.claim(room_id, id, item).await
+        }
+        async fn claimed(&self, room_id: &str, id: &str) -> Result<Option<HistoryItem>, StoreError> {
+            self.0.claimed(room_id, id).await
+        }
+        async fn range(
+            &self,
+            room_id: &str,
+            from: u64,
+            to: u64,
+            limit: usize,
+        ) -> Result<Vec<HistoryItem>, StoreError> {
+            self.0.range(room_id, from, to, limit).await
+        }
+    }
+
+    async fn sender(history: Arc<dyn HistoryStore>) -> (Sender, Arc<MemoryPusher>) {
+        let conns = Arc::new(MemoryConnectionStore::new());
+        conns
+            .put(&Connection {
+                connection_id: "a".into(),
+                room_id: "R".into(),
+                user_id: "1".into(),
+                connected_at: 0,
+                expires_at: u64::MAX,
+            })
+            .await
+            .unwrap();
+        let pusher = MemoryPusher::new();
+        let s = Sender::new(conns, Arc::new(MemoryPusherFactory(pusher.clone())), None)
+            .with_history(history, Duration::from_secs(60));
+        (s, pusher)
+    }
+
+    fn message<'a>(data: &'a RawValue) -> Message<'a> {
+        Message {
+            room_id: "R",
+            target_user: None,
+            sender: "1",
+            data,
+            id: Some("m1"),
+            dedup: true,
+        }
+    }
+
+    const BUDGET: Budget = Budget {
+        concurrency: 4,
+        deadline: Deadline::NONE,
+    };
+
+    #[tokio::test]
+    async fn an_oversize_message_spends_no_seq() {
+        let history = Arc::new(MemoryHistoryStore::default());
+        let (s, pusher) = sender(history.clone()).await;
+        let big = raw(&serde_json::json!("x".repeat(MAX_MESSAGE_BYTES)));
+        let e = s
+            .publish("https://e/dev", message(&big), BUDGET)
+            .await
+            .unwrap_err();
+        assert!(matches!(e, SendError::TooLarge(_)), "{e}");
+        assert_eq!(history.position("R").await.unwrap(), None, "no counter made");
+        assert_eq!(pusher.total(), 0);
+    }
+
+    #[tokio::test]
+    async fn a_frame_the_history_did_not_take_is_not_posted() {
+        let (s, pusher) = sender(Arc::new(Unwritable(MemoryHistoryStore::default()))).await;
+        let data = raw(&serde_json::json!({"k": 1}));
+        let e = s
+            .publish("https://e/dev", message(&data), BUDGET)
+            .await
+            .unwrap_err();
+        assert!(
+            e.to_string()
+                .starts_with("the room's history failed: DynamoDB PutItem on table hermesHistory"),
+            "{e}"
+        );
+        assert_eq!(pusher.total(), 0);
+    }
+}

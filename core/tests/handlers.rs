@@ -12,9 +12,7 @@ use hermes_core::events::sqs::SqsEvent;
 use hermes_core::handlers::{connect, disconnect, Authorizer, Decision, DenyReason, SendEvent, Sender};
 use hermes_core::push::memory::MemoryPusherFactory;
 use hermes_core::push::{MemoryPusher, PushError};
-use hermes_core::store::{
-    Connection, ConnectionStore, MemoryConnectionStore, MemoryTokenStore, TokenRecord, TokenStore,
-};
+use hermes_core::store::{ConnectionStore, MemoryConnectionStore, MemoryTokenStore, TokenRecord, TokenStore};
 use hermes_core::token::{now_secs, Claims, JwtError, JwtKeys};
 use hermes_core::{Minter, UserId};
 use serde_json::{json, Value};
@@ -56,16 +54,7 @@ fn auth_event(token: &str) -> ApiGatewayCustomAuthorizerRequestTypeRequest {
 }
 
 async fn join(w: &World, id: &str, room: &str, user: &str) {
-    w.conns
-        .put(&Connection {
-            connection_id: id.into(),
-            room_id: room.into(),
-            user_id: user.into(),
-            connected_at: now_secs(),
-            expires_at: now_secs() + 60,
-        })
-        .await
-        .unwrap();
+    common::join(&*w.conns, id, room, user).await
 }
 
 fn frames(w: &World, id: &str) -> Vec<Value> {

@@ -27,6 +27,19 @@ pub fn config(extra: &[(&str, &str)]) -> Config {
 }
 
 /// Unique ids per test run, so tests sharing the emulator's tables never see each other's rows.
+/// A connection row, as the connect handler writes it.
+pub async fn join(store: &dyn hermes_core::store::ConnectionStore, id: &str, room: &str, user: &str) {
+    let now = hermes_core::token::now_secs();
+    let row = hermes_core::store::Connection {
+        connection_id: id.into(),
+        room_id: room.into(),
+        user_id: user.into(),
+        connected_at: now,
+        expires_at: now + 60,
+    };
+    store.put(&row).await.unwrap();
+}
+
 pub fn unique(prefix: &str) -> String {
     use std::sync::atomic::{AtomicU64, Ordering};
     static N: AtomicU64 = AtomicU64::new(0);

@@ -21,8 +21,8 @@ use hermes_core::handlers::{recover, Sender};
 use hermes_core::push::memory::MemoryPusherFactory;
 use hermes_core::push::{MemoryPusher, PushError, Pusher};
 use hermes_core::store::{
-    Connection, ConnectionStore, Counter, HistoryItem, HistoryStore, MemoryConnectionStore,
-    MemoryHistoryStore, StoreError,
+    ConnectionStore, Counter, HistoryItem, HistoryStore, MemoryConnectionStore, MemoryHistoryStore,
+    StoreError,
 };
 use hermes_core::token::now_secs;
 use serde_json::{json, Value};
@@ -59,16 +59,7 @@ fn world_over(history: Arc<MemoryHistoryStore>, store: Option<Arc<dyn HistorySto
 }
 
 async fn join(w: &World, id: &str, room: &str, user: &str) {
-    w.conns
-        .put(&Connection {
-            connection_id: id.into(),
-            room_id: room.into(),
-            user_id: user.into(),
-            connected_at: now_secs(),
-            expires_at: now_secs() + 60,
-        })
-        .await
-        .unwrap();
+    common::join(&*w.conns, id, room, user).await
 }
 
 fn sqs(records: &[(&str, Value)]) -> SqsEvent {

@@ -11,6 +11,8 @@
 //! | `recovery.rs` | the `recover` route: bounded per connection and in bytes |
 
 mod batch;
+#[cfg(test)]
+mod fixtures;
 mod publish;
 mod record;
 mod recovery;

@@ -146,67 +146,14 @@ mod tests {
     use std::sync::Arc;
     use std::time::Duration;
 
-    use async_trait::async_trait;
-
     use super::*;
     use crate::frame::raw;
     use crate::handlers::deadline::Deadline;
     use crate::push::memory::{MemoryPusher, MemoryPusherFactory};
-    use crate::store::{
-        Connection, ConnectionStore, Counter, HistoryStore, MemoryConnectionStore, MemoryHistoryStore,
-        StoreError,
-    };
-
-    /// The memory history, with writes of frames refused.
-    struct Unwritable(MemoryHistoryStore);
-
-    #[async_trait]
-    impl HistoryStore for Unwritable {
-        async fn next_seq(&self, room_id: &str) -> Result<Counter, StoreError> {
-            self.0.next_seq(room_id).await
-        }
-        async fn counter(&self, room_id: &str) -> Result<Counter, StoreError> {
-            self.0.counter(room_id).await
-        }
-        async fn position(&self, room_id: &str) -> Result<Option<Counter>, StoreError> {
-            self.0.position(room_id).await
-        }
-        async fn put(&self, _: &str, _: &HistoryItem) -> Result<(), StoreError> {
-            Err(StoreError::Backend {
-                op: "PutItem",
-                table: "hermesHistory".into(),
-                message: "ProvisionedThroughputExceededException".into(),
-            })
-        }
-        async fn claim(&self, room_id: &str, id: &str, item: &HistoryItem) -> Result<(), StoreError> {
-            self.0.claim(room_id, id, item).await
-        }
-        async fn claimed(&self, room_id: &str, id: &str) -> Result<Option<HistoryItem>, StoreError> {
-            self.0.claimed(room_id, id).await
-        }
-        async fn range(
-            &self,
-            room_id: &str,
-            from: u64,
-            to: u64,
-            limit: usize,
-        ) -> Result<Vec<HistoryItem>, StoreError> {
-            self.0.range(room_id, from, to, limit).await
-        }
-    }
+    use crate::store::{HistoryStore, MemoryHistoryStore};
 
     async fn sender(history: Arc<dyn HistoryStore>) -> (Sender, Arc<MemoryPusher>) {
-        let conns = Arc::new(MemoryConnectionStore::new());
-        conns
-            .put(&Connection {
-                connection_id: "a".into(),
-                room_id: "R".into(),
-                user_id: "1".into(),
-                connected_at: 0,
-                expires_at: u64::MAX,
-            })
-            .await
-            .unwrap();
+        let conns = super::super::fixtures::connections(&[("a", "R", "1")]).await;
         let pusher = MemoryPusher::new();
         let s = Sender::new(conns, Arc::new(MemoryPusherFactory(pusher.clone())), None)
             .with_history(history, Duration::from_secs(60));
@@ -240,22 +187,6 @@ mod tests {
             .unwrap_err();
         assert!(matches!(e, SendError::TooLarge(_)), "{e}");
         assert_eq!(history.position("R").await.unwrap(), None, "no counter made");
-        assert_eq!(pusher.total(), 0);
-    }
-
-    #[tokio::test]
-    async fn a_frame_the_history_did_not_take_is_not_posted() {
-        let (s, pusher) = sender(Arc::new(Unwritable(MemoryHistoryStore::default()))).await;
-        let data = raw(&serde_json::json!({"k": 1}));
-        let e = s
-            .publish("https://e/dev", message(&data), BUDGET)
-            .await
-            .unwrap_err();
-        assert!(
-            e.to_string()
-                .starts_with("the room's history failed: DynamoDB PutItem on table hermesHistory"),
-            "{e}"
-        );
         assert_eq!(pusher.total(), 0);
     }
 }

@@ -81,7 +81,7 @@ mod tests {
     use super::*;
     use crate::handlers::deadline::Deadline;
     use crate::push::memory::{MemoryPusher, MemoryPusherFactory};
-    use crate::store::{Connection, ConnectionStore, MemoryConnectionStore, MemoryHistoryStore};
+    use crate::store::{ConnectionStore, MemoryConnectionStore, MemoryHistoryStore};
 
     struct World {
         sender: Sender,
@@ -90,19 +90,7 @@ mod tests {
     }
 
     async fn world(members: &[(&str, &str, &str)]) -> World {
-        let conns = Arc::new(MemoryConnectionStore::new());
-        for (id, room, user) in members {
-            conns
-                .put(&Connection {
-                    connection_id: (*id).into(),
-                    room_id: (*room).into(),
-                    user_id: (*user).into(),
-                    connected_at: 0,
-                    expires_at: u64::MAX,
-                })
-                .await
-                .unwrap();
-        }
+        let conns = super::super::fixtures::connections(members).await;
         let pusher = MemoryPusher::new();
         let sender = Sender::new(
             conns.clone(),

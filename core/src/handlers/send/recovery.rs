@@ -216,9 +216,7 @@ mod tests {
     use crate::frame::{encode_frame_at, raw};
     use crate::push::memory::{MemoryPusher, MemoryPusherFactory};
     use crate::push::PushError;
-    use crate::store::{
-        ConnectionStore, HistoryItem, HistoryStore, MemoryConnectionStore, MemoryHistoryStore,
-    };
+    use crate::store::{HistoryItem, HistoryStore, MemoryHistoryStore};
     use crate::token::now_secs;
 
     /// The memory pusher, taking `delay` per post and noting the recovery bytes still free.
@@ -256,17 +254,7 @@ mod tests {
 
     /// Room R with `messages` frames of about `size` bytes, a connection "a" of user 1 in it.
     async fn world(messages: u64, size: usize, limits: RecoveryLimits, delay: Duration) -> World {
-        let conns = Arc::new(MemoryConnectionStore::new());
-        conns
-            .put(&Connection {
-                connection_id: "a".into(),
-                room_id: "R".into(),
-                user_id: "1".into(),
-                connected_at: 0,
-                expires_at: u64::MAX,
-            })
-            .await
-            .unwrap();
+        let conns = super::super::fixtures::connections(&[("a", "R", "1")]).await;
         let history = Arc::new(MemoryHistoryStore::default());
         let data = raw(&Value::String("x".repeat(size)));
         let (mut epoch, mut frame_bytes) = (String::new(), 0);

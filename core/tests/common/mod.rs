@@ -232,6 +232,9 @@ pub mod counting_store {
         async fn room(&self, room_id: &str) -> Result<Vec<RoomMember>, StoreError> {
             self.inner.room(room_id).await
         }
+        async fn lease_recovery(&self, id: &str, now_ms: u64, until_ms: u64) -> Result<bool, StoreError> {
+            self.inner.lease_recovery(id, now_ms, until_ms).await
+        }
         async fn room_page(
             &self,
             room_id: &str,

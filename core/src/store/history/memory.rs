@@ -1,149 +1,12 @@
-//! In-process stores: unit tests, benchmarks, the local gateway's default backend and the
-//! gem's memory backend.
+//! The history table in memory, with the DynamoDB store's semantics.
 
-use std::collections::{BTreeMap, HashMap};
-use std::ops::Bound;
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::Mutex;
 
 use async_trait::async_trait;
 
-use super::history::{new_epoch, now_ms, Counter, HistoryItem, HistoryStore};
-use super::{Connection, ConnectionStore, RoomMember, RoomPage, StoreError, TokenRecord, TokenStore};
-
-#[derive(Default)]
-pub struct MemoryTokenStore {
-    rows: Mutex<HashMap<(String, String), TokenRecord>>,
-}
-
-impl MemoryTokenStore {
-    pub fn new() -> Self {
-        Self::default()
-    }
-    pub fn len(&self) -> usize {
-        self.rows.lock().unwrap().len()
-    }
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-}
-
-#[async_trait]
-impl TokenStore for MemoryTokenStore {
-    async fn get(&self, user_id: &str, room_id: &str) -> Result<Option<TokenRecord>, StoreError> {
-        let rows = self.rows.lock().unwrap();
-        Ok(rows.get(&(user_id.to_owned(), room_id.to_owned())).cloned())
-    }
-    async fn put(&self, record: &TokenRecord) -> Result<(), StoreError> {
-        let key = (record.user_id.clone(), record.room_id.clone());
-        self.rows.lock().unwrap().insert(key, record.clone());
-        Ok(())
-    }
-    async fn delete(&self, user_id: &str, room_id: &str) -> Result<bool, StoreError> {
-        let key = (user_id.to_owned(), room_id.to_owned());
-        Ok(self.rows.lock().unwrap().remove(&key).is_some())
-    }
-}
-
-/// Rows by id plus a room index, like the table and its GSI.
-#[derive(Default)]
-pub struct MemoryConnectionStore {
-    inner: Mutex<Conns>,
-}
-
-#[derive(Default)]
-struct Conns {
-    rows: HashMap<String, Connection>,
-    rooms: HashMap<String, BTreeMap<String, String>>,
-}
-
-impl MemoryConnectionStore {
-    pub fn new() -> Self {
-        Self::default()
-    }
-    pub fn len(&self) -> usize {
-        self.inner.lock().unwrap().rows.len()
-    }
-    pub fn clear(&self) {
-        *self.inner.lock().unwrap() = Conns::default();
-    }
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-}
-
-impl Conns {
-    fn unlink(&mut self, c: &Connection) {
-        if let Some(room) = self.rooms.get_mut(&c.room_id) {
-            room.remove(&c.connection_id);
-            if room.is_empty() {
-                self.rooms.remove(&c.room_id);
-            }
-        }
-    }
-}
-
-#[async_trait]
-impl ConnectionStore for MemoryConnectionStore {
-    async fn put(&self, c: &Connection) -> Result<(), StoreError> {
-        let mut g = self.inner.lock().unwrap();
-        if let Some(old) = g.rows.insert(c.connection_id.clone(), c.clone()) {
-            g.unlink(&old);
-        }
-        g.rooms
-            .entry(c.room_id.clone())
-            .or_default()
-            .insert(c.connection_id.clone(), c.user_id.clone());
-        Ok(())
-    }
-    async fn get(&self, connection_id: &str) -> Result<Option<Connection>, StoreError> {
-        Ok(self.inner.lock().unwrap().rows.get(connection_id).cloned())
-    }
-    async fn delete(&self, connection_id: &str) -> Result<(), StoreError> {
-        let mut g = self.inner.lock().unwrap();
-        if let Some(old) = g.rows.remove(connection_id) {
-            g.unlink(&old);
-        }
-        Ok(())
-    }
-    async fn room(&self, room_id: &str) -> Result<Vec<RoomMember>, StoreError> {
-        let g = self.inner.lock().unwrap();
-        Ok(g.rooms
-            .get(room_id)
-            .map(|m| {
-                m.iter()
-                    .map(|(c, u)| RoomMember {
-                        connection_id: c.clone(),
-                        user_id: u.clone(),
-                    })
-                    .collect()
-            })
-            .unwrap_or_default())
-    }
-    async fn room_page(
-        &self,
-        room_id: &str,
-        after: Option<&str>,
-        limit: usize,
-    ) -> Result<RoomPage, StoreError> {
-        let g = self.inner.lock().unwrap();
-        let Some(room) = g.rooms.get(room_id) else {
-            return Ok(RoomPage::default());
-        };
-        let lo = after.map_or(Bound::Unbounded, Bound::Excluded);
-        let mut it = room.range::<str, _>((lo, Bound::Unbounded));
-        let members: Vec<RoomMember> = it
-            .by_ref()
-            .take(limit.max(1))
-            .map(|(c, u)| RoomMember {
-                connection_id: c.clone(),
-                user_id: u.clone(),
-            })
-            .collect();
-        // Like DynamoDB's LastEvaluatedKey: set when the page stopped at its limit.
-        let next = it.next().and(members.last().map(|m| m.connection_id.clone()));
-        Ok(RoomPage { members, next })
-    }
-}
+use super::{new_epoch, now_ms, Counter, HistoryItem, HistoryStore};
+use crate::store::StoreError;
 
 /// The room history in memory, with the DynamoDB store's semantics (counter, items, claims,
 /// TTL read back), bounded: at most `max_items` items and claims per room, oldest dropped first.
@@ -157,7 +20,7 @@ struct RoomHistory {
     counter: Option<Counter>,
     items: BTreeMap<u64, HistoryItem>,
     claims: HashMap<String, (u64, String)>,
-    claim_order: std::collections::VecDeque<String>,
+    claim_order: VecDeque<String>,
 }
 
 impl RoomHistory {
@@ -286,5 +149,119 @@ impl HistoryStore for MemoryHistoryStore {
             .take(limit)
             .map(|(_, i)| i.clone())
             .collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn item(seq: u64, epoch: &str, expires_at: u64) -> HistoryItem {
+        HistoryItem {
+            seq,
+            epoch: epoch.into(),
+            frame: Some(format!("{{\"n\":{seq}}}").into_bytes()),
+            target_user_id: None,
+            expires_at,
+        }
+    }
+
+    fn later() -> u64 {
+        crate::token::now_secs() + 3600
+    }
+
+    #[tokio::test]
+    async fn the_counter_counts_in_one_epoch_until_it_is_lost() {
+        let store = MemoryHistoryStore::default();
+        assert_eq!(
+            store.position("R").await.unwrap(),
+            None,
+            "position never creates it"
+        );
+        let zero = store.counter("R").await.unwrap();
+        assert_eq!((zero.last_seq, zero.updated_at_ms), (0, 0));
+        assert_eq!(store.position("R").await.unwrap(), Some(zero.clone()));
+        let one = store.next_seq("R").await.unwrap();
+        let two = store.next_seq("R").await.unwrap();
+        assert_eq!((one.last_seq, two.last_seq), (1, 2));
+        assert_eq!((&one.epoch, &two.epoch), (&zero.epoch, &zero.epoch));
+        assert!(two.updated_at_ms > 0);
+        assert_eq!(store.counter("R").await.unwrap(), two);
+        assert_eq!(
+            store.next_seq("other").await.unwrap().last_seq,
+            1,
+            "rooms count apart"
+        );
+
+        store.lose_counter("R");
+        let again = store.next_seq("R").await.unwrap();
+        assert_eq!(again.last_seq, 1);
+        assert_ne!(
+            again.epoch, zero.epoch,
+            "a lost counter comes back in a new epoch"
+        );
+    }
+
+    #[tokio::test]
+    async fn items_are_bounded_and_expire_oldest_first() {
+        let store = MemoryHistoryStore::new(3);
+        for seq in 1..=5 {
+            store.put("R", &item(seq, "e", later())).await.unwrap();
+        }
+        assert_eq!(store.len("R"), 3);
+        let seqs = |items: Vec<HistoryItem>| items.iter().map(|i| i.seq).collect::<Vec<_>>();
+        assert_eq!(seqs(store.range("R", 0, 10, 10).await.unwrap()), [3, 4, 5]);
+
+        let store = MemoryHistoryStore::new(10);
+        store.put("R", &item(1, "e", 1)).await.unwrap();
+        store.put("R", &item(2, "e", later())).await.unwrap();
+        assert_eq!(
+            seqs(store.range("R", 1, 2, 10).await.unwrap()),
+            [2],
+            "expired item swept"
+        );
+    }
+
+    #[tokio::test]
+    async fn ranges_are_inclusive_ordered_and_limited() {
+        let store = MemoryHistoryStore::default();
+        for seq in [4, 1, 3, 2, 5] {
+            store.put("R", &item(seq, "e", later())).await.unwrap();
+        }
+        let seqs = |items: Vec<HistoryItem>| items.iter().map(|i| i.seq).collect::<Vec<_>>();
+        assert_eq!(seqs(store.range("R", 2, 4, 10).await.unwrap()), [2, 3, 4]);
+        assert_eq!(seqs(store.range("R", 2, 5, 2).await.unwrap()), [2, 3]);
+        assert!(store.range("R", 4, 2, 10).await.unwrap().is_empty());
+        assert!(store.range("none", 1, 5, 10).await.unwrap().is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_claim_finds_its_item_only_in_the_same_epoch() {
+        let store = MemoryHistoryStore::default();
+        let delivered = item(7, "e1", later());
+        store.put("R", &delivered).await.unwrap();
+        store.claim("R", "m-1", &delivered).await.unwrap();
+        assert_eq!(store.claimed("R", "m-1").await.unwrap(), Some(delivered));
+        assert_eq!(store.claimed("R", "m-2").await.unwrap(), None);
+        assert_eq!(store.claimed("S", "m-1").await.unwrap(), None);
+
+        store.put("R", &item(7, "e2", later())).await.unwrap();
+        assert_eq!(
+            store.claimed("R", "m-1").await.unwrap(),
+            None,
+            "seq 7 of another epoch"
+        );
+    }
+
+    #[tokio::test]
+    async fn claims_are_bounded_oldest_first() {
+        let store = MemoryHistoryStore::new(2);
+        for (seq, id) in [(1, "m-1"), (2, "m-2"), (3, "m-3")] {
+            let it = item(seq, "e", later());
+            store.put("R", &it).await.unwrap();
+            store.claim("R", id, &it).await.unwrap();
+        }
+        assert_eq!(store.claimed("R", "m-1").await.unwrap(), None);
+        assert_eq!(store.claimed("R", "m-3").await.unwrap().map(|i| i.seq), Some(3));
     }
 }

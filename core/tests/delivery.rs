@@ -8,6 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
+use bytes::Bytes;
 use common::fixture;
 use hermes_core::events::apigw::ApiGatewayWebsocketProxyRequest;
 use hermes_core::events::sqs::SqsEvent;
@@ -545,7 +546,7 @@ async fn a_disconnect_record_closes_only_that_users_sockets_in_that_room() {
         ("u1-other-room", false),
     ] {
         assert_eq!(
-            w.pusher.post(id, b"x").await == Err(PushError::Gone),
+            w.pusher.post_once(id, &Bytes::from_static(b"x")).await == Err(PushError::Gone),
             closed,
             "{id}"
         );

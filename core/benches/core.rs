@@ -24,9 +24,10 @@ use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughpu
 use hermes_core::config::{JwtSecret, Secret};
 use hermes_core::frame::encode_frame;
 use hermes_core::handlers::{Authorizer, Decision, Sender};
-use hermes_core::push::lean::{Answer, LeanPoster, Transport, TransportFuture};
+use hermes_core::push::lean::LeanPoster;
 use hermes_core::push::memory::MemoryPusherFactory;
 use hermes_core::push::sigv4::Signer;
+use hermes_core::push::transport::{Answer, Transport, TransportFuture};
 use hermes_core::push::MemoryPusher;
 use hermes_core::store::{Connection, ConnectionStore, MemoryConnectionStore, MemoryTokenStore};
 use hermes_core::token::{compose, now_secs, seal, Claims, JwtKeys, UserId};

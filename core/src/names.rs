@@ -62,6 +62,9 @@ pub mod connections {
     pub const CONNECTED_AT: &str = "connected_at";
     pub const EXPIRES_AT: &str = "expires_at";
     pub const ROOM_INDEX: &str = "room_id-index";
+    /// Until when (ms since 1970) the connection's recovery lease is held (N); absent until
+    /// its first recovery.
+    pub const RECOVERY_UNTIL: &str = "recovery_until";
 }
 
 /// History table: `room_id` (S, hash) + `seq` (N, range). Per room, `seq > 0` holds the frames

@@ -168,6 +168,13 @@ async fn close_uses_delete_connection() {
         seen.lock().unwrap().requests[0],
         ("DELETE".into(), "/development/@connections/ok-2".into())
     );
+    // One attempt: closes go through the fan-out, which retries them at its own pace.
+    assert!(matches!(
+        p.close("throttled-2").await,
+        Err(PushError::Throttled(_))
+    ));
+    assert_eq!(p.close("gone-2").await, Err(PushError::Gone));
+    assert_eq!(seen.lock().unwrap().attempts["throttled-2"], 1);
 }
 
 #[tokio::test]

@@ -167,6 +167,78 @@ async fn connections_fan_out_by_query_across_pages() {
     assert!(store.room(&unique("empty")).await.unwrap().is_empty());
 }
 
+/// One conditional UpdateItem per lease: taken once until it ends, never on a missing row.
+#[tokio::test]
+async fn recovery_lease_is_one_conditional_update() {
+    let Some(ep) = aws_endpoint() else { return };
+    let (ddb, _) = clients(&ep).await;
+    let store = Arc::new(DynamoConnectionStore::new(ddb.clone(), "hermesConnections"));
+    let id = unique("lease");
+    store
+        .put(&Connection {
+            connection_id: id.clone(),
+            room_id: unique("room"),
+            user_id: "7".into(),
+            connected_at: 1,
+            expires_at: 2,
+        })
+        .await
+        .unwrap();
+    assert!(
+        store.lease_recovery(&id, 1_000, 6_000).await.unwrap(),
+        "first lease"
+    );
+    assert!(
+        !store.lease_recovery(&id, 5_999, 10_999).await.unwrap(),
+        "held until 6000"
+    );
+    assert!(
+        store.lease_recovery(&id, 6_000, 11_000).await.unwrap(),
+        "expired at 6000"
+    );
+
+    // Racing recoveries: one wins.
+    let tasks: Vec<_> = (0..8)
+        .map(|_| {
+            let (store, id) = (store.clone(), id.clone());
+            tokio::spawn(async move { store.lease_recovery(&id, 20_000, 25_000).await.unwrap() })
+        })
+        .collect();
+    let mut won = 0;
+    for t in tasks {
+        won += usize::from(t.await.unwrap());
+    }
+    assert_eq!(won, 1, "one of eight concurrent leases");
+
+    use aws_sdk_dynamodb::types::AttributeValue::S;
+    let raw = ddb
+        .get_item()
+        .table_name("hermesConnections")
+        .key("connection_id", S(id.clone()))
+        .send()
+        .await
+        .unwrap()
+        .item
+        .unwrap();
+    assert_eq!(raw["recovery_until"].as_n().unwrap(), "25000");
+    assert_eq!(
+        raw["user_id"].as_s().unwrap(),
+        "7",
+        "the lease leaves the row as it was"
+    );
+
+    let gone = unique("gone");
+    assert!(
+        !store.lease_recovery(&gone, 1_000, 6_000).await.unwrap(),
+        "no row, no lease"
+    );
+    assert_eq!(
+        store.get(&gone).await.unwrap(),
+        None,
+        "and no row made by the lease"
+    );
+}
+
 /// A queue of the test's own: the shared one is read by other tests concurrently.
 async fn own_queue(ep: &str, name: String) -> SqsQueue {
     let (_, sqs) = clients(ep).await;

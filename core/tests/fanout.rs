@@ -10,6 +10,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
+use bytes::Bytes;
 use common::config;
 use common::counting_store::Counting;
 use common::fake_api_gateway::{self, Options};
@@ -54,9 +55,9 @@ struct Slow(Arc<MemoryPusher>, Duration);
 
 #[async_trait]
 impl Pusher for Slow {
-    async fn post(&self, id: &str, data: &[u8]) -> Result<(), PushError> {
+    async fn post_once(&self, id: &str, frame: &Bytes) -> Result<(), PushError> {
         tokio::time::sleep(self.1).await;
-        self.0.post(id, data).await
+        self.0.post_once(id, frame).await
     }
     async fn close(&self, id: &str) -> Result<(), PushError> {
         self.0.close(id).await

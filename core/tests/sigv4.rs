@@ -22,8 +22,9 @@ use aws_smithy_runtime_api::client::orchestrator::{HttpRequest, HttpResponse};
 use aws_smithy_types::body::SdkBody;
 use aws_smithy_types::config_bag::ConfigBag;
 use bytes::Bytes;
-use hermes_core::push::lean::{Answer, LeanPoster, Transport, TransportFuture};
+use hermes_core::push::lean::LeanPoster;
 use hermes_core::push::sigv4::Signer;
+use hermes_core::push::transport::{Answer, Transport, TransportFuture};
 use http_body_util::Full;
 
 const AKID: &str = "AKIDEXAMPLE";
@@ -378,7 +379,7 @@ mod rustls_pemfile_item {
 
 #[tokio::test]
 async fn http2_when_the_endpoint_offers_it() {
-    use hermes_core::push::lean::HyperTransport;
+    use hermes_core::push::transport::HyperTransport;
     use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
     use rustls_pemfile_item::Item;
 

@@ -160,7 +160,7 @@ fn each_table_grants_only_what_its_calls_need() {
     );
     assert_eq!(
         on("ConnectionsTable.Arn"),
-        set(&["dynamodb:GetItem", "dynamodb:DeleteItem"])
+        set(&["dynamodb:GetItem", "dynamodb:DeleteItem", "dynamodb:UpdateItem"])
     );
     assert_eq!(
         on("${ConnectionsTable.Arn}/index/room_id-index"),

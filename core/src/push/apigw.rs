@@ -8,12 +8,13 @@ use aws_sdk_apigatewaymanagement::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_apigatewaymanagement::Client;
 use bytes::Bytes;
 
-use super::lean::{HyperTransport, LeanPoster, Transport};
-use super::{PushError, Pusher, PusherFactory};
+use super::lean::LeanPoster;
+use super::transport::{HyperTransport, Transport};
+use super::{classify, PushError, Pusher, PusherFactory};
 
 /// The management API: PostToConnection through the lean client (push/lean.rs), every
-/// other call (DeleteConnection) through aws-sdk-apigatewaymanagement, whose standard retry
-/// strategy `crate::aws::sdk_config` sets up.
+/// other call (DeleteConnection) through aws-sdk-apigatewaymanagement. Both make one attempt:
+/// closes go through the fan-out like posts, which paces and retries them itself.
 pub struct ApiGwPusher {
     poster: Result<LeanPoster, String>,
     client: Client,
@@ -32,28 +33,17 @@ where
     E: ProvideErrorMetadata + std::error::Error + 'static,
 {
     let status = e.raw_response().map(|r| r.status().as_u16());
-    let code = e.code().unwrap_or_default().to_owned();
-    let message = crate::aws::describe_sdk_error(&e);
-    match status {
-        Some(410) => PushError::Gone,
-        _ if code == "GoneException" => PushError::Gone,
-        Some(429) => PushError::Throttled(message),
-        _ if code == "LimitExceededException" => PushError::Throttled(message),
-        Some(s) if (400..500).contains(&s) => PushError::Rejected { status: s, message },
-        _ => PushError::Unavailable(message),
-    }
+    classify::error_for(
+        status,
+        e.code().unwrap_or_default(),
+        crate::aws::describe_sdk_error(&e),
+    )
 }
 
 #[async_trait]
 impl Pusher for ApiGwPusher {
-    async fn post(&self, connection_id: &str, data: &[u8]) -> Result<(), PushError> {
-        self.poster()?
-            .post(connection_id, Bytes::copy_from_slice(data))
-            .await
-    }
-
-    async fn post_once(&self, connection_id: &str, data: &Bytes) -> Result<(), PushError> {
-        self.poster()?.attempt(connection_id, data.clone()).await
+    async fn post_once(&self, connection_id: &str, frame: &Bytes) -> Result<(), PushError> {
+        self.poster()?.attempt(connection_id, frame.clone()).await
     }
 
     async fn close(&self, connection_id: &str) -> Result<(), PushError> {
@@ -114,6 +104,7 @@ impl PusherFactory for ApiGwPusherFactory {
                 }
                 let conf = aws_sdk_apigatewaymanagement::config::Builder::from(&self.base)
                     .endpoint_url(endpoint)
+                    .retry_config(aws_sdk_apigatewaymanagement::config::retry::RetryConfig::disabled())
                     .build();
                 Arc::new(ApiGwPusher {
                     poster,

@@ -2,6 +2,7 @@ use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
+use bytes::Bytes;
 
 use super::{PushError, Pusher, PusherFactory};
 
@@ -49,7 +50,7 @@ impl MemoryPusher {
 
 #[async_trait]
 impl Pusher for MemoryPusher {
-    async fn post(&self, id: &str, data: &[u8]) -> Result<(), PushError> {
+    async fn post_once(&self, id: &str, frame: &Bytes) -> Result<(), PushError> {
         if self.gone.lock().unwrap().contains(id) {
             return Err(PushError::Gone);
         }
@@ -61,7 +62,7 @@ impl Pusher for MemoryPusher {
             .unwrap()
             .entry(id.to_owned())
             .or_default()
-            .push(data.to_vec());
+            .push(frame.to_vec());
         Ok(())
     }
     async fn close(&self, id: &str) -> Result<(), PushError> {

@@ -242,11 +242,11 @@ pub mod counting_store {
         async fn delete(&self, id: &str) -> Result<(), StoreError> {
             self.inner.delete(id).await
         }
-        async fn lease_recovery(&self, id: &str, now_ms: u64, until_ms: u64) -> Result<bool, StoreError> {
-            self.inner.lease_recovery(id, now_ms, until_ms).await
-        }
         async fn room(&self, room_id: &str) -> Result<Vec<RoomMember>, StoreError> {
             self.inner.room(room_id).await
+        }
+        async fn lease_recovery(&self, id: &str, now_ms: u64, until_ms: u64) -> Result<bool, StoreError> {
+            self.inner.lease_recovery(id, now_ms, until_ms).await
         }
         async fn room_page(
             &self,

@@ -21,7 +21,7 @@ async fn a_disconnect_record_closes_only_that_users_sockets_in_that_room() {
         ("u1-other-room", false),
     ] {
         assert_eq!(
-            w.pusher.post(id, b"x").await == Err(PushError::Gone),
+            w.pusher.post_once(id, &Bytes::from_static(b"x")).await == Err(PushError::Gone),
             closed,
             "{id}"
         );

@@ -13,6 +13,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
+use bytes::Bytes;
 use common::fixture;
 use hermes_core::events::apigw::ApiGatewayWebsocketProxyRequest;
 use hermes_core::events::sqs::SqsEvent;

@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use crate::push::lean::RetryPolicy;
+use crate::push::RetryPolicy;
 
 #[derive(Clone, Debug)]
 pub struct Settings {

@@ -229,16 +229,13 @@ mod tests {
 
     #[async_trait]
     impl Pusher for Slow {
-        async fn post(&self, id: &str, data: &[u8]) -> Result<(), PushError> {
+        async fn post_once(&self, id: &str, data: &Bytes) -> Result<(), PushError> {
             self.free
                 .lock()
                 .unwrap()
                 .push(self.limits.bytes.available_permits());
             tokio::time::sleep(self.delay).await;
-            self.inner.post(id, data).await
-        }
-        async fn post_once(&self, id: &str, data: &Bytes) -> Result<(), PushError> {
-            self.post(id, data).await
+            self.inner.post_once(id, data).await
         }
         async fn close(&self, id: &str) -> Result<(), PushError> {
             self.inner.close(id).await

@@ -1,14 +1,21 @@
-//! The room history (SPEC §7): per room, a counter that hands out `seq` with one atomic ADD
-//! and fixes an `epoch` when it is created, and the exact frame bytes delivered at each `seq`
-//! (kept `HERMES_HISTORY_TTL` seconds). A message whose record is about to fail after its
-//! frame went out also gets a claim (its SQS message id -> its seq), so the redelivery replays
-//! that frame instead of sequencing it again. Claims are written only then: a third write on
-//! every message would cost half as much again as the history itself.
+//! The room history table (`names::history`; the protocol is in `docs/protocol.md`): per
+//! room, a counter that hands out `seq` with one atomic ADD and fixes an `epoch` when it is
+//! created, and the exact frame bytes delivered at each `seq` (kept `HERMES_HISTORY_TTL`
+//! seconds). A message whose record is about to fail after its frame went out also gets a
+//! claim (its SQS message id -> its seq), so the redelivery replays that frame instead of
+//! sequencing it again. Claims are written only then: a third write on every message would
+//! cost half as much again as the history itself.
 
 use async_trait::async_trait;
 use sha2::{Digest, Sha256};
 
 use super::StoreError;
+
+mod dynamodb;
+mod memory;
+
+pub use dynamodb::DynamoHistoryStore;
+pub use memory::MemoryHistoryStore;
 
 /// The room's counter (the item at `seq = 0`).
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -1,0 +1,67 @@
+//! What the DynamoDB stores share: reading and writing attributes, and naming a failed call.
+
+use std::collections::HashMap;
+
+use aws_sdk_dynamodb::config::http::HttpResponse;
+use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_dynamodb::types::AttributeValue;
+
+use super::StoreError;
+
+pub(super) type Item = HashMap<String, AttributeValue>;
+
+pub(super) fn backend_err<E>(op: &'static str, table: &str, e: SdkError<E, HttpResponse>) -> StoreError
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+{
+    StoreError::Backend {
+        op,
+        table: table.to_owned(),
+        message: crate::aws::describe_sdk_error(&e),
+    }
+}
+
+pub(super) fn s(v: &str) -> AttributeValue {
+    AttributeValue::S(v.to_owned())
+}
+
+pub(super) fn n(v: u64) -> AttributeValue {
+    AttributeValue::N(v.to_string())
+}
+
+pub(super) fn get_s(item: &Item, table: &str, name: &str) -> Result<String, StoreError> {
+    match item.get(name) {
+        Some(AttributeValue::S(v)) => Ok(v.clone()),
+        // The seed's Ruby side may have written numeric ids; compare everything as strings.
+        Some(AttributeValue::N(v)) => Ok(v.clone()),
+        Some(_) => Err(StoreError::Malformed {
+            table: table.into(),
+            message: format!("{name} is not a string"),
+        }),
+        None => Err(StoreError::Malformed {
+            table: table.into(),
+            message: format!("{name} is missing"),
+        }),
+    }
+}
+
+pub(super) fn get_n(item: &Item, table: &str, name: &str) -> Result<Option<u64>, StoreError> {
+    match item.get(name) {
+        None => Ok(None),
+        Some(AttributeValue::N(v)) => {
+            // DynamoDB numbers may arrive as "1.7E9" or "1700000000.0" from other writers.
+            let parsed = v
+                .parse::<u64>()
+                .ok()
+                .or_else(|| v.parse::<f64>().ok().filter(|f| *f >= 0.0).map(|f| f as u64));
+            parsed.map(Some).ok_or_else(|| StoreError::Malformed {
+                table: table.into(),
+                message: format!("{name} is not a number"),
+            })
+        }
+        Some(_) => Err(StoreError::Malformed {
+            table: table.into(),
+            message: format!("{name} is not a number"),
+        }),
+    }
+}

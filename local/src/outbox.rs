@@ -11,7 +11,7 @@ use std::time::SystemTime;
 use axum::extract::ws::Utf8Bytes;
 use tokio::sync::{mpsc, Notify};
 
-use crate::events::Peer;
+use crate::peer::Peer;
 
 /// What a queued frame costs besides its bytes (channel node, buffer header), so a flood of
 /// empty frames is bounded too.

@@ -12,8 +12,8 @@ use tokio::time::{sleep, timeout, Instant};
 use tungstenite::error::ProtocolError;
 
 use crate::dispatch::{dispatch, Dispatcher, SocketSlot};
-use crate::events::Peer;
 use crate::outbox::{Closing, Live};
+use crate::peer::Peer;
 use crate::state::App;
 
 /// How long the gateway tries to deliver its close frame (or the echo of the client's) to a
@@ -116,7 +116,7 @@ pub(crate) async fn run_socket(app: Arc<App>, id: String, peer: Peer, mut socket
         Ending::Drop => {}
     }
     drop(socket);
-    let ev = app.ws_event(&id, "$disconnect", "DISCONNECT", &peer);
+    let ev = app.events.websocket(&id, "$disconnect", "DISCONNECT", &peer);
     disconnect(&*app.connections, &ev).await;
 }
 

@@ -3,7 +3,6 @@
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use hermes_core::handlers::{Authorizer, Sender};
@@ -13,15 +12,14 @@ use hermes_core::token::JwtKeys;
 use hermes_core::{Backend, Backends, Config, ConfigError, Minter};
 use tokio::sync::Semaphore;
 
-use crate::ids::short_id;
+use crate::events::Events;
+use crate::ids::Ids;
 use crate::options::Options;
 use crate::outbox::Live;
 use crate::pushers::BoundedPushers;
 
 pub(crate) struct App {
     pub opts: Options,
-    /// Where the gateway listens: the events' `domainName`, the management endpoint's host.
-    pub addr: SocketAddr,
     pub region: String,
     pub authorizer: Authorizer,
     pub connections: Arc<dyn ConnectionStore>,
@@ -37,7 +35,9 @@ pub(crate) struct App {
     pub sockets: Mutex<HashMap<String, Arc<Live>>>,
     /// Frames being routed, across the gateway (`Options::max_routes`).
     pub routes: Arc<Semaphore>,
-    seq: AtomicU64,
+    /// Connection and request ids, as API Gateway writes them.
+    pub ids: Arc<Ids>,
+    pub events: Events,
 }
 
 impl App {
@@ -57,7 +57,10 @@ impl App {
         // for the whole gateway, with a bound on posts in flight.
         let pushers = Arc::new(BoundedPushers::new(backends.pushers.clone(), opts.max_posts));
         let endpoint = format!("http://{addr}/{}", opts.stage);
+        let ids = Arc::new(Ids::new());
         Ok(App {
+            events: Events::new(&opts.stage, addr, cfg.region(), ids.clone()),
+            ids,
             region: cfg.region().to_owned(),
             authorizer: Authorizer::new(JwtKeys::new(cfg.jwt_secret()?), backends.tokens.clone()),
             connections: backends.connections.clone(),
@@ -69,15 +72,8 @@ impl App {
             memory,
             sockets: Mutex::default(),
             routes: Arc::new(Semaphore::new(opts.max_routes.max(1))),
-            seq: AtomicU64::new(1),
             opts,
-            addr,
         })
-    }
-
-    /// A connection or request id, as API Gateway writes them.
-    pub fn next_id(&self) -> String {
-        short_id(self.seq.fetch_add(1, Ordering::Relaxed))
     }
 
     pub fn live(&self, connection_id: &str) -> Option<Arc<Live>> {

@@ -70,7 +70,7 @@ pub async fn start_with(cfg: Config, opts: Options, backends: Backends) -> Resul
         // A stop signal, or the handle dropped.
         let _ = until_stop.wait_for(|s| *s).await;
         // Close every socket, as API Gateway does on a deployment going away.
-        closer.close_all(1001, "Going away");
+        closer.sockets.close_all(1001, "Going away");
         let _ = server.await;
         if let Some(p) = poller {
             let _ = p.await;
@@ -109,7 +109,7 @@ impl Gateway {
 
     /// Open WebSockets.
     pub fn live_connections(&self) -> usize {
-        self.app.sockets.lock().unwrap().len()
+        self.app.sockets.len()
     }
 
     /// Accepted TCP connections still open: WebSockets, requests, idle keep-alives.

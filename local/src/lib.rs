@@ -18,6 +18,7 @@
 //! | `state.rs` | `App`: what the handlers share |
 //! | `upgrade.rs` | `$connect`: the upgrade request, authorizer, connect handler |
 //! | `socket.rs` | one WebSocket's life: frames in, frames out, limits, `$disconnect` |
+//! | `sockets.rs` | the open sockets by connection id, and the connection limit |
 //! | `outbox.rs` | a socket's bounded outgoing queue and its close signal |
 //! | `dispatch.rs` | route selection (`$request.body.action`) and bounded work per frame |
 //! | `events.rs` | `Events`: the API Gateway events the handlers receive |
@@ -49,6 +50,7 @@ mod pushers;
 mod router;
 mod server;
 mod socket;
+mod sockets;
 mod state;
 mod upgrade;
 

@@ -70,7 +70,7 @@ pub(crate) async fn manage(
     if stage != app.opts.stage {
         return ApiError::forbidden().into_response();
     }
-    let Some(live) = app.live(&id) else {
+    let Some(live) = app.sockets.get(&id) else {
         return ApiError::gone().into_response();
     };
     match method {

@@ -14,6 +14,7 @@ use tungstenite::error::ProtocolError;
 use crate::dispatch::{dispatch, Dispatcher, SocketSlot};
 use crate::outbox::{Closing, Live};
 use crate::peer::Peer;
+use crate::sockets::Slot;
 use crate::state::App;
 
 /// How long the gateway tries to deliver its close frame (or the echo of the client's) to a
@@ -32,9 +33,10 @@ enum Ending {
     Drop,
 }
 
-pub(crate) async fn run_socket(app: Arc<App>, id: String, peer: Peer, mut socket: WebSocket) {
+/// `slot` is the socket's place under the connection limit: held until `$disconnect` has run.
+pub(crate) async fn run_socket(app: Arc<App>, slot: Slot, id: String, peer: Peer, mut socket: WebSocket) {
     let (live, mut outbox) = Live::new(peer.clone(), app.opts.max_queued_bytes);
-    app.sockets.lock().unwrap().insert(id.clone(), live.clone());
+    app.sockets.insert(&slot, &id, live.clone());
     // One task per connection reads and writes: a post wakes just this task, with no
     // writer task or lock between two socket halves (cheaper per frame in a 10,000-client fan-out).
     let max_age = sleep(app.opts.max_age);
@@ -101,7 +103,7 @@ pub(crate) async fn run_socket(app: Arc<App>, id: String, peer: Peer, mut socket
         }
     };
     // Closing: no more posts are taken (410), as API Gateway answers for a closing connection.
-    app.sockets.lock().unwrap().remove(&id);
+    app.sockets.remove(&id);
     match ending {
         Ending::Close((code, reason)) => {
             let frame = Message::Close(Some(CloseFrame {
@@ -118,6 +120,7 @@ pub(crate) async fn run_socket(app: Arc<App>, id: String, peer: Peer, mut socket
     drop(socket);
     let ev = app.events.websocket(&id, "$disconnect", "DISCONNECT", &peer);
     disconnect(&*app.connections, &ev).await;
+    drop(slot);
 }
 
 /// The close frame a read error calls for (RFC 6455 §7.4.1), if the connection is still there.

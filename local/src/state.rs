@@ -1,9 +1,8 @@
 //! What every handler shares: the handlers of hermes-core (built once, as a warm Lambda holds
 //! them), the backends, the open sockets and the limits.
 
-use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use hermes_core::handlers::{Authorizer, Sender};
 use hermes_core::queue::Queue;
@@ -15,8 +14,8 @@ use tokio::sync::Semaphore;
 use crate::events::Events;
 use crate::ids::Ids;
 use crate::options::Options;
-use crate::outbox::Live;
 use crate::pushers::BoundedPushers;
+use crate::sockets::Sockets;
 
 pub(crate) struct App {
     pub opts: Options,
@@ -31,8 +30,8 @@ pub(crate) struct App {
     pub minter: Option<Minter>,
     pub queue: Option<Arc<dyn Queue>>,
     pub memory: bool,
-    /// Open sockets by connection id: what the management API posts to.
-    pub sockets: Mutex<HashMap<String, Arc<Live>>>,
+    /// Open sockets by connection id (what the management API posts to), and the limit on them.
+    pub sockets: Sockets,
     /// Frames being routed, across the gateway (`Options::max_routes`).
     pub routes: Arc<Semaphore>,
     /// Connection and request ids, as API Gateway writes them.
@@ -70,21 +69,9 @@ impl App {
             minter,
             queue: backends.queue.clone(),
             memory,
-            sockets: Mutex::default(),
+            sockets: Sockets::new(opts.max_connections),
             routes: Arc::new(Semaphore::new(opts.max_routes.max(1))),
             opts,
         })
-    }
-
-    pub fn live(&self, connection_id: &str) -> Option<Arc<Live>> {
-        self.sockets.lock().unwrap().get(connection_id).cloned()
-    }
-
-    /// Closes every open socket (a deployment going away, as API Gateway does it: 1001).
-    pub fn close_all(&self, code: u16, reason: &'static str) {
-        let live: Vec<Arc<Live>> = self.sockets.lock().unwrap().values().cloned().collect();
-        for l in live {
-            l.close(code, reason);
-        }
     }
 }

@@ -39,13 +39,14 @@ pub(crate) async fn upgrade(
     if query.get("token").is_none_or(|t| t.is_empty()) {
         return ApiError::unauthorized().into_response();
     }
-    if app.sockets.lock().unwrap().len() >= app.opts.max_connections {
+    // Reserved before anything is awaited, held by the socket until its `$disconnect`.
+    let Some(slot) = app.sockets.reserve() else {
         tracing::warn!(
             limit = app.opts.max_connections,
             "connection limit reached: upgrade refused"
         );
         return ApiError::limit_exceeded().into_response();
-    }
+    };
     let connection_id = app.ids.next();
     let user_agent = headers
         .get(header::USER_AGENT)
@@ -90,5 +91,5 @@ pub(crate) async fn upgrade(
         .max_message_size(app.opts.max_message_bytes)
         .read_buffer_size(4 * 1024)
         .write_buffer_size(0)
-        .on_upgrade(move |socket| run_socket(app, connection_id, client, socket))
+        .on_upgrade(move |socket| run_socket(app, slot, connection_id, client, socket))
 }

@@ -112,6 +112,12 @@ impl Gateway {
         self.app.sockets.len()
     }
 
+    /// Bytes queued for clients across the gateway (frames posted and not yet written), now
+    /// and at most since the start: `Options::max_total_queued_bytes` bounds both.
+    pub fn queued_bytes(&self) -> (usize, usize) {
+        self.app.sockets.queued_bytes()
+    }
+
     /// Accepted TCP connections still open: WebSockets, requests, idle keep-alives.
     pub fn open_connections(&self) -> usize {
         self.slots.open()

@@ -18,8 +18,9 @@
 //! | `state.rs` | `App`: what the handlers share |
 //! | `upgrade.rs` | `$connect`: the upgrade request, authorizer, connect handler |
 //! | `socket.rs` | one WebSocket's life: frames in, frames out, limits, `$disconnect` |
-//! | `sockets.rs` | the open sockets by connection id, and the connection limit |
+//! | `sockets.rs` | the open sockets by connection id, the connection limit, and what is closed or refused when the queues are full |
 //! | `outbox.rs` | a socket's bounded outgoing queue and its close signal |
+//! | `budget.rs` | the bytes queued across the gateway, against their cap |
 //! | `dispatch.rs` | route selection (`$request.body.action`) and bounded work per frame |
 //! | `events.rs` | `Events`: the API Gateway events the handlers receive |
 //! | `peer.rs` | the client of a socket, as the events and GetConnection report it |
@@ -33,6 +34,7 @@
 //! | `clock.rs`, `ids.rs` | timestamps and ids written the way API Gateway writes them |
 
 mod assets;
+mod budget;
 mod clock;
 mod dev;
 mod dispatch;

@@ -13,6 +13,7 @@ hermes-local: an API Gateway WebSocket API on 127.0.0.1, running the Hermes hand
 USAGE: hermes-local [--port N] [--stage NAME] [--idle-timeout SECS] [--max-age SECS]
                     [--max-frame-bytes N] [--max-message-bytes N] [--max-connections N]
                     [--header-timeout SECS] [--max-queued-bytes N]
+                    [--max-total-queued-bytes N]
 
   --port N             listen on 127.0.0.1:N (default 3001; 0 picks a free port)
   --stage NAME         the stage in ws://127.0.0.1:N/NAME (default development)
@@ -30,6 +31,11 @@ USAGE: hermes-local [--port N] [--stage NAME] [--idle-timeout SECS] [--max-age S
   --max-queued-bytes N close a socket whose client lets more than N bytes of frames pile up
                        unread, with 1008 (default 16777216: a recovery's 100 frames of
                        128 KB fit; at least --max-message-bytes)
+  --max-total-queued-bytes N
+                       bytes of frames waiting for all clients together (default 268435456,
+                       256 MiB; at least --max-queued-bytes): a post that would go past it
+                       closes the client holding the most with 1008, or is answered 429 when
+                       that cannot make room
   --help               this text
 
 Everything else comes from the HERMES_* environment (see README). With no HERMES_BACKEND it runs
@@ -81,6 +87,13 @@ fn parse_args() -> Result<Options, String> {
             "--max-queued-bytes" => {
                 o.max_queued_bytes =
                     number(value("--max-queued-bytes")?, "--max-queued-bytes", "a byte count")?
+            }
+            "--max-total-queued-bytes" => {
+                o.max_total_queued_bytes = number(
+                    value("--max-total-queued-bytes")?,
+                    "--max-total-queued-bytes",
+                    "a byte count",
+                )?
             }
             other => return Err(format!("unknown argument {other:?} (see --help)")),
         }

@@ -30,6 +30,10 @@ pub struct Options {
     /// Bytes posted to one socket and not yet written to it. A client that stops reading
     /// while more piles up is closed with 1008 (the post that overflows is answered 410).
     pub max_queued_bytes: usize,
+    /// Bytes posted and not yet written, across all sockets. A post that would go past it
+    /// closes the socket holding the most (1008) to make room, or, when that cannot, is
+    /// answered 429 LimitExceededException.
+    pub max_total_queued_bytes: usize,
     /// Frames of one socket being routed at once: past it the socket is not read, so a
     /// client that floods waits in its own TCP buffers, not in the gateway's memory.
     pub max_routes_per_connection: usize,
@@ -103,6 +107,13 @@ impl Options {
                 "must be at least --max-message-bytes",
             );
         }
+        if self.max_total_queued_bytes < self.max_queued_bytes {
+            return bad(
+                "--max-total-queued-bytes",
+                "max_total_queued_bytes",
+                "must be at least --max-queued-bytes",
+            );
+        }
         for (flag, field, zero) in [
             ("--max-connections", "max_connections", self.max_connections == 0),
             ("--idle-timeout", "idle_timeout", self.idle_timeout.is_zero()),
@@ -159,6 +170,9 @@ impl Default for Options {
             // A whole recovery (MAX_RECOVERED frames of up to 128 KB, posted at once) fits with
             // room to spare even before the socket has written any of it.
             max_queued_bytes: 16 * 1024 * 1024,
+            // 16 full sockets; without it, every socket could hold its 16 MiB (19,792 of them
+            // at `ulimit -n` 20,000: 310 GiB).
+            max_total_queued_bytes: 256 * 1024 * 1024,
             max_routes_per_connection: 8,
             max_routes: 256,
             // The send Lambda's own fan-out concurrency: local/benches/fanout.rs measured 256

@@ -12,7 +12,7 @@ use tokio::time::{sleep, timeout, Instant};
 use tungstenite::error::ProtocolError;
 
 use crate::dispatch::{dispatch, Dispatcher, SocketSlot};
-use crate::outbox::{Closing, Live};
+use crate::outbox::Closing;
 use crate::peer::Peer;
 use crate::sockets::Slot;
 use crate::state::App;
@@ -35,8 +35,7 @@ enum Ending {
 
 /// `slot` is the socket's place under the connection limit: held until `$disconnect` has run.
 pub(crate) async fn run_socket(app: Arc<App>, slot: Slot, id: String, peer: Peer, mut socket: WebSocket) {
-    let (live, mut outbox) = Live::new(peer.clone(), app.opts.max_queued_bytes);
-    app.sockets.insert(&slot, &id, live.clone());
+    let (live, mut outbox) = app.sockets.open(&slot, &id, peer.clone());
     // One task per connection reads and writes: a post wakes just this task, with no
     // writer task or lock between two socket halves (cheaper per frame in a 10,000-client fan-out).
     let max_age = sleep(app.opts.max_age);
@@ -62,8 +61,7 @@ pub(crate) async fn run_socket(app: Arc<App>, slot: Slot, id: String, peer: Peer
                 tracing::info!(connection_id = id, "idle timeout");
                 break Ending::Close(GOING_AWAY);
             }
-            Some(frame) = outbox.recv() => {
-                live.took(&frame);
+            frame = outbox.next() => {
                 // A client that does not read blocks this write: DeleteConnection, a slow
                 // consumer's close and the limits must still end the connection.
                 tokio::select! {
@@ -74,6 +72,7 @@ pub(crate) async fn run_socket(app: Arc<App>, slot: Slot, id: String, peer: Peer
                         break Ending::Drop;
                     },
                 }
+                outbox.written();
             }
             s = &mut next_socket_slot, if socket_slot.is_none() => {
                 socket_slot = Some(s);
@@ -117,7 +116,9 @@ pub(crate) async fn run_socket(app: Arc<App>, slot: Slot, id: String, peer: Peer
         }
         Ending::Drop => {}
     }
+    // A frame cut off mid-write is in the socket's buffer until here.
     drop(socket);
+    drop(outbox);
     let ev = app.events.websocket(&id, "$disconnect", "DISCONNECT", &peer);
     disconnect(&*app.connections, &ev).await;
     drop(slot);

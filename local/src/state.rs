@@ -69,7 +69,7 @@ impl App {
             minter,
             queue: backends.queue.clone(),
             memory,
-            sockets: Sockets::new(opts.max_connections),
+            sockets: Sockets::new(&opts),
             routes: Arc::new(Semaphore::new(opts.max_routes.max(1))),
             opts,
         })

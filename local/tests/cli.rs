@@ -29,6 +29,7 @@ fn help_lists_every_flag() {
         "--max-connections",
         "--header-timeout",
         "--max-queued-bytes",
+        "--max-total-queued-bytes",
     ] {
         assert!(out.contains(flag), "--help does not mention {flag}");
     }
@@ -59,6 +60,14 @@ fn bad_values_name_the_flag() {
         (
             vec!["--max-queued-bytes", "1000"],
             "--max-queued-bytes (max_queued_bytes) must be at least --max-message-bytes",
+        ),
+        (
+            vec!["--max-total-queued-bytes", "lots"],
+            "--max-total-queued-bytes must be a byte count",
+        ),
+        (
+            vec!["--max-total-queued-bytes", "1000000"],
+            "--max-total-queued-bytes (max_total_queued_bytes) must be at least --max-queued-bytes",
         ),
         (
             vec!["--idle-timeout", "0"],

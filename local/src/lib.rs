@@ -12,9 +12,10 @@
 //! | file | what |
 //! |---|---|
 //! | `options.rs` | the limits: API Gateway's, and the bounds on what a client can make us hold |
-//! | `gateway.rs` | `start`, the running `Gateway` and its shutdown |
-//! | `server.rs` | accepting TCP connections: the connection cap, the header-read deadline |
-//! | `router.rs` | every path and its handler |
+//! | `gateway.rs` | `start` (the clients' listener, and one for the gateway's own management client), the running `Gateway` and its shutdown |
+//! | `server.rs` | accepting TCP connections: the connection caps, the header-read deadline |
+//! | `deadline.rs` | the request body's deadline |
+//! | `router.rs` | every path and its handler, on each listener |
 //! | `state.rs` | `App`: what the handlers share |
 //! | `upgrade.rs` | `$connect`: the upgrade request, authorizer, connect handler |
 //! | `socket.rs` | one WebSocket's life: frames in, frames out, limits, `$disconnect` |
@@ -36,6 +37,7 @@
 mod assets;
 mod budget;
 mod clock;
+mod deadline;
 mod dev;
 mod dispatch;
 mod error;

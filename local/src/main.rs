@@ -13,7 +13,7 @@ hermes-local: an API Gateway WebSocket API on 127.0.0.1, running the Hermes hand
 USAGE: hermes-local [--port N] [--stage NAME] [--idle-timeout SECS] [--max-age SECS]
                     [--max-frame-bytes N] [--max-message-bytes N] [--max-connections N]
                     [--header-timeout SECS] [--max-queued-bytes N]
-                    [--max-total-queued-bytes N]
+                    [--body-timeout SECS] [--max-total-queued-bytes N]
 
   --port N             listen on 127.0.0.1:N (default 3001; 0 picks a free port)
   --stage NAME         the stage in ws://127.0.0.1:N/NAME (default development)
@@ -28,6 +28,8 @@ USAGE: hermes-local [--port N] [--stage NAME] [--idle-timeout SECS] [--max-age S
   --header-timeout SECS
                        close a connection that has not sent its request headers in time
                        (default 10)
+  --body-timeout SECS  answer 408 and close a connection whose request body has not all
+                       arrived this long after its headers (default 10)
   --max-queued-bytes N close a socket whose client lets more than N bytes of frames pile up
                        unread, with 1008 (default 16777216: a recovery's 100 frames of
                        128 KB fit; at least --max-message-bytes)
@@ -83,6 +85,10 @@ fn parse_args() -> Result<Options, String> {
             "--header-timeout" => {
                 o.header_read_timeout =
                     Duration::from_secs(number(value("--header-timeout")?, "--header-timeout", "seconds")?)
+            }
+            "--body-timeout" => {
+                o.body_read_timeout =
+                    Duration::from_secs(number(value("--body-timeout")?, "--body-timeout", "seconds")?)
             }
             "--max-queued-bytes" => {
                 o.max_queued_bytes =

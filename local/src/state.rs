@@ -45,6 +45,7 @@ impl App {
         backends: Backends,
         opts: Options,
         addr: SocketAddr,
+        management_addr: SocketAddr,
     ) -> Result<App, ConfigError> {
         let memory = cfg.backend() == Backend::Memory;
         let minter = if memory {
@@ -52,10 +53,11 @@ impl App {
         } else {
             None
         };
-        // Posts go through the real management API client, to this very server: one client
-        // for the whole gateway, with a bound on posts in flight.
+        // Posts go through the real management API client, to this very server (on the
+        // listener kept for it): one client for the whole gateway, with a bound on posts in
+        // flight.
         let pushers = Arc::new(BoundedPushers::new(backends.pushers.clone(), opts.max_posts));
-        let endpoint = format!("http://{addr}/{}", opts.stage);
+        let endpoint = format!("http://{management_addr}/{}", opts.stage);
         let ids = Arc::new(Ids::new());
         Ok(App {
             events: Events::new(&opts.stage, addr, cfg.region(), ids.clone()),

@@ -2,6 +2,9 @@
 //! Helpers shared by the gateway's integration tests: a gateway on the memory backend, real
 //! WebSocket clients, and raw TCP clients for what a well-behaved client never sends.
 
+pub mod aws;
+pub mod pages;
+
 use std::sync::Arc;
 use std::time::Duration;
 

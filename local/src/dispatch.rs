@@ -12,7 +12,7 @@ use std::sync::Arc;
 use hermes_core::names::routes::ALL as ROUTES;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
-use crate::events::Peer;
+use crate::peer::Peer;
 use crate::state::App;
 
 /// `$request.body.action`: the `action` of a JSON object body when it names a route, else
@@ -77,9 +77,9 @@ pub(crate) fn dispatch(
     body: String,
 ) {
     let route = select_route(&body);
-    let mut ev = app.ws_event(connection_id, route, "MESSAGE", peer);
+    let mut ev = app.events.websocket(connection_id, route, "MESSAGE", peer);
     ev.body = Some(body);
-    ev.request_context.message_id = Some(app.next_id());
+    ev.request_context.message_id = Some(app.ids.next());
     let app = app.clone();
     // The fan-out posts back to this server, this connection included: the socket's task
     // must not wait for it.

@@ -51,17 +51,36 @@ pub async fn start_with(cfg: Config, opts: Options, backends: Backends) -> Resul
     let listen_error = |source| StartError::Listen { addr: wanted, source };
     let listener = TcpListener::bind(wanted).await.map_err(listen_error)?;
     let addr = listener.local_addr().map_err(listen_error)?;
-    let app = Arc::new(App::new(&cfg, backends, opts, addr)?);
+    // The gateway's own management client gets a listener of its own, with its own
+    // connection budget: on the clients' listener its posts waited for a place behind
+    // whatever connections clients held (a connection cannot be told to be ours before its
+    // request is read, and by then it holds a place).
+    let own = SocketAddr::from((Ipv4Addr::LOCALHOST, 0));
+    let own_error = |source| StartError::Listen { addr: own, source };
+    let management = TcpListener::bind(own).await.map_err(own_error)?;
+    let management_addr = management.local_addr().map_err(own_error)?;
+    let app = Arc::new(App::new(&cfg, backends, opts, addr, management_addr)?);
 
     let (stop, stopped) = watch::channel(false);
     let poller = (app.opts.poll && app.queue.is_some())
         .then(|| tokio::spawn(poller::poll(app.clone(), stopped.clone())));
-    let slots = Arc::new(server::Slots::new(app.opts.max_tcp_connections()));
+    let deadlines = server::Deadlines {
+        headers: app.opts.header_read_timeout,
+        body: app.opts.body_read_timeout,
+    };
+    let slots = Arc::new(server::Slots::new(app.opts.max_client_connections()));
     let server = tokio::spawn(server::serve(
         listener,
         router::router(app.clone()),
         slots.clone(),
-        app.opts.header_read_timeout,
+        deadlines,
+        stopped.clone(),
+    ));
+    let management_server = tokio::spawn(server::serve(
+        management,
+        router::management(app.clone()),
+        Arc::new(server::Slots::new(app.opts.max_management_connections())),
+        deadlines,
         stopped.clone(),
     ));
     let closer = app.clone();
@@ -70,8 +89,9 @@ pub async fn start_with(cfg: Config, opts: Options, backends: Backends) -> Resul
         // A stop signal, or the handle dropped.
         let _ = until_stop.wait_for(|s| *s).await;
         // Close every socket, as API Gateway does on a deployment going away.
-        closer.close_all(1001, "Going away");
+        closer.sockets.close_all(1001, "Going away");
         let _ = server.await;
+        let _ = management_server.await;
         if let Some(p) = poller {
             let _ = p.await;
         }
@@ -86,7 +106,9 @@ pub async fn start_with(cfg: Config, opts: Options, backends: Backends) -> Resul
 }
 
 impl Gateway {
-    /// The management API endpoint, as HERMES_WEBSOCKET_ENDPOINT would be on AWS.
+    /// The management API endpoint, as HERMES_WEBSOCKET_ENDPOINT would be on AWS: for a
+    /// management client of another process (the gateway's own posts to a listener of
+    /// their own).
     pub fn endpoint(&self) -> String {
         format!("http://{}/{}", self.addr, self.app.opts.stage)
     }
@@ -109,10 +131,16 @@ impl Gateway {
 
     /// Open WebSockets.
     pub fn live_connections(&self) -> usize {
-        self.app.sockets.lock().unwrap().len()
+        self.app.sockets.len()
     }
 
-    /// Accepted TCP connections still open: WebSockets, requests, idle keep-alives.
+    /// Bytes queued for clients across the gateway (frames posted and not yet written), now
+    /// and at most since the start: `Options::max_total_queued_bytes` bounds both.
+    pub fn queued_bytes(&self) -> (usize, usize) {
+        self.app.sockets.queued_bytes()
+    }
+
+    /// Connections the clients' listener holds: WebSockets, requests, idle keep-alives.
     pub fn open_connections(&self) -> usize {
         self.slots.open()
     }

@@ -1,9 +1,23 @@
 //! Ids shaped like API Gateway's connection and request ids (`L0SM9cOFvHcCIhw=`).
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
+/// The gateway's source of connection and request ids.
+pub(crate) struct Ids(AtomicU64);
+
+impl Ids {
+    pub fn new() -> Self {
+        Ids(AtomicU64::new(1))
+    }
+
+    pub fn next(&self) -> String {
+        short_id(self.0.fetch_add(1, Ordering::Relaxed))
+    }
+}
+
 /// 10 bytes, base64: unique per process, unguessable enough for local use.
-pub(crate) fn short_id(seq: u64) -> String {
+fn short_id(seq: u64) -> String {
     let nanos = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_nanos() as u64)

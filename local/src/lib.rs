@@ -4,20 +4,27 @@
 //! management API the send handler's SDK client posts to, and polls the queue into the send
 //! handler. With no configuration it runs in memory and serves a demo page.
 //!
-//! One concern per file; docs/architecture.md draws how they connect.
+//! One concern per file and one home per type. The modules import one another without a
+//! cycle: the handlers (upgrade, socket, dispatch, management, dev, poller) use `state.rs`'s
+//! `App`, which holds the parts below it (events, outbox, pushers) and never a handler.
+//! docs/architecture.md draws how they connect.
 //!
 //! | file | what |
 //! |---|---|
 //! | `options.rs` | the limits: API Gateway's, and the bounds on what a client can make us hold |
-//! | `gateway.rs` | `start`, the running `Gateway` and its shutdown |
-//! | `server.rs` | accepting TCP connections: the connection cap, the header-read deadline |
-//! | `router.rs` | every path and its handler |
-//! | `state.rs` | what the handlers share |
+//! | `gateway.rs` | `start` (the clients' listener, and one for the gateway's own management client), the running `Gateway` and its shutdown |
+//! | `server.rs` | accepting TCP connections: the connection caps, the header-read deadline |
+//! | `deadline.rs` | the request body's deadline |
+//! | `router.rs` | every path and its handler, on each listener |
+//! | `state.rs` | `App`: what the handlers share |
 //! | `upgrade.rs` | `$connect`: the upgrade request, authorizer, connect handler |
 //! | `socket.rs` | one WebSocket's life: frames in, frames out, limits, `$disconnect` |
+//! | `sockets.rs` | the open sockets by connection id, the connection limit, and what is closed or refused when the queues are full |
 //! | `outbox.rs` | a socket's bounded outgoing queue and its close signal |
+//! | `budget.rs` | the bytes queued across the gateway, against their cap |
 //! | `dispatch.rs` | route selection (`$request.body.action`) and bounded work per frame |
-//! | `events.rs` | the API Gateway events the handlers receive |
+//! | `events.rs` | `Events`: the API Gateway events the handlers receive |
+//! | `peer.rs` | the client of a socket, as the events and GetConnection report it |
 //! | `management.rs` | the management API: `POST/GET/DELETE /{stage}/@connections/{id}` |
 //! | `pushers.rs` | the send handler's management client, bounded in flight |
 //! | `poller.rs` | the queue, polled into the send handler |
@@ -28,7 +35,9 @@
 //! | `clock.rs`, `ids.rs` | timestamps and ids written the way API Gateway writes them |
 
 mod assets;
+mod budget;
 mod clock;
+mod deadline;
 mod dev;
 mod dispatch;
 mod error;
@@ -39,11 +48,13 @@ mod loopback;
 mod management;
 mod options;
 mod outbox;
+mod peer;
 mod poller;
 mod pushers;
 mod router;
 mod server;
 mod socket;
+mod sockets;
 mod state;
 mod upgrade;
 

@@ -13,6 +13,7 @@ hermes-local: an API Gateway WebSocket API on 127.0.0.1, running the Hermes hand
 USAGE: hermes-local [--port N] [--stage NAME] [--idle-timeout SECS] [--max-age SECS]
                     [--max-frame-bytes N] [--max-message-bytes N] [--max-connections N]
                     [--header-timeout SECS] [--max-queued-bytes N]
+                    [--body-timeout SECS] [--max-total-queued-bytes N]
 
   --port N             listen on 127.0.0.1:N (default 3001; 0 picks a free port)
   --stage NAME         the stage in ws://127.0.0.1:N/NAME (default development)
@@ -27,9 +28,16 @@ USAGE: hermes-local [--port N] [--stage NAME] [--idle-timeout SECS] [--max-age S
   --header-timeout SECS
                        close a connection that has not sent its request headers in time
                        (default 10)
+  --body-timeout SECS  answer 408 and close a connection whose request body has not all
+                       arrived this long after its headers (default 10)
   --max-queued-bytes N close a socket whose client lets more than N bytes of frames pile up
                        unread, with 1008 (default 16777216: a recovery's 100 frames of
                        128 KB fit; at least --max-message-bytes)
+  --max-total-queued-bytes N
+                       bytes of frames waiting for all clients together (default 268435456,
+                       256 MiB; at least --max-queued-bytes): a post that would go past it
+                       closes the client holding the most with 1008, or is answered 429 when
+                       that cannot make room
   --help               this text
 
 Everything else comes from the HERMES_* environment (see README). With no HERMES_BACKEND it runs
@@ -78,9 +86,20 @@ fn parse_args() -> Result<Options, String> {
                 o.header_read_timeout =
                     Duration::from_secs(number(value("--header-timeout")?, "--header-timeout", "seconds")?)
             }
+            "--body-timeout" => {
+                o.body_read_timeout =
+                    Duration::from_secs(number(value("--body-timeout")?, "--body-timeout", "seconds")?)
+            }
             "--max-queued-bytes" => {
                 o.max_queued_bytes =
                     number(value("--max-queued-bytes")?, "--max-queued-bytes", "a byte count")?
+            }
+            "--max-total-queued-bytes" => {
+                o.max_total_queued_bytes = number(
+                    value("--max-total-queued-bytes")?,
+                    "--max-total-queued-bytes",
+                    "a byte count",
+                )?
             }
             other => return Err(format!("unknown argument {other:?} (see --help)")),
         }

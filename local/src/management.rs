@@ -25,6 +25,7 @@ use serde_json::json;
 use crate::clock::iso8601;
 use crate::error::ApiError;
 use crate::loopback::{same_machine, Stranger};
+use crate::sockets::PostRefused;
 use crate::state::App;
 
 /// The scheme every SigV4-signed request names first in `Authorization`.
@@ -70,7 +71,7 @@ pub(crate) async fn manage(
     if stage != app.opts.stage {
         return ApiError::forbidden().into_response();
     }
-    let Some(live) = app.live(&id) else {
+    let Some(live) = app.sockets.get(&id) else {
         return ApiError::gone().into_response();
     };
     match method {
@@ -80,9 +81,10 @@ pub(crate) async fn manage(
             }
             let text = Utf8Bytes::try_from(body.clone())
                 .unwrap_or_else(|_| String::from_utf8_lossy(&body).into_owned().into());
-            match live.push(text) {
+            match app.sockets.post(&live, text) {
                 Ok(()) => StatusCode::OK.into_response(),
-                Err(_) => ApiError::gone().into_response(),
+                Err(PostRefused::Gone) => ApiError::gone().into_response(),
+                Err(PostRefused::Throttled) => ApiError::limit_exceeded().into_response(),
             }
         }
         Method::GET => Json(json!({

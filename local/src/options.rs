@@ -27,9 +27,16 @@ pub struct Options {
     /// How long a client may take to send a request's headers (and how long an idle
     /// keep-alive connection is kept): unfinished requests cannot pile up.
     pub header_read_timeout: Duration,
+    /// How long, after its headers, a client may take to send a request's whole body; past
+    /// it the request is answered 408 and the connection closed.
+    pub body_read_timeout: Duration,
     /// Bytes posted to one socket and not yet written to it. A client that stops reading
     /// while more piles up is closed with 1008 (the post that overflows is answered 410).
     pub max_queued_bytes: usize,
+    /// Bytes posted and not yet written, across all sockets. A post that would go past it
+    /// closes the socket holding the most (1008) to make room, or, when that cannot, is
+    /// answered 429 LimitExceededException.
+    pub max_total_queued_bytes: usize,
     /// Frames of one socket being routed at once: past it the socket is not read, so a
     /// client that floods waits in its own TCP buffers, not in the gateway's memory.
     pub max_routes_per_connection: usize,
@@ -60,10 +67,14 @@ impl OptionsError {
     }
 }
 
-/// Connections besides WebSockets that the accept loop leaves room for: the management
-/// client's (one per post in flight) plus these, for the demo page and the development
-/// endpoints.
-pub(crate) const HTTP_SLACK: usize = 16;
+/// Connections besides WebSockets that the clients' listener leaves room for: the demo page,
+/// the development endpoints, a management client of another process.
+const HTTP_SLACK: usize = 16;
+
+/// Connections of the gateway's own management client besides its two pools' (the lean
+/// post's and the SDK client's, `max_posts` each at most): a burst can open a connection
+/// more than it then keeps.
+const MANAGEMENT_SLACK: usize = 8;
 
 /// File descriptors the process needs besides connections: the listener, the runtime, stdio,
 /// the SDK's connections to SQS and DynamoDB.
@@ -103,6 +114,13 @@ impl Options {
                 "must be at least --max-message-bytes",
             );
         }
+        if self.max_total_queued_bytes < self.max_queued_bytes {
+            return bad(
+                "--max-total-queued-bytes",
+                "max_total_queued_bytes",
+                "must be at least --max-queued-bytes",
+            );
+        }
         for (flag, field, zero) in [
             ("--max-connections", "max_connections", self.max_connections == 0),
             ("--idle-timeout", "idle_timeout", self.idle_timeout.is_zero()),
@@ -111,6 +129,11 @@ impl Options {
                 "--header-timeout",
                 "header_read_timeout",
                 self.header_read_timeout.is_zero(),
+            ),
+            (
+                "--body-timeout",
+                "body_read_timeout",
+                self.body_read_timeout.is_zero(),
             ),
         ] {
             if zero {
@@ -133,19 +156,28 @@ impl Options {
         Ok(())
     }
 
-    /// TCP connections accepted at once: every WebSocket, and room for the rest.
-    pub(crate) fn max_tcp_connections(&self) -> usize {
-        self.max_connections + self.max_posts + HTTP_SLACK
+    /// TCP connections the clients' listener holds at once: every WebSocket, and room for
+    /// the rest.
+    pub(crate) fn max_client_connections(&self) -> usize {
+        self.max_connections + HTTP_SLACK
+    }
+
+    /// TCP connections the management client's own listener holds at once.
+    pub(crate) fn max_management_connections(&self) -> usize {
+        2 * self.max_posts + MANAGEMENT_SLACK
     }
 }
 
 impl Default for Options {
     fn default() -> Self {
         let max_posts = 64;
-        // Each WebSocket is one descriptor; each post in flight may hold two (the management
-        // client's connection and our end of it).
+        // Each WebSocket is one descriptor; each of the management client's connections two
+        // (its end and ours).
         let fds = open_files_limit().unwrap_or(1024);
-        let max_connections = fds.saturating_sub(2 * max_posts + HTTP_SLACK + FD_RESERVE).max(1);
+        let management = 2 * max_posts + MANAGEMENT_SLACK;
+        let max_connections = fds
+            .saturating_sub(2 * management + HTTP_SLACK + FD_RESERVE)
+            .max(1);
         Options {
             port: 3001,
             stage: "development".into(),
@@ -156,9 +188,14 @@ impl Default for Options {
             poll: true,
             max_connections,
             header_read_timeout: Duration::from_secs(10),
+            // A management post or a development call is at most a few hundred KB, sent at once.
+            body_read_timeout: Duration::from_secs(10),
             // A whole recovery (MAX_RECOVERED frames of up to 128 KB, posted at once) fits with
             // room to spare even before the socket has written any of it.
             max_queued_bytes: 16 * 1024 * 1024,
+            // 16 full sockets; without it, every socket could hold its 16 MiB (19,792 of them
+            // at `ulimit -n` 20,000: 310 GiB).
+            max_total_queued_bytes: 256 * 1024 * 1024,
             max_routes_per_connection: 8,
             max_routes: 256,
             // The send Lambda's own fan-out concurrency: local/benches/fanout.rs measured 256
@@ -220,11 +257,12 @@ mod tests {
     fn default_connections_fit_the_descriptor_limit() {
         let o = Options::default();
         let fds = open_files_limit().unwrap();
-        assert!(
-            fds > 2 * o.max_posts + HTTP_SLACK + FD_RESERVE,
-            "ulimit -n is {fds}"
+        assert!(o.max_connections > 1, "ulimit -n is {fds}");
+        // Both listeners' connections, the management client's end of its own, and the
+        // reserve: `ulimit -n`.
+        assert_eq!(
+            o.max_client_connections() + 2 * o.max_management_connections() + FD_RESERVE,
+            fds
         );
-        // Accepted connections, the management client's own and the reserve: `ulimit -n`.
-        assert_eq!(o.max_tcp_connections() + o.max_posts + FD_RESERVE, fds);
     }
 }

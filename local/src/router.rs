@@ -8,6 +8,7 @@ use axum::Router;
 use crate::state::App;
 use crate::{assets, dev, management, upgrade};
 
+/// The clients' listener: everything.
 pub(crate) fn router(app: Arc<App>) -> Router {
     Router::new()
         // The demo page and its client (memory backend or not: harmless, static).
@@ -22,6 +23,13 @@ pub(crate) fn router(app: Arc<App>) -> Router {
         .route("/_hermes/position", post(dev::position))
         // The API Gateway surface: the WebSocket endpoint and the management API.
         .route("/{stage}", get(upgrade::upgrade))
+        .route("/{stage}/@connections/{id}", any(management::manage))
+        .with_state(app)
+}
+
+/// The gateway's own management client's listener: the management API alone.
+pub(crate) fn management(app: Arc<App>) -> Router {
+    Router::new()
         .route("/{stage}/@connections/{id}", any(management::manage))
         .with_state(app)
 }

@@ -1,12 +1,13 @@
-//! The HTTP/1.1 server under the router. Two bounds a slowloris client would otherwise
-//! exhaust: at most `Options::max_tcp_connections` connections are held at once (past it,
-//! new clients wait in the kernel's backlog rather than take the descriptors the gateway's
-//! own management connections need), and a client has `Options::header_read_timeout` to send
-//! each request's headers. axum::serve has neither setting, hence this loop: hyper's HTTP/1
-//! connection with a header-read timer, WebSocket upgrades enabled, the client's address
-//! given to handlers as `ConnectInfo`. HTTP/1.1 only: WebSockets and the management client
-//! use it, and serving HTTP/2 as well would need reading the connection preface first,
-//! which has no deadline.
+//! The HTTP/1.1 server under the router, one loop per listener. Three bounds a slowloris
+//! client would otherwise exhaust: at most so many connections are held at once (past it,
+//! new clients wait in the kernel's backlog rather than take descriptors), a client has
+//! `Options::header_read_timeout` to send each request's headers, and
+//! `Options::body_read_timeout` more to send its body (`deadline.rs`; past it: 408, the
+//! connection closed, the client's address logged). axum::serve has none of these settings,
+//! hence this loop: hyper's HTTP/1 connection with a header-read timer, WebSocket upgrades
+//! enabled, the client's address given to handlers as `ConnectInfo`. HTTP/1.1 only:
+//! WebSockets and the management client use it, and serving HTTP/2 as well would need
+//! reading the connection preface first, which has no deadline.
 
 use std::convert::Infallible;
 use std::io;
@@ -16,14 +17,26 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
+use axum::body::Body;
 use axum::extract::ConnectInfo;
+use axum::http::{header, Request, StatusCode};
+use axum::response::{IntoResponse, Response};
 use axum::Router;
-use hyper::body::Incoming;
+use hyper::body::{Body as _, Incoming};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{watch, OwnedSemaphorePermit, Semaphore};
 use tower_service::Service;
+
+use crate::deadline::{Missed, Timed};
+
+/// How long a client has to send a request: its headers, then its body.
+#[derive(Clone, Copy)]
+pub(crate) struct Deadlines {
+    pub headers: Duration,
+    pub body: Duration,
+}
 
 /// The connection slots: a permit per accepted connection, and how many are open.
 pub(crate) struct Slots {
@@ -48,7 +61,7 @@ pub(crate) async fn serve(
     mut listener: TcpListener,
     router: Router,
     slots: Arc<Slots>,
-    header_read_timeout: Duration,
+    deadlines: Deadlines,
     mut stop: watch::Receiver<bool>,
 ) {
     // Each connection's task holds a receiver; shutdown waits until all are dropped.
@@ -73,17 +86,46 @@ pub(crate) async fn serve(
             open: slots.open.clone(),
         });
         let router = router.clone();
-        let service = hyper::service::service_fn(move |mut req: hyper::Request<Incoming>| {
-            req.extensions_mut().insert(ConnectInfo(peer));
+        let service = hyper::service::service_fn(move |req: Request<Incoming>| {
+            let (mut parts, body) = req.into_parts();
+            parts.extensions.insert(ConnectInfo(peer));
+            // A body to wait for gets a deadline; the request's method and path are kept to
+            // say which request missed it (the query is not: it may carry a token).
+            let timed = (!body.is_end_stream()).then(|| {
+                let missed = Missed::default();
+                let label = (parts.method.clone(), parts.uri.path().to_owned());
+                (missed, label)
+            });
+            let body = match &timed {
+                None => Body::new(body),
+                Some((missed, _)) => Body::new(Timed::new(body, deadlines.body, missed.clone())),
+            };
+            let req = Request::from_parts(parts, body);
             let mut router = router.clone();
-            async move { Ok::<_, Infallible>(router.call(req).await.unwrap_or_else(|e| match e {})) }
+            async move {
+                let answer = router.call(req).await.unwrap_or_else(|e| match e {});
+                match timed {
+                    Some((missed, (method, path))) if missed.get() => {
+                        // Once per request, and never the body: it may carry a frame.
+                        tracing::warn!(
+                            peer = %peer,
+                            %method,
+                            path,
+                            deadline = ?deadlines.body,
+                            "request body not received in time: answered 408, connection closed"
+                        );
+                        Ok::<_, Infallible>(too_slow())
+                    }
+                    _ => Ok(answer),
+                }
+            }
         });
         let mut stop = stop.clone();
         let open = open_rx.clone();
         tokio::spawn(async move {
             let conn = hyper::server::conn::http1::Builder::new()
                 .timer(TokioTimer::new())
-                .header_read_timeout(header_read_timeout)
+                .header_read_timeout(deadlines.headers)
                 .serve_connection(io, service)
                 .with_upgrades();
             tokio::pin!(conn);
@@ -101,6 +143,16 @@ pub(crate) async fn serve(
     drop(listener);
     drop(open_rx);
     open_tx.closed().await;
+}
+
+/// 408, and the connection closed rather than kept for the rest of a body that is late.
+fn too_slow() -> Response {
+    (
+        StatusCode::REQUEST_TIMEOUT,
+        [(header::CONNECTION, "close")],
+        "request body not received in time\n",
+    )
+        .into_response()
 }
 
 /// A connection holding its slot: the slot is free again when the connection is dropped,

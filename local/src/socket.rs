@@ -12,8 +12,9 @@ use tokio::time::{sleep, timeout, Instant};
 use tungstenite::error::ProtocolError;
 
 use crate::dispatch::{dispatch, Dispatcher, SocketSlot};
-use crate::events::Peer;
-use crate::outbox::{Closing, Live};
+use crate::outbox::Closing;
+use crate::peer::Peer;
+use crate::sockets::Slot;
 use crate::state::App;
 
 /// How long the gateway tries to deliver its close frame (or the echo of the client's) to a
@@ -32,9 +33,9 @@ enum Ending {
     Drop,
 }
 
-pub(crate) async fn run_socket(app: Arc<App>, id: String, peer: Peer, mut socket: WebSocket) {
-    let (live, mut outbox) = Live::new(peer.clone(), app.opts.max_queued_bytes);
-    app.sockets.lock().unwrap().insert(id.clone(), live.clone());
+/// `slot` is the socket's place under the connection limit: held until `$disconnect` has run.
+pub(crate) async fn run_socket(app: Arc<App>, slot: Slot, id: String, peer: Peer, mut socket: WebSocket) {
+    let (live, mut outbox) = app.sockets.open(&slot, &id, peer.clone());
     // One task per connection reads and writes: a post wakes just this task, with no
     // writer task or lock between two socket halves (cheaper per frame in a 10,000-client fan-out).
     let max_age = sleep(app.opts.max_age);
@@ -60,8 +61,7 @@ pub(crate) async fn run_socket(app: Arc<App>, id: String, peer: Peer, mut socket
                 tracing::info!(connection_id = id, "idle timeout");
                 break Ending::Close(GOING_AWAY);
             }
-            Some(frame) = outbox.recv() => {
-                live.took(&frame);
+            frame = outbox.next() => {
                 // A client that does not read blocks this write: DeleteConnection, a slow
                 // consumer's close and the limits must still end the connection.
                 tokio::select! {
@@ -72,6 +72,7 @@ pub(crate) async fn run_socket(app: Arc<App>, id: String, peer: Peer, mut socket
                         break Ending::Drop;
                     },
                 }
+                outbox.written();
             }
             s = &mut next_socket_slot, if socket_slot.is_none() => {
                 socket_slot = Some(s);
@@ -101,7 +102,7 @@ pub(crate) async fn run_socket(app: Arc<App>, id: String, peer: Peer, mut socket
         }
     };
     // Closing: no more posts are taken (410), as API Gateway answers for a closing connection.
-    app.sockets.lock().unwrap().remove(&id);
+    app.sockets.remove(&id);
     match ending {
         Ending::Close((code, reason)) => {
             let frame = Message::Close(Some(CloseFrame {
@@ -115,9 +116,12 @@ pub(crate) async fn run_socket(app: Arc<App>, id: String, peer: Peer, mut socket
         }
         Ending::Drop => {}
     }
+    // A frame cut off mid-write is in the socket's buffer until here.
     drop(socket);
-    let ev = app.ws_event(&id, "$disconnect", "DISCONNECT", &peer);
+    drop(outbox);
+    let ev = app.events.websocket(&id, "$disconnect", "DISCONNECT", &peer);
     disconnect(&*app.connections, &ev).await;
+    drop(slot);
 }
 
 /// The close frame a read error calls for (RFC 6455 §7.4.1), if the connection is still there.

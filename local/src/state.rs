@@ -1,10 +1,8 @@
 //! What every handler shares: the handlers of hermes-core (built once, as a warm Lambda holds
 //! them), the backends, the open sockets and the limits.
 
-use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use hermes_core::handlers::{Authorizer, Sender};
 use hermes_core::queue::Queue;
@@ -13,15 +11,14 @@ use hermes_core::token::JwtKeys;
 use hermes_core::{Backend, Backends, Config, ConfigError, Minter};
 use tokio::sync::Semaphore;
 
-use crate::ids::short_id;
+use crate::events::Events;
+use crate::ids::Ids;
 use crate::options::Options;
-use crate::outbox::Live;
 use crate::pushers::BoundedPushers;
+use crate::sockets::Sockets;
 
 pub(crate) struct App {
     pub opts: Options,
-    /// Where the gateway listens: the events' `domainName`, the management endpoint's host.
-    pub addr: SocketAddr,
     pub region: String,
     pub authorizer: Authorizer,
     pub connections: Arc<dyn ConnectionStore>,
@@ -33,11 +30,13 @@ pub(crate) struct App {
     pub minter: Option<Minter>,
     pub queue: Option<Arc<dyn Queue>>,
     pub memory: bool,
-    /// Open sockets by connection id: what the management API posts to.
-    pub sockets: Mutex<HashMap<String, Arc<Live>>>,
+    /// Open sockets by connection id (what the management API posts to), and the limit on them.
+    pub sockets: Sockets,
     /// Frames being routed, across the gateway (`Options::max_routes`).
     pub routes: Arc<Semaphore>,
-    seq: AtomicU64,
+    /// Connection and request ids, as API Gateway writes them.
+    pub ids: Arc<Ids>,
+    pub events: Events,
 }
 
 impl App {
@@ -46,6 +45,7 @@ impl App {
         backends: Backends,
         opts: Options,
         addr: SocketAddr,
+        management_addr: SocketAddr,
     ) -> Result<App, ConfigError> {
         let memory = cfg.backend() == Backend::Memory;
         let minter = if memory {
@@ -53,11 +53,15 @@ impl App {
         } else {
             None
         };
-        // Posts go through the real management API client, to this very server: one client
-        // for the whole gateway, with a bound on posts in flight.
+        // Posts go through the real management API client, to this very server (on the
+        // listener kept for it): one client for the whole gateway, with a bound on posts in
+        // flight.
         let pushers = Arc::new(BoundedPushers::new(backends.pushers.clone(), opts.max_posts));
-        let endpoint = format!("http://{addr}/{}", opts.stage);
+        let endpoint = format!("http://{management_addr}/{}", opts.stage);
+        let ids = Arc::new(Ids::new());
         Ok(App {
+            events: Events::new(&opts.stage, addr, cfg.region(), ids.clone()),
+            ids,
             region: cfg.region().to_owned(),
             authorizer: Authorizer::new(JwtKeys::new(cfg.jwt_secret()?), backends.tokens.clone()),
             connections: backends.connections.clone(),
@@ -67,28 +71,9 @@ impl App {
             minter,
             queue: backends.queue.clone(),
             memory,
-            sockets: Mutex::default(),
+            sockets: Sockets::new(&opts),
             routes: Arc::new(Semaphore::new(opts.max_routes.max(1))),
-            seq: AtomicU64::new(1),
             opts,
-            addr,
         })
-    }
-
-    /// A connection or request id, as API Gateway writes them.
-    pub fn next_id(&self) -> String {
-        short_id(self.seq.fetch_add(1, Ordering::Relaxed))
-    }
-
-    pub fn live(&self, connection_id: &str) -> Option<Arc<Live>> {
-        self.sockets.lock().unwrap().get(connection_id).cloned()
-    }
-
-    /// Closes every open socket (a deployment going away, as API Gateway does it: 1001).
-    pub fn close_all(&self, code: u16, reason: &'static str) {
-        let live: Vec<Arc<Live>> = self.sockets.lock().unwrap().values().cloned().collect();
-        for l in live {
-            l.close(code, reason);
-        }
     }
 }

@@ -17,7 +17,7 @@ use hermes_core::handlers::connect;
 use serde_json::{json, Value};
 
 use crate::error::ApiError;
-use crate::events::Peer;
+use crate::peer::Peer;
 use crate::socket::run_socket;
 use crate::state::App;
 
@@ -39,14 +39,15 @@ pub(crate) async fn upgrade(
     if query.get("token").is_none_or(|t| t.is_empty()) {
         return ApiError::unauthorized().into_response();
     }
-    if app.sockets.lock().unwrap().len() >= app.opts.max_connections {
+    // Reserved before anything is awaited, held by the socket until its `$disconnect`.
+    let Some(slot) = app.sockets.reserve() else {
         tracing::warn!(
             limit = app.opts.max_connections,
             "connection limit reached: upgrade refused"
         );
         return ApiError::limit_exceeded().into_response();
-    }
-    let connection_id = app.next_id();
+    };
+    let connection_id = app.ids.next();
     let user_agent = headers
         .get(header::USER_AGENT)
         .and_then(|v| v.to_str().ok())
@@ -60,13 +61,15 @@ pub(crate) async fn upgrade(
 
     let policy = app
         .authorizer
-        .handle(&app.authorizer_event(&connection_id, &query))
+        .handle(&app.events.authorizer(&connection_id, &query))
         .await;
     if policy.policy_document.statement.first().map(|s| &s.effect) != Some(&IamPolicyEffect::Allow) {
         return ApiError::forbidden().into_response();
     }
 
-    let mut ev = app.ws_event(&connection_id, "$connect", "CONNECT", &client);
+    let mut ev = app
+        .events
+        .websocket(&connection_id, "$connect", "CONNECT", &client);
     ev.query_string_parameters = query.into();
     let a = &mut ev.request_context.authorizer;
     a.other.insert("principalId".into(), json!(policy.principal_id));
@@ -88,5 +91,5 @@ pub(crate) async fn upgrade(
         .max_message_size(app.opts.max_message_bytes)
         .read_buffer_size(4 * 1024)
         .write_buffer_size(0)
-        .on_upgrade(move |socket| run_socket(app, connection_id, client, socket))
+        .on_upgrade(move |socket| run_socket(app, slot, connection_id, client, socket))
 }

@@ -28,7 +28,9 @@ fn help_lists_every_flag() {
         "--max-message-bytes",
         "--max-connections",
         "--header-timeout",
+        "--body-timeout",
         "--max-queued-bytes",
+        "--max-total-queued-bytes",
     ] {
         assert!(out.contains(flag), "--help does not mention {flag}");
     }
@@ -59,6 +61,19 @@ fn bad_values_name_the_flag() {
         (
             vec!["--max-queued-bytes", "1000"],
             "--max-queued-bytes (max_queued_bytes) must be at least --max-message-bytes",
+        ),
+        (vec!["--body-timeout", "soon"], "--body-timeout must be seconds"),
+        (
+            vec!["--body-timeout", "0"],
+            "--body-timeout (body_read_timeout) must be more than 0",
+        ),
+        (
+            vec!["--max-total-queued-bytes", "lots"],
+            "--max-total-queued-bytes must be a byte count",
+        ),
+        (
+            vec!["--max-total-queued-bytes", "1000000"],
+            "--max-total-queued-bytes (max_total_queued_bytes) must be at least --max-queued-bytes",
         ),
         (
             vec!["--idle-timeout", "0"],

@@ -7,44 +7,17 @@ use std::time::Duration;
 
 use common::next_json_within;
 
-use hermes_core::{Backends, Config, Minter, UserId};
+use hermes_core::{Backends, Minter, UserId};
 use hermes_local::{start, Options};
 use serde_json::json;
 
 #[tokio::test]
+#[ignore = "needs the moto server: run under script/with-moto with --include-ignored"]
 async fn polls_sqs_into_the_send_handler_and_deletes_what_it_delivered() {
-    let Some(endpoint) = hermes_core::testing::aws_endpoint() else {
-        return;
-    };
-    let base = |queue: &str| {
-        let pairs = [
-            (
-                "HERMES_JWT_SECRET",
-                "gateway-sqs-secret-for-hs512-0123456789".to_owned(),
-            ),
-            ("HERMES_PASSCODE", "p".to_owned()),
-            ("HERMES_BCRYPT_COST", "4".to_owned()),
-            ("HERMES_BACKEND", "aws".to_owned()),
-            ("HERMES_AWS_ENDPOINT_URL", endpoint.clone()),
-            ("HERMES_QUEUE_URL", queue.to_owned()),
-        ];
-        Config::from_lookup(|k| pairs.iter().find(|(n, _)| *n == k).map(|(_, v)| v.clone())).unwrap()
-    };
-    let sqs = hermes_core::aws::sqs(&hermes_core::aws::sdk_config(&base("")).await);
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_nanos();
-    let queue = sqs
-        .create_queue()
-        .queue_name(format!("local-{nanos:x}"))
-        .attributes(aws_sdk_sqs::types::QueueAttributeName::VisibilityTimeout, "1")
-        .send()
-        .await
-        .unwrap()
-        .queue_url
-        .unwrap();
-    let cfg = base(&queue);
+    let endpoint = common::aws::endpoint();
+    let sqs = hermes_core::aws::sqs(&hermes_core::aws::sdk_config(&common::aws::config(&endpoint, "")).await);
+    let (queue, suffix) = common::aws::fresh_queue(&sqs, "local", 1).await;
+    let cfg = common::aws::config(&endpoint, &queue);
     let gw = start(
         cfg.clone(),
         Options {
@@ -58,7 +31,7 @@ async fn polls_sqs_into_the_send_handler_and_deletes_what_it_delivered() {
 
     // The Rails side, on the same tables: mint, then the browser connects.
     let backends = Backends::from_config(&cfg).await.unwrap();
-    let room = format!("room-{nanos:x}");
+    let room = format!("room-{suffix}");
     let jwt = Minter::new(&cfg, backends.tokens.clone())
         .unwrap()
         .generate_token(&UserId::Int(5), &room)

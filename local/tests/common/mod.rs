@@ -2,14 +2,19 @@
 //! Helpers shared by the gateway's integration tests: a gateway on the memory backend, real
 //! WebSocket clients, and raw TCP clients for what a well-behaved client never sends.
 
+pub mod aws;
+pub mod pages;
+
+use std::sync::Arc;
 use std::time::Duration;
 
 use futures::StreamExt;
+use hermes_core::push::{ApiGwPusherFactory, Pusher, PusherFactory};
 use hermes_core::{Config, UserId};
 use hermes_local::{start, Gateway, Options};
 use serde_json::Value;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
+use tokio::net::{TcpSocket, TcpStream};
 use tokio_tungstenite::tungstenite::{self, Message};
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
@@ -103,6 +108,39 @@ pub async fn raw_upgrade(gw: &Gateway, mut tcp: TcpStream, token: &str) -> TcpSt
     let head = String::from_utf8_lossy(&head);
     assert!(head.starts_with("HTTP/1.1 101"), "{head}");
     tcp
+}
+
+/// A socket opened by hand that never reads, with a receive window of a few KiB: whatever
+/// the gateway writes to it piles up in the gateway's send buffer, then in its queue.
+pub async fn non_reading_socket(gw: &Gateway, user: i64, room: &str) -> TcpStream {
+    let socket = TcpSocket::new_v4().unwrap();
+    socket.set_recv_buffer_size(4096).unwrap();
+    let tcp = socket.connect(gw.addr).await.unwrap();
+    raw_upgrade(gw, tcp, &token(gw, user, room).await).await
+}
+
+/// `non_reading_socket`, alone in `room`, and its connection id.
+pub async fn non_reading_client(gw: &Gateway, user: i64, room: &str) -> (TcpStream, String) {
+    let tcp = non_reading_socket(gw, user, room).await;
+    let id = connection_id(gw, room).await;
+    (tcp, id)
+}
+
+/// The management API's own client (the SDK's, signed), pointed at the gateway.
+pub async fn management_client(gw: &Gateway) -> Arc<dyn Pusher> {
+    let sdk = hermes_core::aws::sdk_config(&memory_config()).await;
+    ApiGwPusherFactory::new(sdk).for_endpoint(&gw.endpoint())
+}
+
+/// The process's resident memory (VmRSS), in bytes.
+pub fn rss_bytes() -> usize {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap();
+    let kb: usize = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .expect("VmRSS in /proc/self/status");
+    kb * 1024
 }
 
 /// One frame as a client writes it (`masked`, as RFC 6455 requires of clients) or does not.

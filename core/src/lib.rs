@@ -12,6 +12,7 @@ pub mod names;
 pub mod push;
 pub mod queue;
 pub mod store;
+pub mod stream_name;
 #[cfg(feature = "testing")]
 pub mod testing;
 pub mod token;

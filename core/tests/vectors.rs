@@ -70,3 +70,27 @@ fn ruby_bcrypt_hashes_verify() {
         assert!(!unseal_matches(&t.replace('a', "b"), h));
     }
 }
+
+/// Signed stream names made by ActiveSupport::MessageVerifier as turbo-rails configures it
+/// (core/tests/vectors/streams.json, written by generate_streams.rb).
+#[test]
+fn stream_names_sign_and_verify_as_message_verifier_does() {
+    use hermes_core::stream_name::StreamKey;
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/vectors/streams.json");
+    let v: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let key = StreamKey::from_text(v["key"].as_str().unwrap());
+    let signed = v["signed"].as_array().unwrap();
+    assert!(signed.len() >= 5);
+    for c in signed {
+        let (name, made) = (c["name"].as_str().unwrap(), c["signed"].as_str().unwrap());
+        assert_eq!(key.sign(name).unwrap(), made, "{name:?}");
+        assert_eq!(key.verify(made).unwrap(), name);
+    }
+    for c in v["refused"].as_array().unwrap() {
+        assert!(
+            key.verify(c["signed"].as_str().unwrap()).is_err(),
+            "accepted: {}",
+            c["why"]
+        );
+    }
+}

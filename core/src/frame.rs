@@ -52,6 +52,48 @@ struct Frame<'a> {
     epoch: Option<&'a str>,
 }
 
+/// A stream's frame: `{"stream", "data", "id", "seq", "epoch"}` (no sender: a broadcast comes
+/// from the app).
+#[derive(Serialize)]
+struct StreamFrame<'a> {
+    stream: &'a str,
+    data: &'a RawValue,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    id: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    seq: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    epoch: Option<&'a str>,
+}
+
+/// Whose frame it is: a user's in a room (the seed's `user_id`), or a stream's.
+#[derive(Clone, Copy, Debug)]
+pub enum Origin<'a> {
+    User(&'a str),
+    Stream(&'a str),
+}
+
+/// The frame of `origin` with `data`, placed at `at` (seq, epoch) in its history if it has one.
+pub fn encode_origin_frame(origin: Origin<'_>, data: &RawValue, id: Option<&str>, at: Option<(u64, &str)>) -> Vec<u8> {
+    let (seq, epoch) = (at.map(|(s, _)| s), at.map(|(_, e)| e));
+    match origin {
+        Origin::User(sender) => encode_frame_at(sender, data, id, at),
+        Origin::Stream(stream) => serde_json::to_vec(&StreamFrame {
+            stream,
+            data,
+            id,
+            seq,
+            epoch,
+        })
+        .expect("a JSON value always serialises"),
+    }
+}
+
+/// The size of `origin`'s frame once sequenced, with room for any seq and epoch.
+pub fn origin_sequenced_len(origin: Origin<'_>, data: &RawValue, id: Option<&str>) -> usize {
+    encode_origin_frame(origin, data, id, None).len() + POSITION_RESERVE_BYTES
+}
+
 /// A frame with no place in a history (history off).
 pub fn encode_frame(sender: &str, data: &RawValue, id: Option<&str>) -> Vec<u8> {
     encode_frame_at(sender, data, id, None)
@@ -132,10 +174,59 @@ impl Control {
     }
 }
 
-/// What an SQS body is: a control record has a top-level `"hermes"` key, anything else is
-/// read as a notification.
+/// `{"hermes": "broadcast", "stream": "board_1", "data": ...}`: `data` for a stream's
+/// subscribers (`Hermes.broadcast`, and Turbo Streams through the Action Cable adapter).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Broadcast {
+    pub stream: String,
+    pub data: Box<RawValue>,
+}
+
+/// The value of a broadcast record's `hermes` key.
+pub const BROADCAST: &str = "broadcast";
+
+impl Broadcast {
+    /// `data_json` is kept byte for byte; it must be one JSON value.
+    pub fn from_json(stream: impl Into<String>, data_json: String) -> Result<Self, serde_json::Error> {
+        Ok(Broadcast {
+            stream: stream.into(),
+            data: RawValue::from_string(data_json)?,
+        })
+    }
+
+    pub fn to_body(&self) -> String {
+        #[derive(Serialize)]
+        struct Body<'a> {
+            hermes: &'static str,
+            stream: &'a str,
+            data: &'a RawValue,
+        }
+        serde_json::to_string(&Body {
+            hermes: BROADCAST,
+            stream: &self.stream,
+            data: &self.data,
+        })
+        .expect("a broadcast always serialises")
+    }
+
+    /// Refuses, before it is queued, what API Gateway would refuse to deliver.
+    pub fn check_size(&self) -> Result<usize, PayloadTooLarge> {
+        let bytes = origin_sequenced_len(Origin::Stream(&self.stream), &self.data, None) + ID_RESERVE_BYTES;
+        if bytes > MAX_MESSAGE_BYTES {
+            return Err(PayloadTooLarge {
+                bytes,
+                limit: MAX_MESSAGE_BYTES,
+            });
+        }
+        Ok(bytes)
+    }
+}
+
+/// What an SQS body is: a broadcast or a control record has a top-level `"hermes"` key naming
+/// its kind, anything else is read as a notification.
 pub enum Record {
     Notification(Notification),
+    Broadcast(Broadcast),
     Control(Control),
 }
 
@@ -147,10 +238,10 @@ impl Record {
             hermes: Option<std::borrow::Cow<'a, str>>,
         }
         let kind: Kind = serde_json::from_str(body)?;
-        if kind.hermes.is_some() {
-            serde_json::from_str(body).map(Record::Control)
-        } else {
-            serde_json::from_str(body).map(Record::Notification)
+        match kind.hermes.as_deref() {
+            Some(BROADCAST) => serde_json::from_str(body).map(Record::Broadcast),
+            Some(_) => serde_json::from_str(body).map(Record::Control),
+            None => serde_json::from_str(body).map(Record::Notification),
         }
     }
 }
@@ -173,7 +264,32 @@ pub fn presence_frame(room_id: &str, users: &[String], connections: usize) -> Ve
 
 /// `{"hermes": "error", "error": "..."}`: the answer to a frame the server cannot act on.
 pub fn error_frame(message: &str) -> Vec<u8> {
-    serde_json::to_vec(&serde_json::json!({"hermes": "error", "error": message})).expect("serialises")
+    error_frame_with(message, serde_json::Map::new())
+}
+
+/// An error frame with more to say: the `action` it answers, the signed `name` it refuses,
+/// when to try again (`retry_after_ms`).
+pub fn error_frame_with(message: &str, mut extra: serde_json::Map<String, Value>) -> Vec<u8> {
+    extra.insert("hermes".into(), "error".into());
+    extra.insert("error".into(), message.into());
+    serde_json::to_vec(&extra).expect("serialises")
+}
+
+/// `{"hermes": "recovered", "stream": "...", "name": "<signed>", "recovered": ..., "epoch", "seq"}`:
+/// a stream's recovery answer.
+pub fn recovered_stream_frame(stream: &str, name: &str, recovered: bool, epoch: &str, seq: u64) -> Vec<u8> {
+    serde_json::to_vec(&serde_json::json!({
+        "hermes": "recovered", "stream": stream, "name": name, "recovered": recovered, "epoch": epoch, "seq": seq
+    }))
+    .expect("serialises")
+}
+
+/// `{"hermes": "presence", "stream": "...", "users": [...], "connections": <n>}`
+pub fn stream_presence_frame(stream: &str, users: &[String], connections: usize) -> Vec<u8> {
+    serde_json::to_vec(&serde_json::json!({
+        "hermes": "presence", "stream": stream, "users": users, "connections": connections
+    }))
+    .expect("serialises")
 }
 
 impl Notification {
@@ -309,6 +425,26 @@ mod tests {
         assert!(Record::parse(r#"{"hermes": "explode"}"#).is_err());
         assert!(Record::parse(r#"{"hermes": "disconnect", "target": {"room_id": "R"}}"#).is_err());
         assert!(Control::disconnect("", "R", None).check().is_err());
+    }
+
+    #[test]
+    fn broadcasts_are_records_of_their_own_and_stream_frames_name_the_stream() {
+        let b = Broadcast::from_json("board_1", r#""<turbo-stream action=\"remove\">""#.into()).unwrap();
+        let body = b.to_body();
+        assert_eq!(body, r#"{"hermes":"broadcast","stream":"board_1","data":"<turbo-stream action=\"remove\">"}"#);
+        let v: Value = serde_json::from_str(&body).unwrap();
+        for seed_field in ["user_id", "room_id"] {
+            assert!(v.get(seed_field).is_none(), "{seed_field} at the top level");
+        }
+        assert!(matches!(Record::parse(&body).unwrap(), Record::Broadcast(x) if x.stream == "board_1"));
+        assert!(Record::parse(r#"{"hermes": "broadcast", "stream": "s"}"#).is_err(), "no data");
+        let f = encode_origin_frame(Origin::Stream("board_1"), &b.data, Some("m"), Some((3, "e")));
+        assert_eq!(
+            String::from_utf8(f).unwrap(),
+            r#"{"stream":"board_1","data":"<turbo-stream action=\"remove\">","id":"m","seq":3,"epoch":"e"}"#
+        );
+        let big = Broadcast::from_json("s", serde_json::to_string(&"x".repeat(MAX_MESSAGE_BYTES)).unwrap()).unwrap();
+        assert!(big.check_size().is_err());
     }
 
     #[test]

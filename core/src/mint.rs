@@ -155,6 +155,13 @@ impl Minter {
         Ok((c, jwt))
     }
 
+    /// A token for a page where nobody is signed in: its socket may subscribe to signed streams
+    /// and nothing else. One HMAC: no bcrypt, nothing stored.
+    pub fn mint_streams(&self) -> Result<String, MintError> {
+        let now = now_secs();
+        Ok(self.keys.issue_streams(now + self.ttl, now)?)
+    }
+
     /// Deletes the stored hash: every JWT minted for this user and room stops connecting.
     pub async fn revoke(&self, user_id: &UserId, room_id: &str) -> Result<bool, MintError> {
         Ok(self.tokens.delete(&user_id.to_string(), room_id).await?)

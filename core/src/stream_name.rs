@@ -111,7 +111,8 @@ impl fmt::Debug for StreamKey {
     }
 }
 
-fn check_name(name: &str) -> Result<(), StreamNameError> {
+/// A stream name the app may use: not empty, at most `MAX_STREAM_NAME_BYTES`.
+pub fn check_name(name: &str) -> Result<(), StreamNameError> {
     if name.is_empty() {
         return Err(StreamNameError::Empty);
     }

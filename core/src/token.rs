@@ -119,6 +119,29 @@ pub struct Claims {
     pub iat: Option<u64>,
 }
 
+/// The claims of a token for a socket of nobody (a page where nobody is signed in): no user,
+/// no room, no stored hash; such a socket can only subscribe to signed streams.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StreamsClaims {
+    /// Always `STREAMS_SCOPE`.
+    pub scope: String,
+    pub exp: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub iat: Option<u64>,
+}
+
+/// The `scope` of a token for a socket of nobody.
+pub const STREAMS_SCOPE: &str = "streams";
+
+/// What a verified token grants.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Grant {
+    /// A user in a room, once the stored hash matches (the seed's token).
+    Room(Claims),
+    /// Signed streams only.
+    Streams,
+}
+
 #[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
 pub enum JwtError {
     #[error("token has expired")]
@@ -171,13 +194,47 @@ impl JwtKeys {
     }
 
     pub fn issue(&self, claims: &Claims) -> Result<String, JwtError> {
+        self.sign(claims)
+    }
+
+    /// A token for a socket of nobody, valid until `exp`.
+    pub fn issue_streams(&self, exp: u64, iat: u64) -> Result<String, JwtError> {
+        self.sign(&StreamsClaims {
+            scope: STREAMS_SCOPE.into(),
+            exp,
+            iat: Some(iat),
+        })
+    }
+
+    fn sign(&self, claims: &impl Serialize) -> Result<String, JwtError> {
         jsonwebtoken::encode(&Header::new(Algorithm::HS512), claims, &self.encoding)
             .map_err(|e| JwtError::Signing(e.to_string()))
     }
 
+    /// A room token's claims; a token for a socket of nobody is refused (it has no user).
     pub fn verify(&self, jwt: &str) -> Result<Claims, JwtError> {
+        match self.verify_grant(jwt)? {
+            Grant::Room(c) => Ok(c),
+            Grant::Streams => Err(JwtError::MissingClaim("user_id".into())),
+        }
+    }
+
+    /// What the token grants: a room token (its claims), or signed streams only (a token whose
+    /// `scope` is `streams` and that names no user).
+    pub fn verify_grant(&self, jwt: &str) -> Result<Grant, JwtError> {
+        let claims: serde_json::Value = self.decode(jwt)?;
+        let scope = claims.get("scope").and_then(|s| s.as_str());
+        if scope == Some(STREAMS_SCOPE) && claims.get("user_id").is_none() {
+            return Ok(Grant::Streams);
+        }
+        serde_json::from_value::<Claims>(claims)
+            .map(Grant::Room)
+            .map_err(|e| json_error(&e.to_string()))
+    }
+
+    fn decode<T: serde::de::DeserializeOwned>(&self, jwt: &str) -> Result<T, JwtError> {
         use jsonwebtoken::errors::ErrorKind as K;
-        jsonwebtoken::decode::<Claims>(jwt, &self.decoding, &self.validation)
+        jsonwebtoken::decode::<T>(jwt, &self.decoding, &self.validation)
             .map(|d| d.claims)
             .map_err(|e| match e.into_kind() {
                 K::ExpiredSignature => JwtError::Expired,
@@ -187,21 +244,22 @@ impl JwtKeys {
                 }
                 K::MissingRequiredClaim(c) => JwtError::MissingClaim(c),
                 K::InvalidClaimFormat(c) => JwtError::BadClaims(c),
-                K::Json(e) => {
-                    let msg = e.to_string();
-                    // serde names a missing field before the spec-claim check can.
-                    // and the header's `alg` enum is the only enum parsed: `none` lands here.
-                    match msg
-                        .strip_prefix("missing field `")
-                        .and_then(|r| r.split('`').next())
-                    {
-                        Some(field) => JwtError::MissingClaim(field.to_owned()),
-                        None if msg.starts_with("unknown variant") => JwtError::WrongAlgorithm,
-                        None => JwtError::BadClaims(msg),
-                    }
-                }
+                K::Json(e) => json_error(&e.to_string()),
                 _ => JwtError::Malformed,
             })
+    }
+}
+
+/// serde's words for claims it could not read: a missing field is named before the spec-claim
+/// check can name it, and the header's `alg` enum is the only enum parsed (`none` lands here).
+fn json_error(msg: &str) -> JwtError {
+    match msg
+        .strip_prefix("missing field `")
+        .and_then(|r| r.split('`').next())
+    {
+        Some(field) => JwtError::MissingClaim(field.to_owned()),
+        None if msg.starts_with("unknown variant") => JwtError::WrongAlgorithm,
+        None => JwtError::BadClaims(msg.to_owned()),
     }
 }
 
@@ -307,6 +365,25 @@ mod tests {
         )
         .unwrap();
         assert_eq!(k.verify(&no_exp), Err(JwtError::MissingClaim("exp".into())));
+    }
+
+    #[test]
+    fn a_streams_token_grants_streams_only() {
+        let k = JwtKeys::new(&secret());
+        let jwt = k.issue_streams(now_secs() + 60, now_secs()).unwrap();
+        assert_eq!(k.verify_grant(&jwt), Ok(Grant::Streams));
+        assert_eq!(k.verify(&jwt), Err(JwtError::MissingClaim("user_id".into())));
+        let late = k.issue_streams(now_secs() - LEEWAY_SECS - 5, now_secs() - 100).unwrap();
+        assert_eq!(k.verify_grant(&late), Err(JwtError::Expired));
+        // A room token that also says `scope` stays a room token: its user must still match a row.
+        let both = k
+            .sign(&serde_json::json!({"user_id": 1, "room_id": "r", "token": "t", "scope": "streams", "exp": now_secs() + 60}))
+            .unwrap();
+        assert!(matches!(k.verify_grant(&both), Ok(Grant::Room(_))));
+        let other = k
+            .sign(&serde_json::json!({"scope": "everything", "exp": now_secs() + 60}))
+            .unwrap();
+        assert_eq!(k.verify_grant(&other), Err(JwtError::MissingClaim("user_id".into())));
     }
 
     #[test]

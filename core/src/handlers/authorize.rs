@@ -9,7 +9,7 @@ use aws_lambda_events::iam::{IamPolicyEffect, IamPolicyStatement};
 use serde_json::json;
 
 use crate::store::TokenStore;
-use crate::token::{now_secs, JwtError, JwtKeys};
+use crate::token::{now_secs, Grant, JwtError, JwtKeys, STREAMS_SCOPE};
 use crate::verified::{verify_cached, VerifiedPairs};
 
 /// Why a connection was refused. Logged; never carries the token or the secret.
@@ -46,6 +46,8 @@ pub enum Decision {
         user_id: String,
         room_id: String,
     },
+    /// A socket of nobody: signed streams only (no user, no room, nothing stored to check).
+    AllowStreams,
     Deny {
         reason: DenyReason,
         user_id: Option<String>,
@@ -77,8 +79,9 @@ impl Authorizer {
         let Some(jwt) = jwt.filter(|t| !t.is_empty()) else {
             return deny(DenyReason::MissingToken, None);
         };
-        let claims = match self.keys.verify(jwt) {
-            Ok(c) => c,
+        let claims = match self.keys.verify_grant(jwt) {
+            Ok(Grant::Room(c)) => c,
+            Ok(Grant::Streams) => return Decision::AllowStreams,
             Err(e) => return deny(DenyReason::Jwt(e), None),
         };
         let user_id = claims.user_id.to_string();
@@ -117,6 +120,7 @@ impl Authorizer {
             Decision::Allow { user_id, room_id } => {
                 tracing::info!(user_id, room_id, "allow");
             }
+            Decision::AllowStreams => tracing::info!("allow: signed streams only"),
             Decision::Deny { reason, user_id } => {
                 tracing::warn!(reason = %reason, user_id = user_id.as_deref().unwrap_or("-"), "deny");
             }
@@ -125,6 +129,9 @@ impl Authorizer {
     }
 }
 
+/// The principal of a socket no user is known for.
+pub const ANONYMOUS: &str = "anonymous";
+
 pub fn policy(decision: &Decision, method_arn: String) -> ApiGatewayCustomAuthorizerResponse {
     let (effect, principal, context) = match decision {
         Decision::Allow { user_id, room_id } => (
@@ -132,9 +139,14 @@ pub fn policy(decision: &Decision, method_arn: String) -> ApiGatewayCustomAuthor
             user_id.clone(),
             json!({"user_id": user_id, "room_id": room_id}),
         ),
+        Decision::AllowStreams => (
+            IamPolicyEffect::Allow,
+            ANONYMOUS.to_owned(),
+            json!({"scope": STREAMS_SCOPE}),
+        ),
         Decision::Deny { user_id, .. } => (
             IamPolicyEffect::Deny,
-            user_id.clone().unwrap_or_else(|| "anonymous".into()),
+            user_id.clone().unwrap_or_else(|| ANONYMOUS.into()),
             json!({}),
         ),
     };

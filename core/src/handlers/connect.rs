@@ -2,8 +2,8 @@ use aws_lambda_events::apigw::{ApiGatewayProxyResponse, ApiGatewayWebsocketProxy
 use serde_json::Value;
 
 use super::response;
-use crate::store::{Connection, ConnectionStore, CONNECTION_ROW_TTL_SECS};
-use crate::token::now_secs;
+use crate::store::{Connection, ConnectionStore, StoreError, SubscriptionStore, CONNECTION_ROW_TTL_SECS};
+use crate::token::{now_secs, STREAMS_SCOPE};
 
 /// What the authorizer put in `requestContext.authorizer`. API Gateway flattens a Lambda
 /// authorizer's context next to `principalId` in WebSocket events; HTTP APIs nest it under
@@ -18,7 +18,8 @@ pub fn authorizer_field(req: &ApiGatewayWebsocketProxyRequest, name: &str) -> Op
     }
 }
 
-/// `$connect`: records the connection with the room and user the authorizer vouched for.
+/// `$connect`: records the connection with the room and user the authorizer vouched for, or
+/// with neither for a socket of nobody (signed streams only).
 pub async fn connect(
     store: &dyn ConnectionStore,
     req: &ApiGatewayWebsocketProxyRequest,
@@ -27,14 +28,18 @@ pub async fn connect(
         tracing::error!("connect event without requestContext.connectionId");
         return response(400, "missing connectionId");
     };
-    let (Some(room_id), Some(user_id)) = (authorizer_field(req, "room_id"), authorizer_field(req, "user_id"))
-    else {
-        // Only reachable when the route was deployed without the authorizer.
-        tracing::error!(
-            connection_id,
-            "connect event without authorizer context (room_id/user_id)"
-        );
-        return response(403, "missing authorizer context");
+    let streams_only = authorizer_field(req, "scope").as_deref() == Some(STREAMS_SCOPE);
+    let (room_id, user_id) = match (authorizer_field(req, "room_id"), authorizer_field(req, "user_id")) {
+        (Some(room), Some(user)) => (room, user),
+        (None, None) if streams_only => (String::new(), String::new()),
+        _ => {
+            // Only reachable when the route was deployed without the authorizer.
+            tracing::error!(
+                connection_id,
+                "connect event without authorizer context (room_id/user_id)"
+            );
+            return response(403, "missing authorizer context");
+        }
     };
     let connected_at = match req.request_context.connected_at {
         ms if ms > 0 => ms as u64 / 1000,
@@ -46,6 +51,7 @@ pub async fn connect(
         user_id,
         connected_at,
         expires_at: connected_at + CONNECTION_ROW_TTL_SECS,
+        streams: Vec::new(),
     };
     match store.put(&row).await {
         Ok(()) => {
@@ -64,18 +70,34 @@ pub async fn connect(
     }
 }
 
-/// `$disconnect`: forgets the connection.
+/// Deletes a connection's row, then the subscriptions the row names: what `$disconnect` does,
+/// and what a 410 on a post does. Returns the row that was there.
+pub async fn forget(
+    connections: &dyn ConnectionStore,
+    subscriptions: Option<&dyn SubscriptionStore>,
+    connection_id: &str,
+) -> Result<Option<Connection>, StoreError> {
+    let row = connections.delete(connection_id).await?;
+    if let (Some(row), Some(subscriptions)) = (row.as_ref().filter(|r| !r.streams.is_empty()), subscriptions) {
+        subscriptions.delete(connection_id, &row.streams).await?;
+    }
+    Ok(row)
+}
+
+/// `$disconnect`: forgets the connection and its subscriptions.
 pub async fn disconnect(
-    store: &dyn ConnectionStore,
+    connections: &dyn ConnectionStore,
+    subscriptions: Option<&dyn SubscriptionStore>,
     req: &ApiGatewayWebsocketProxyRequest,
 ) -> ApiGatewayProxyResponse {
     let Some(connection_id) = req.request_context.connection_id.as_deref() else {
         tracing::error!("disconnect event without requestContext.connectionId");
         return response(400, "missing connectionId");
     };
-    match store.delete(connection_id).await {
-        Ok(()) => {
-            tracing::info!(connection_id, "disconnected");
+    match forget(connections, subscriptions, connection_id).await {
+        Ok(row) => {
+            let streams = row.map_or(0, |r| r.streams.len());
+            tracing::info!(connection_id, streams, "disconnected");
             response(200, "Disconnected.")
         }
         Err(e) => {

@@ -41,6 +41,16 @@ pub struct Recovery {
 }
 
 impl Recovery {
+    /// Not recovered: the page starts over at `seq` of `epoch` (and refetches its state).
+    pub fn lost_at(epoch: &str, seq: u64) -> Self {
+        Recovery {
+            frames: vec![],
+            recovered: false,
+            epoch: epoch.to_owned(),
+            seq,
+        }
+    }
+
     /// Not recovered: the page starts over at the counter's seq (and refetches its state).
     pub fn lost(c: &Counter) -> Self {
         Recovery {

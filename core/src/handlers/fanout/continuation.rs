@@ -10,7 +10,7 @@
 //! Like the control records (frame.rs), it has a top-level `hermes` key and no top-level
 //! `user_id`, `room_id` or `data`: the seed's Node send Lambda, should it still be a consumer,
 //! finds no room in it and posts nothing. The room (and the one user a targeted message is
-//! for) are under `target`.
+//! for), or the stream, are under `target`.
 //!
 //! ```json
 //! {"hermes": "continuation", "target": {"room_id": "ACME", "user_id": "42"},
@@ -27,15 +27,19 @@ use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
-use super::job::{Action, Cursor, Job};
+use super::job::{Action, Audience, Cursor, Job};
 use crate::queue::MAX_BODY_BYTES;
 
 /// The value of the record's `hermes` key.
 pub const KIND: &str = "continuation";
 
+/// A room (with the one user a targeted message is for) or a stream.
 #[derive(Serialize, Deserialize)]
 struct Target<T> {
-    room_id: T,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    room_id: Option<T>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    stream: Option<T>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     user_id: Option<T>,
 }
@@ -105,7 +109,8 @@ pub fn encode(job: &Job) -> Result<Vec<String>, ContinuationError> {
         serde_json::to_string(&Out {
             hermes: KIND,
             target: Target {
-                room_id: &job.room_id,
+                room_id: matches!(job.audience, Audience::Room(_)).then(|| job.audience.key()),
+                stream: matches!(job.audience, Audience::Stream(_)).then(|| job.audience.key()),
                 user_id: job.target_user.as_deref(),
             },
             read,
@@ -157,8 +162,17 @@ pub fn decode(body: &str) -> Result<Job, ContinuationError> {
             ))
         }
     };
+    let audience = match (r.target.room_id, r.target.stream) {
+        (Some(room), None) => Audience::Room(room),
+        (None, Some(stream)) => Audience::Stream(stream),
+        _ => {
+            return Err(ContinuationError::Malformed(
+                "a continuation's target is a room_id or a stream".into(),
+            ))
+        }
+    };
     Ok(Job {
-        room_id: r.target.room_id,
+        audience,
         target_user: r.target.user_id,
         action,
         read: r.read,
@@ -173,7 +187,7 @@ mod tests {
 
     fn job(frame: &str) -> Job {
         Job {
-            room_id: "ACME".into(),
+            audience: Audience::Room("ACME".into()),
             target_user: Some("42".into()),
             action: Action::Post(Bytes::from(frame.to_owned())),
             read: Some(Cursor {
@@ -229,6 +243,20 @@ mod tests {
             seen.extend(d.pending);
         }
         assert_eq!(seen, j.pending, "every pending id once, in order");
+    }
+
+    #[test]
+    fn a_streams_continuation_names_its_stream() {
+        let mut j = job("{}");
+        j.audience = Audience::Stream("board_1".into());
+        j.target_user = None;
+        let records = encode(&j).unwrap();
+        assert!(records[0].contains(r#""target":{"stream":"board_1"}"#), "{}", records[0]);
+        assert_eq!(decode(&records[0]).unwrap(), j);
+        assert!(matches!(
+            decode(r#"{"hermes":"continuation","target":{"room_id":"R","stream":"S"},"frame":{}}"#),
+            Err(ContinuationError::Malformed(_))
+        ));
     }
 
     #[test]

@@ -89,7 +89,7 @@ impl Engine<'_, '_> {
         let pacer = self.fanout.pacer;
         let concurrency = self.fanout.concurrency.max(1);
         let (stop_at, hard_stop) = (self.deadline.stop_at(), self.deadline.hard_stop());
-        let room_id = self.job.room_id.as_str();
+        let audience = &self.job.audience;
         let mut out = Outcome::default();
         let mut pending: VecDeque<Item> = pending.into_iter().map(Item::new).collect();
         let mut members: VecDeque<String> = VecDeque::new();
@@ -113,10 +113,10 @@ impl Engine<'_, '_> {
                 }
             } else if fetch.is_none() && members.len() < concurrency {
                 if let Some(c) = more.take() {
-                    let (store, n) = (self.fanout.store, settings.page_size);
+                    let (fanout, n) = (self.fanout, settings.page_size);
                     fetching = Some(c.clone());
                     fetch = Some(Box::pin(async move {
-                        store.room_page(room_id, c.after.as_deref(), n).await
+                        fanout.page(audience, c.after.as_deref(), n).await
                     }));
                 }
             }
@@ -166,7 +166,7 @@ impl Engine<'_, '_> {
                 // Still in flight: their answers will not be waited for. They may have been
                 // delivered; the continuation posts them again (the client drops duplicates).
                 tracing::warn!(
-                    room_id,
+                    audience = %audience,
                     abandoned = flying.len(),
                     "deadline: posts still in flight are handed on"
                 );
@@ -215,7 +215,7 @@ impl Engine<'_, '_> {
                             tracing::warn!(connection_id = item.id, error = %e, "post rejected");
                         }
                         Err(e @ PushError::Misconfigured(_)) => {
-                            tracing::error!(room_id, error = %e, "no post can succeed");
+                            tracing::error!(audience = %audience, error = %e, "no post can succeed");
                             out.unfinished.push(item.id);
                             out.fatal = Some(e);
                             halted = true;

@@ -1,5 +1,7 @@
 //! What is left of one fan-out: the in-memory form a continuation record carries.
 
+use std::fmt;
+
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 
@@ -11,6 +13,32 @@ use crate::store::RoomMember;
 pub struct Cursor {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub after: Option<String>,
+}
+
+/// Who a fan-out reaches: a room's connections (read through the room index), or a stream's
+/// subscribers (read from the subscriptions table).
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum Audience {
+    Room(String),
+    Stream(String),
+}
+
+impl Audience {
+    /// The room id or the stream name.
+    pub fn key(&self) -> &str {
+        match self {
+            Audience::Room(k) | Audience::Stream(k) => k,
+        }
+    }
+}
+
+impl fmt::Display for Audience {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Audience::Room(r) => write!(f, "room {r}"),
+            Audience::Stream(s) => write!(f, "stream {s}"),
+        }
+    }
 }
 
 /// What each connection of the job gets.
@@ -25,7 +53,7 @@ pub enum Action {
 /// What is left of one message's fan-out (or of closing one user's sockets).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Job {
-    pub room_id: String,
+    pub audience: Audience,
     /// Only this user's connections in the room.
     pub target_user: Option<String>,
     pub action: Action,
@@ -40,10 +68,10 @@ pub struct Job {
 }
 
 impl Job {
-    /// The whole room (or the target user's connections in it), not read yet.
-    pub fn new(room_id: impl Into<String>, target_user: Option<String>, action: Action) -> Self {
+    /// The whole audience (or the target user's connections in it), not read yet.
+    pub fn new(audience: Audience, target_user: Option<String>, action: Action) -> Self {
         Job {
-            room_id: room_id.into(),
+            audience,
             target_user,
             action,
             read: Some(Cursor::default()),
@@ -52,9 +80,9 @@ impl Job {
         }
     }
 
-    /// A frame for the whole room (or the target user's connections in it).
-    pub fn post(room_id: impl Into<String>, target_user: Option<String>, frame: Bytes) -> Self {
-        Job::new(room_id, target_user, Action::Post(frame))
+    /// A frame for the whole audience (or the target user's connections in it).
+    pub fn post(audience: Audience, target_user: Option<String>, frame: Bytes) -> Self {
+        Job::new(audience, target_user, Action::Post(frame))
     }
 
     /// The connection ids of a page this job wants: all, or the target user's.
@@ -71,7 +99,7 @@ impl Job {
     /// resumes (`None`: nothing more to read).
     pub fn part(&self, pending: Vec<String>, read: Option<Cursor>, round: u32) -> Job {
         Job {
-            room_id: self.room_id.clone(),
+            audience: self.audience.clone(),
             target_user: self.target_user.clone(),
             action: self.action.clone(),
             read,
@@ -95,9 +123,9 @@ mod tests {
     #[test]
     fn a_targeted_job_wants_only_its_users_connections() {
         let page = vec![member("a", "1"), member("b", "2"), member("c", "1")];
-        let all = Job::post("R", None, Bytes::from_static(b"{}"));
+        let all = Job::post(Audience::Room("R".into()), None, Bytes::from_static(b"{}"));
         assert_eq!(all.wanted(page.clone()).collect::<Vec<_>>(), ["a", "b", "c"]);
-        let one = Job::new("R", Some("1".into()), Action::Close);
+        let one = Job::new(Audience::Room("R".into()), Some("1".into()), Action::Close);
         assert_eq!(one.wanted(page).collect::<Vec<_>>(), ["a", "c"]);
     }
 }

@@ -1,4 +1,4 @@
-//! One frame to a room (or one user's sockets closed): reading it, posting with bounded concurrency at the pace the account
+//! One frame to a room or a stream (or one user's sockets closed): reading it, posting with bounded concurrency at the pace the account
 //! allows, retrying, and handing what one invocation cannot finish to others.
 //!
 //! A room is read once, whoever posts to it. With a queue at hand, the invocation that reads a
@@ -36,7 +36,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 pub use continuation::{decode, encode, is_continuation, ContinuationError};
-pub use job::{Action, Cursor, Job};
+pub use job::{Action, Audience, Cursor, Job};
 pub use pacer::Pacer;
 pub use settings::Settings;
 pub use tally::Delivery;
@@ -44,7 +44,7 @@ pub use tally::Delivery;
 use super::deadline::Deadline;
 use crate::push::{PushError, Pusher};
 use crate::queue::Queue;
-use crate::store::{ConnectionStore, RoomPage, StoreError};
+use crate::store::{ConnectionStore, RoomPage, StoreError, SubscriptionStore};
 
 #[derive(Debug, thiserror::Error)]
 pub enum FanoutError {
@@ -63,6 +63,8 @@ pub enum FanoutError {
 /// One job's fan-out inside one invocation.
 pub struct Fanout<'a> {
     pub store: &'a dyn ConnectionStore,
+    /// `None` when streams are not set up (then no job is for a stream, and no row has any).
+    pub subscriptions: Option<&'a dyn SubscriptionStore>,
     pub pusher: Arc<dyn Pusher>,
     /// Where what this invocation cannot finish goes; `None`: finish it here.
     pub queue: Option<&'a dyn Queue>,
@@ -92,7 +94,7 @@ impl Fanout<'_> {
             read = page.next.map(|n| Cursor { after: Some(n) });
         }
         let out = self.engine(&job, Deadline::NONE).reach_all(pending, read).await;
-        let mut d = tally::settle(self.store, &out, None).await;
+        let mut d = tally::settle(self.store, self.subscriptions, &job.audience, &out, None).await;
         if let Some(e) = out.fatal {
             return Err(FanoutError::Push(e));
         }
@@ -144,7 +146,14 @@ impl Fanout<'_> {
             }
         };
         let (out, split) = futures::join!(posting, splitting);
-        let mut d = tally::settle(self.store, &out, self.deadline.hard_stop()).await;
+        let mut d = tally::settle(
+            self.store,
+            self.subscriptions,
+            &job.audience,
+            &out,
+            self.deadline.hard_stop(),
+        )
+        .await;
         if let Some(e) = out.fatal {
             return Err(FanoutError::Push(e));
         }
@@ -158,7 +167,7 @@ impl Fanout<'_> {
         if !out.exhausted.is_empty() {
             if job.round >= self.settings.max_rounds {
                 tracing::error!(
-                    room_id = job.room_id,
+                    audience = %job.audience,
                     connections = out.exhausted.len(),
                     rounds = job.round,
                     "giving up on connections that failed every attempt"
@@ -170,6 +179,18 @@ impl Fanout<'_> {
             }
         }
         Ok(d)
+    }
+
+    /// At most `limit` of the audience's connections after `after`, in id order.
+    async fn page(&self, audience: &Audience, after: Option<&str>, limit: usize) -> Result<RoomPage, StoreError> {
+        match audience {
+            Audience::Room(room) => self.store.room_page(room, after, limit).await,
+            Audience::Stream(stream) => match self.subscriptions {
+                Some(s) => s.page(stream, after, limit).await,
+                // The send function refuses a stream's job when it has no streams.
+                None => Ok(RoomPage::default()),
+            },
+        }
     }
 
     fn engine<'a>(&'a self, job: &'a Job, deadline: Deadline) -> engine::Engine<'a, 'a> {

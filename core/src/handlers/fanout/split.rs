@@ -51,7 +51,7 @@ impl Fanout<'_> {
                 // Part of the room is on its way already: failing the record would post that
                 // part again. The rest waits and tries again, a bounded number of times.
                 Some(Err(e)) if job.round < self.settings.max_rounds => {
-                    tracing::warn!(room_id = job.room_id, error = %e, "reading the room failed; trying again later");
+                    tracing::warn!(audience = %job.audience, error = %e, "reading the audience failed; trying again later");
                     (retry_delay(job.round), job.round + 1)
                 }
                 Some(Err(e)) => return Err(e.into()),
@@ -83,13 +83,13 @@ impl Fanout<'_> {
     ) -> Result<usize, FanoutError> {
         let records = continuation::encode(job)?;
         for (i, body) in records.iter().enumerate() {
-            if let Err(e) = queue.send_body(body, &job.room_id, delay).await {
+            if let Err(e) = queue.send_body(body, job.audience.key(), delay).await {
                 if i > 0 {
                     // Part of it queued: the record fails, SQS delivers it again and some
                     // connections may get the frame twice (the browser client drops
                     // duplicates by id).
                     tracing::warn!(
-                        room_id = job.room_id,
+                        audience = %job.audience,
                         queued = i,
                         "continuation only partly queued"
                     );

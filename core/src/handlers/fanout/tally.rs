@@ -5,7 +5,9 @@ use std::time::Instant;
 use futures::stream::{self, StreamExt};
 
 use super::engine::Outcome;
-use crate::store::ConnectionStore;
+use super::job::Audience;
+use crate::handlers::connect::forget;
+use crate::store::{ConnectionStore, SubscriptionStore};
 
 /// Gone rows deleted at once.
 const DELETES_IN_FLIGHT: usize = 16;
@@ -29,16 +31,29 @@ pub struct Delivery {
     pub abandoned: usize,
 }
 
-/// Deletes the rows of the connections that answered 410 (until `until`: rows left then
-/// expire by TTL, or go at their next 410), and counts the outcome.
-pub(super) async fn settle(store: &dyn ConnectionStore, out: &Outcome, until: Option<Instant>) -> Delivery {
+/// Forgets the connections that answered 410, their rows and subscriptions (until `until`:
+/// what is left then expires by TTL, or goes at the next 410), and counts the outcome.
+pub(super) async fn settle(
+    store: &dyn ConnectionStore,
+    subscriptions: Option<&dyn SubscriptionStore>,
+    audience: &Audience,
+    out: &Outcome,
+    until: Option<Instant>,
+) -> Delivery {
     // Owned ids: a closure over borrowed ones would make the future not Send for every
     // lifetime, and callers spawn it.
     let deletes = stream::iter(out.gone.iter().cloned())
         .map(|id| async move {
             tracing::info!(connection_id = id, "stale connection, deleting");
-            if let Err(e) = store.delete(&id).await {
+            if let Err(e) = forget(store, subscriptions, &id).await {
                 tracing::warn!(connection_id = id, error = %e, "could not delete stale connection");
+            }
+            // Its row may be gone already (or never have named this stream): the item that
+            // brought the post goes in any case, or every broadcast would post to it again.
+            if let (Audience::Stream(stream), Some(subs)) = (audience, subscriptions) {
+                if let Err(e) = subs.delete(&id, std::slice::from_ref(stream)).await {
+                    tracing::warn!(connection_id = id, error = %e, "could not delete a stale subscription");
+                }
             }
         })
         .buffer_unordered(DELETES_IN_FLIGHT)

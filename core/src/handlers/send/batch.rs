@@ -10,7 +10,7 @@ use aws_lambda_events::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMe
 use super::{Budget, SendError, Sender};
 use crate::frame::Record;
 use crate::handlers::deadline::Deadline;
-use crate::handlers::fanout::is_continuation;
+use crate::handlers::fanout::{is_continuation, Audience};
 
 impl Sender {
     pub async fn handle_sqs(&self, event: SqsEvent) -> SqsBatchResponse {
@@ -98,17 +98,18 @@ impl Sender {
 }
 
 /// The batch's records in chains that run side by side: a room's notifications and control
-/// records one after another, in the batch's order (so a FIFO queue's order holds), and each
-/// continuation (or unreadable record) on its own: the parts of one message are meant to run
-/// in parallel.
+/// records (or a stream's broadcasts) one after another, in the batch's order (so a FIFO
+/// queue's order holds), and each continuation (or unreadable record) on its own: the parts of
+/// one message are meant to run in parallel.
 fn chains(records: &[SqsMessage]) -> Vec<Vec<&SqsMessage>> {
     let mut chains: Vec<Vec<&SqsMessage>> = Vec::new();
-    let mut by_room: HashMap<String, usize> = HashMap::new();
+    let mut by_room: HashMap<Audience, usize> = HashMap::new();
     for r in records {
         let body = r.body.as_deref().unwrap_or("");
         let room = match (!is_continuation(body)).then(|| Record::parse(body)) {
-            Some(Ok(Record::Notification(n))) => Some(n.room_id),
-            Some(Ok(Record::Control(c))) => Some(c.room_id().to_owned()),
+            Some(Ok(Record::Notification(n))) => Some(Audience::Room(n.room_id)),
+            Some(Ok(Record::Broadcast(b))) => Some(Audience::Stream(b.stream)),
+            Some(Ok(Record::Control(c))) => Some(Audience::Room(c.room_id().to_owned())),
             _ => None,
         };
         match room {
@@ -163,6 +164,7 @@ mod tests {
         let note = |room: &str| format!(r#"{{"user_id":1,"room_id":"{room}","data":null}}"#);
         let cont = r#"{"hermes":"continuation","target":{"room_id":"A"},"pending":["c"],"frame":{}}"#;
         let close = r#"{"hermes":"disconnect","target":{"room_id":"A","user_id":"1"}}"#;
+        let cast = r#"{"hermes":"broadcast","stream":"A","data":1}"#;
         let batch = vec![
             record("1", &note("A")),
             record("2", cont),
@@ -171,10 +173,20 @@ mod tests {
             record("5", "not json"),
             record("6", cont),
             record("7", &note("A")),
+            record("8", cast),
+            record("9", cast),
         ];
         assert_eq!(
             ids(&chains(&batch)),
-            vec![vec!["1", "4", "7"], vec!["2"], vec!["3"], vec!["5"], vec!["6"]]
+            vec![
+                vec!["1", "4", "7"],
+                vec!["2"],
+                vec!["3"],
+                vec!["5"],
+                vec!["6"],
+                vec!["8", "9"]
+            ],
+            "stream A is not room A"
         );
     }
 

@@ -7,8 +7,10 @@
 //! | `batch.rs` | an SQS batch: records chained by room, the posts in flight shared, failures reported |
 //! | `record.rs` | one queue record: a notification, a control record or a continuation |
 //! | `publish.rs` | a notification made a frame: its seq, the history, claims for redeliveries |
+//! | `request.rs` | what a client frame asks for, checked |
 //! | `routes.rs` | the WebSocket routes and their answers to the sender |
 //! | `recovery.rs` | the `recover` route: bounded per connection and in bytes |
+//! | `streams.rs` | `subscribe`, `unsubscribe` and a stream's presence: signed names, bounds |
 
 mod batch;
 #[cfg(test)]
@@ -16,7 +18,9 @@ mod fixtures;
 mod publish;
 mod record;
 mod recovery;
+mod request;
 mod routes;
+mod streams;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -27,13 +31,15 @@ use bytes::Bytes;
 use serde_json::Value;
 
 use super::deadline::Deadline;
-use super::fanout::{Action, Delivery, Fanout, FanoutError, Job, Pacer, Settings};
+use super::fanout::{Action, Audience, Delivery, Fanout, FanoutError, Job, Pacer, Settings};
 use crate::frame::{PayloadTooLarge, MAX_MESSAGE_BYTES};
 use crate::push::PusherFactory;
 use crate::queue::Queue;
-use crate::store::{ConnectionStore, HistoryStore, RoomPage, StoreError};
+use crate::store::{ConnectionStore, HistoryStore, RoomPage, StoreError, SubscriptionStore};
+use crate::stream_name::StreamKey;
 
 pub use recovery::RecoveryLimits;
+pub use streams::StreamLimits;
 
 /// The send function is invoked by SQS and by the WebSocket `sendMessage`/`$default` routes.
 #[derive(Debug)]
@@ -61,8 +67,10 @@ pub enum SendError {
     TooLarge(#[from] PayloadTooLarge),
     #[error("no management endpoint: set HERMES_WEBSOCKET_ENDPOINT (SQS events carry no domainName/stage)")]
     NoEndpoint,
-    #[error("the room's history failed: {0}")]
+    #[error("the history failed: {0}")]
     History(StoreError),
+    #[error("a broadcast to a stream, but this send function has no streams set up (subscriptions table, stream key)")]
+    NoStreams,
     #[error("{0} connection(s) could not be reached after retries")]
     Undelivered(usize),
     #[error(transparent)]
@@ -82,11 +90,20 @@ pub struct Sender {
     /// Kept across invocations: the account's rate limit outlives one message.
     pacer: Pacer,
     recovery: RecoveryLimits,
+    streams: Option<Streams>,
 }
 
 struct History {
     store: Arc<dyn HistoryStore>,
     ttl_secs: u64,
+}
+
+/// What streams need: who subscribes to what, their history, and the key of signed names.
+struct Streams {
+    subscriptions: Arc<dyn SubscriptionStore>,
+    history: Arc<dyn HistoryStore>,
+    key: StreamKey,
+    limits: StreamLimits,
 }
 
 /// What one record's (or route's) fan-out may use: posts in flight, and until when.
@@ -112,7 +129,26 @@ impl Sender {
             settings: Settings::default(),
             pacer: Pacer::new(),
             recovery: RecoveryLimits::default(),
+            streams: None,
         }
+    }
+
+    /// Streams: sockets subscribe to the names `key` signed, broadcasts reach them, and (with
+    /// `with_history`) each stream has a history of its own in `history`.
+    pub fn with_streams(
+        mut self,
+        subscriptions: Arc<dyn SubscriptionStore>,
+        history: Arc<dyn HistoryStore>,
+        key: StreamKey,
+        limits: StreamLimits,
+    ) -> Self {
+        self.streams = Some(Streams {
+            subscriptions,
+            history,
+            key,
+            limits,
+        });
+        self
     }
 
     /// Sequences every message into the room history (frames gain `seq` and `epoch`) and
@@ -192,6 +228,9 @@ impl Sender {
             deadline,
         }: Budget,
     ) -> Result<Delivery, SendError> {
+        if matches!(job.audience, Audience::Stream(_)) && self.streams.is_none() {
+            return Err(SendError::NoStreams);
+        }
         if let Action::Post(frame) = &job.action {
             // Checked when the frame was made; a continuation's could come from elsewhere.
             if frame.len() > MAX_MESSAGE_BYTES {
@@ -204,6 +243,7 @@ impl Sender {
         }
         let fanout = Fanout {
             store: &*self.connections,
+            subscriptions: self.streams.as_ref().map(|s| &*s.subscriptions),
             pusher: self.pushers.for_endpoint(endpoint),
             queue: self.queue.as_deref(),
             pacer: &self.pacer,

@@ -1,24 +1,27 @@
-//! A notification made a frame and fanned out. With a history: the room's next seq (one
-//! atomic counter update), the frame written to the history, then the fan-out; the history
-//! write and the read of the room's first page go out together, so the first client gets the
-//! frame one DynamoDB round trip later than without a history.
+//! A notification (or a stream's broadcast) made a frame and fanned out. With a history: the
+//! room's (or stream's) next seq (one atomic counter update), the frame written to the history,
+//! then the fan-out; the history write and the read of the first page of connections go out
+//! together, so the first client gets the frame one DynamoDB round trip later than without a
+//! history.
+
+use std::sync::Arc;
 
 use bytes::Bytes;
 use serde_json::value::RawValue;
 
-use super::{Budget, History, SendError, Sender};
-use crate::frame::{
-    encode_frame, encode_frame_at, sequenced_len, PayloadTooLarge, MAX_EPOCH_BYTES, MAX_MESSAGE_BYTES,
-};
-use crate::handlers::fanout::{Delivery, Job};
-use crate::store::HistoryItem;
+use super::{Budget, SendError, Sender};
+use crate::frame::{encode_origin_frame, origin_sequenced_len, Origin, PayloadTooLarge, MAX_EPOCH_BYTES, MAX_MESSAGE_BYTES};
+use crate::handlers::fanout::{Audience, Delivery, Job};
+use crate::store::{HistoryItem, HistoryStore};
 use crate::token::now_secs;
 
-/// One notification to publish: who sent it, where, and its SQS message id (the frame's `id`).
+/// One message to publish: who it is from, where it goes, and its SQS message id (the frame's
+/// `id`).
 pub(super) struct Message<'a> {
-    pub room_id: &'a str,
+    pub audience: Audience,
     pub target_user: Option<&'a str>,
-    pub sender: &'a str,
+    /// A user (a notification, `sendMessage`) or the stream itself (a broadcast).
+    pub origin: Origin<'a>,
     pub data: &'a RawValue,
     pub id: Option<&'a str>,
     /// `id` is an SQS message id, whose redelivery replays the frame (see `Sender::publish`).
@@ -26,25 +29,30 @@ pub(super) struct Message<'a> {
 }
 
 impl Sender {
+    /// The history of `audience` and how long its frames stay recoverable, if it has one.
+    pub(super) fn history_of(&self, audience: &Audience) -> Option<(&Arc<dyn HistoryStore>, u64)> {
+        let h = self.history.as_ref()?;
+        match audience {
+            Audience::Room(_) => Some((&h.store, h.ttl_secs)),
+            Audience::Stream(_) => self.streams.as_ref().map(|s| (&s.history, h.ttl_secs)),
+        }
+    }
+
     /// `dedup`: when the record will fail and come back after the frame was sequenced
     /// (connections not reached with no queue to carry them, or the fan-out failed), a claim
     /// maps the message id to the seq just delivered, and the redelivery replays that frame
     /// (same seq, same bytes) rather than sequencing it again. Other redeliveries (a Lambda
     /// that died mid-fan-out, SQS's rare duplicates) get a new seq; browsers still drop the
     /// copy by its `id`.
-    pub(super) async fn publish(
-        &self,
-        endpoint: &str,
-        m: Message<'_>,
-        budget: Budget,
-    ) -> Result<Delivery, SendError> {
-        let Some(h) = &self.history else {
-            let frame = encode_frame(m.sender, m.data, m.id);
-            let job = Job::post(m.room_id, m.target_user.map(str::to_owned), Bytes::from(frame));
+    pub(super) async fn publish(&self, endpoint: &str, m: Message<'_>, budget: Budget) -> Result<Delivery, SendError> {
+        let target = m.target_user.map(str::to_owned);
+        let Some((store, ttl_secs)) = self.history_of(&m.audience) else {
+            let frame = encode_origin_frame(m.origin, m.data, m.id, None);
+            let job = Job::post(m.audience, target, Bytes::from(frame));
             return self.fan_out(endpoint, job, None, budget).await;
         };
         // Refused before a seq is spent on it.
-        let bytes = sequenced_len(m.sender, m.data, m.id);
+        let bytes = origin_sequenced_len(m.origin, m.data, m.id);
         if bytes > MAX_MESSAGE_BYTES {
             return Err(PayloadTooLarge {
                 bytes,
@@ -52,17 +60,18 @@ impl Sender {
             }
             .into());
         }
+        let key = m.audience.key();
         let claim = m.id.filter(|_| m.dedup);
-        let (counter, prior) = futures::join!(h.store.next_seq(m.room_id), async {
-            h.store
-                .claimed(m.room_id, claim?)
+        let (counter, prior) = futures::join!(store.next_seq(key), async {
+            store
+                .claimed(key, claim?)
                 .await
-                .inspect_err(|e| tracing::warn!(room_id = m.room_id, error = %e, "claim lookup failed; sequencing anew"))
+                .inspect_err(|e| tracing::warn!(audience = %m.audience, error = %e, "claim lookup failed; sequencing anew"))
                 .ok()
                 .flatten()
         });
         let counter = counter.map_err(SendError::History)?;
-        let expires_at = now_secs() + h.ttl_secs;
+        let expires_at = now_secs() + ttl_secs;
         if let Some(prior) = prior.filter(|p| p.epoch == counter.epoch && p.frame.is_some()) {
             let marker = HistoryItem {
                 seq: counter.last_seq,
@@ -71,12 +80,12 @@ impl Sender {
                 target_user_id: None,
                 expires_at,
             };
-            return self.replay(endpoint, h, m.room_id, prior, marker, budget).await;
+            return self.replay(endpoint, &**store, m.audience, prior, marker, budget).await;
         }
-        let frame = encode_frame_at(m.sender, m.data, m.id, Some((counter.last_seq, &counter.epoch)));
+        let frame = encode_origin_frame(m.origin, m.data, m.id, Some((counter.last_seq, &counter.epoch)));
         if counter.epoch.len() > MAX_EPOCH_BYTES || frame.len() > MAX_MESSAGE_BYTES {
             return Err(SendError::BadRecord(format!(
-                "the room's epoch is {} bytes; at most {MAX_EPOCH_BYTES} fit the frame size check",
+                "the history's epoch is {} bytes; at most {MAX_EPOCH_BYTES} fit the frame size check",
                 counter.epoch.len()
             )));
         }
@@ -85,18 +94,17 @@ impl Sender {
             seq: counter.last_seq,
             epoch: counter.epoch,
             frame: Some(frame.to_vec()),
-            target_user_id: m.target_user.map(str::to_owned),
+            target_user_id: target.clone(),
             expires_at,
         };
+        let job = Job::post(m.audience, target, frame);
         // The write is polled first: on the memory store it is done before the room is read.
         let (written, first) = futures::join!(
-            h.store.put(m.room_id, &item),
-            self.connections
-                .room_page(m.room_id, None, self.settings.page_size)
+            store.put(key, &item),
+            self.first_page(&job.audience)
         );
         // A frame that is not in the history is not delivered: the record fails and comes back.
         written.map_err(SendError::History)?;
-        let job = Job::post(m.room_id, m.target_user.map(str::to_owned), frame);
         let d = match first {
             Ok(page) => self.fan_out(endpoint, job, Some(page), budget).await,
             Err(e) => Err(SendError::Fanout(e.into())),
@@ -104,11 +112,22 @@ impl Sender {
         // The record fails and comes back: its redelivery replays this seq.
         let fails = d.as_ref().map_or(true, |d| d.retryable_failures > 0);
         if let (true, Some(id)) = (fails, claim) {
-            if let Err(e) = h.store.claim(m.room_id, id, &item).await {
-                tracing::warn!(room_id = m.room_id, error = %e, "claim not written; the redelivery gets a new seq");
+            if let Err(e) = store.claim(key, id, &item).await {
+                tracing::warn!(audience = %key, error = %e, "claim not written; the redelivery gets a new seq");
             }
         }
         d
+    }
+
+    /// The first page of connections of `audience`, read beside the history write.
+    async fn first_page(&self, audience: &Audience) -> Result<crate::store::RoomPage, crate::store::StoreError> {
+        match audience {
+            Audience::Room(room) => self.connections.room_page(room, None, self.settings.page_size).await,
+            Audience::Stream(stream) => match &self.streams {
+                Some(s) => s.subscriptions.page(stream, None, self.settings.page_size).await,
+                None => Ok(crate::store::RoomPage::default()),
+            },
+        }
     }
 
     /// A redelivery of a message already delivered at `prior.seq`: those bytes again (clients
@@ -117,25 +136,26 @@ impl Sender {
     async fn replay(
         &self,
         endpoint: &str,
-        h: &History,
-        room_id: &str,
+        store: &dyn HistoryStore,
+        audience: Audience,
         prior: HistoryItem,
         marker: HistoryItem,
         budget: Budget,
     ) -> Result<Delivery, SendError> {
         tracing::info!(
-            room_id,
+            audience = %audience,
             seq = prior.seq,
             "redelivery of a sequenced message: replaying it"
         );
+        let key = audience.key().to_owned();
         let frame = Bytes::from(prior.frame.unwrap_or_default());
-        let job = Job::post(room_id, prior.target_user_id, frame);
+        let job = Job::post(audience, prior.target_user_id, frame);
         let (marked, delivered) = futures::join!(
-            h.store.put(room_id, &marker),
+            store.put(&key, &marker),
             self.fan_out(endpoint, job, None, budget)
         );
         if let Err(e) = marked {
-            tracing::warn!(room_id, seq = marker.seq, error = %e, "skip marker not written");
+            tracing::warn!(audience = %key, seq = marker.seq, error = %e, "skip marker not written");
         }
         delivered
     }
@@ -162,9 +182,9 @@ mod tests {
 
     fn message<'a>(data: &'a RawValue) -> Message<'a> {
         Message {
-            room_id: "R",
+            audience: Audience::Room("R".into()),
             target_user: None,
-            sender: "1",
+            origin: Origin::User("1"),
             data,
             id: Some("m1"),
             dedup: true,

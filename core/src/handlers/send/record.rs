@@ -1,6 +1,6 @@
-//! One queue record: a notification (sequenced, written to the history, fanned out), a control
-//! record (a user's sockets in a room closed) or a continuation (the rest of a fan-out another
-//! invocation started).
+//! One queue record: a notification (sequenced, written to the room's history, fanned out), a
+//! broadcast (the same, for a stream's subscribers), a control record (a user's sockets in a
+//! room closed) or a continuation (the rest of a fan-out another invocation started).
 
 use std::time::Instant;
 
@@ -8,8 +8,8 @@ use aws_lambda_events::sqs::SqsMessage;
 
 use super::publish::Message;
 use super::{Budget, SendError, Sender};
-use crate::frame::{Control, Record};
-use crate::handlers::fanout::{decode, is_continuation, Action, Delivery, Job};
+use crate::frame::{Control, Origin, Record};
+use crate::handlers::fanout::{decode, is_continuation, Action, Audience, Delivery, Job};
 
 impl Sender {
     pub(super) async fn handle_record(
@@ -36,10 +36,22 @@ impl Sender {
                 Record::Notification(n) => {
                     let sender = n.user_id.to_string();
                     let m = Message {
-                        room_id: &n.room_id,
+                        audience: Audience::Room(n.room_id.clone()),
                         target_user: n.target_user_id.as_deref(),
-                        sender: &sender,
+                        origin: Origin::User(&sender),
                         data: &n.data,
+                        id: record.message_id.as_deref(),
+                        dedup: true,
+                    };
+                    self.publish(endpoint, m, budget).await?
+                }
+                Record::Broadcast(b) => {
+                    crate::stream_name::check_name(&b.stream).map_err(|e| SendError::BadRecord(e.to_string()))?;
+                    let m = Message {
+                        audience: Audience::Stream(b.stream.clone()),
+                        target_user: None,
+                        origin: Origin::Stream(&b.stream),
+                        data: &b.data,
                         id: record.message_id.as_deref(),
                         dedup: true,
                     };
@@ -60,7 +72,11 @@ impl Sender {
     async fn control(&self, endpoint: &str, c: &Control, budget: Budget) -> Result<Delivery, SendError> {
         c.check().map_err(SendError::BadRecord)?;
         let Control::Disconnect { target, reason } = c;
-        let job = Job::new(&target.room_id, Some(target.user_id.clone()), Action::Close);
+        let job = Job::new(
+            Audience::Room(target.room_id.clone()),
+            Some(target.user_id.clone()),
+            Action::Close,
+        );
         let d = self.fan_out(endpoint, job, None, budget).await?;
         tracing::info!(
             room_id = target.room_id,

@@ -9,24 +9,78 @@
 //!   another epoch) replay nothing and take no lease, so a page's first recover, which may
 //!   be followed at once by a second in the epoch it learns, is never refused.
 //! - the frames held for replays, across the process, stay under `RecoveryLimits::max_bytes`.
+//!
+//! One frame recovers the room and the page's streams together (what the browser client sends
+//! after every reopen), under one lease, at most `MAX_REPLAYED_PER_FRAME` frames in all.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use aws_lambda_events::apigw::ApiGatewayProxyResponse;
-use tokio::sync::Semaphore;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
+use super::request::{Position, StreamEntry};
 use super::routes::tell;
+use super::streams::Named;
 use super::Sender;
-use crate::frame::{error_frame, recovered_frame, MAX_MESSAGE_BYTES};
+use crate::frame::{error_frame_with, recovered_frame, recovered_stream_frame, MAX_MESSAGE_BYTES};
+use crate::handlers::fanout::Audience;
 use crate::handlers::recover::{plan, replay, Plan, Recovery, MAX_RECOVERED};
 use crate::handlers::response;
+use crate::names::routes;
 use crate::push::Pusher;
 use crate::store::history::now_ms;
 use crate::store::Connection;
 
 /// The most one replay holds: every frame it may post, at the largest size.
 const REPLAY_WORST_BYTES: usize = MAX_RECOVERED * MAX_MESSAGE_BYTES;
+/// Frames one `recover` (or `subscribe`) frame may replay across its room and streams; a
+/// channel that would take it past this answers `recovered: false`.
+pub const MAX_REPLAYED_PER_FRAME: usize = 2 * MAX_RECOVERED;
+
+/// A room or a stream a page recovers: where it stood, and for a stream the signed name its
+/// answer repeats.
+pub(super) struct Channel {
+    audience: Audience,
+    since: u64,
+    epoch: String,
+    signed: Option<String>,
+}
+
+impl Channel {
+    pub fn room(room_id: &str, at: Position) -> Self {
+        Channel {
+            audience: Audience::Room(room_id.to_owned()),
+            since: at.since,
+            epoch: at.epoch,
+            signed: None,
+        }
+    }
+
+    /// A stream named with a position.
+    pub fn stream(n: Named) -> Self {
+        let at = n.position.unwrap_or(Position {
+            since: 0,
+            epoch: String::new(),
+        });
+        Channel {
+            audience: Audience::Stream(n.stream),
+            since: at.since,
+            epoch: at.epoch,
+            signed: Some(n.signed),
+        }
+    }
+
+    /// The `recovered` answer for this channel.
+    fn answer(&self, recovered: bool, epoch: &str, seq: u64) -> Vec<u8> {
+        match (&self.audience, &self.signed) {
+            (Audience::Stream(stream), Some(signed)) => {
+                recovered_stream_frame(stream, signed, recovered, epoch, seq)
+            }
+            _ => recovered_frame(recovered, epoch, seq),
+        }
+    }
+}
 
 /// What recovering may cost (see the module's doc).
 #[derive(Clone, Debug)]
@@ -64,37 +118,126 @@ impl Default for RecoveryLimits {
 }
 
 impl Sender {
+    /// `recover`: the room (when the frame gives a position in it) and the listed streams, each
+    /// subscribed first.
     pub(super) async fn route_recover(
         &self,
         pusher: &dyn Pusher,
         sender: &Connection,
-        since: u64,
-        epoch: &str,
+        room: Option<Position>,
+        streams: Vec<StreamEntry>,
+    ) -> ApiGatewayProxyResponse {
+        let mut channels: Vec<Channel> = room
+            .into_iter()
+            .map(|at| Channel::room(&sender.room_id, at))
+            .collect();
+        if !streams.is_empty() {
+            let named = self
+                .verify_names(pusher, &sender.connection_id, routes::RECOVER, streams)
+                .await;
+            if !named.is_empty() && self.subscribe(pusher, sender, routes::RECOVER, &named).await {
+                let (at, fresh): (Vec<Named>, Vec<Named>) =
+                    named.into_iter().partition(|n| n.position.is_some());
+                if !fresh.is_empty() {
+                    self.answer_subscribed(pusher, &sender.connection_id, &fresh).await;
+                }
+                channels.extend(at.into_iter().map(Channel::stream));
+            }
+        }
+        if channels.is_empty() {
+            return response(400, "Nothing to recover.");
+        }
+        self.recover_channels(pusher, sender, channels).await
+    }
+
+    /// Answers each channel, oldest frames first: from its counter alone when nothing is to
+    /// be replayed, else from its history under the connection's lease.
+    pub(super) async fn recover_channels(
+        &self,
+        pusher: &dyn Pusher,
+        sender: &Connection,
+        channels: Vec<Channel>,
     ) -> ApiGatewayProxyResponse {
         let connection_id = sender.connection_id.as_str();
-        let Some(h) = &self.history else {
-            let frame = recovered_frame(false, "", 0);
-            tell(pusher, connection_id, &frame, "recover").await;
-            return response(200, "Recovered.");
-        };
         let failed = |e: &dyn std::fmt::Display| {
             tracing::error!(connection_id, error = %e, "recovery failed");
             async {
-                tell(
-                    pusher,
-                    connection_id,
-                    &error_frame("recovery failed; try again"),
-                    "recover",
-                )
-                .await;
+                let frame = error_frame_with("recovery failed; try again", action());
+                tell(pusher, connection_id, &frame, routes::RECOVER).await;
                 response(500, "Failed to recover.")
             }
         };
-        let (since, counter) = match plan(&*h.store, &sender.room_id, since, epoch).await {
-            Ok(Plan::Answer(r)) => return self.answer_recovery(pusher, sender, since, r, None).await,
-            Ok(Plan::Replay { since, counter }) => (since, counter),
-            Err(e) => return failed(&e).await,
+        let mut plans = Vec::with_capacity(channels.len());
+        for c in channels {
+            let Some((store, _)) = self.history_of(&c.audience) else {
+                plans.push((c, None));
+                continue;
+            };
+            match plan(&**store, c.audience.key(), c.since, &c.epoch).await {
+                Ok(p) => plans.push((c, Some(p))),
+                Err(e) => return failed(&e).await,
+            }
+        }
+        let replays = plans
+            .iter()
+            .any(|(_, p)| matches!(p, Some(Plan::Replay { .. })));
+        let lease_end = if replays {
+            match self.take_lease(pusher, connection_id).await {
+                Ok(end) => Some(end),
+                Err(refused) => return refused,
+            }
+        } else {
+            None
         };
+        let mut budget = MAX_REPLAYED_PER_FRAME;
+        for (c, p) in plans {
+            let r = match p {
+                // No history for it: nothing can be recovered.
+                None => Recovery {
+                    frames: vec![],
+                    recovered: false,
+                    epoch: String::new(),
+                    seq: 0,
+                },
+                Some(Plan::Answer(r)) => r,
+                Some(Plan::Replay { since, counter }) => {
+                    let (store, ttl) = self.history_of(&c.audience).expect("planned with a history");
+                    let Some(held) = self.hold_bytes(lease_end).await else {
+                        tracing::warn!(connection_id, "recover refused: the process's recovery bytes are taken");
+                        let why = "recover refused: too many recoveries at once; try again later";
+                        tell(pusher, connection_id, &error_frame_with(why, action()), routes::RECOVER).await;
+                        return response(503, why);
+                    };
+                    let mut r = match replay(&**store, ttl, c.audience.key(), &sender.user_id, since, counter).await {
+                        Ok(r) => r,
+                        Err(e) => return failed(&e).await,
+                    };
+                    if r.frames.len() > budget {
+                        r = Recovery::lost_at(&r.epoch, r.seq);
+                    }
+                    budget -= r.frames.len();
+                    // Only what is held stays taken.
+                    let bytes: usize = r.frames.iter().map(Vec::len).sum();
+                    let mut held = held;
+                    drop(held.split((REPLAY_WORST_BYTES).saturating_sub(bytes)));
+                    let answered = self.answer_channel(pusher, connection_id, &c, r, lease_end).await;
+                    drop(held);
+                    if let Err(r) = answered {
+                        return r;
+                    }
+                    continue;
+                }
+            };
+            if let Err(r) = self.answer_channel(pusher, connection_id, &c, r, None).await {
+                return r;
+            }
+        }
+        response(200, "Recovered.")
+    }
+
+    /// The connection's recovery lease, until when it is held; an error frame and the route's
+    /// answer when it is not.
+    async fn take_lease(&self, pusher: &dyn Pusher, connection_id: &str) -> Result<Instant, ApiGatewayProxyResponse> {
         let now = now_ms();
         let lease_ms = self.recovery.lease.as_millis() as u64;
         match self
@@ -102,72 +245,46 @@ impl Sender {
             .lease_recovery(connection_id, now, now + lease_ms)
             .await
         {
-            Ok(true) => {}
+            Ok(true) => Ok(Instant::now() + self.recovery.lease),
             Ok(false) => {
                 tracing::warn!(connection_id, "recover refused: the connection's lease is held");
                 let why = format!(
                     "recover refused: one recovery per connection at a time, at most one every {} s",
                     self.recovery.lease.as_secs()
                 );
-                tell(pusher, connection_id, &error_frame(&why), "recover").await;
-                return response(429, &why);
+                tell(pusher, connection_id, &error_frame_with(&why, action()), routes::RECOVER).await;
+                Err(response(429, &why))
             }
-            Err(e) => return failed(&e).await,
+            Err(e) => {
+                tracing::error!(connection_id, error = %e, "recovery failed");
+                let frame = error_frame_with("recovery failed; try again", action());
+                tell(pusher, connection_id, &frame, routes::RECOVER).await;
+                Err(response(500, "Failed to recover."))
+            }
         }
-        let lease_end = Instant::now() + self.recovery.lease;
-        let worst = u32::try_from(REPLAY_WORST_BYTES).expect("fits");
-        let held = match tokio::time::timeout_at(
-            lease_end.into(),
-            self.recovery.bytes.clone().acquire_many_owned(worst),
-        )
-        .await
-        {
-            Ok(p) => p.expect("never closed"),
-            Err(_) => {
-                tracing::warn!(
-                    connection_id,
-                    "recover refused: the process's recovery bytes are taken"
-                );
-                let why = "recover refused: too many recoveries at once; try again later";
-                tell(pusher, connection_id, &error_frame(why), "recover").await;
-                return response(503, why);
-            }
-        };
-        let r = match replay(
-            &*h.store,
-            h.ttl_secs,
-            &sender.room_id,
-            &sender.user_id,
-            since,
-            counter,
-        )
-        .await
-        {
-            Ok(r) => r,
-            Err(e) => return failed(&e).await,
-        };
-        // Only what is held stays taken.
-        let bytes: usize = r.frames.iter().map(Vec::len).sum();
-        let mut held = held;
-        drop(held.split((worst as usize).saturating_sub(bytes)));
-        let answer = self
-            .answer_recovery(pusher, sender, since, r, Some(lease_end))
-            .await;
-        drop(held);
-        answer
     }
 
-    /// Posts the frames, then the `recovered` answer; when `until` comes first, the rest is
-    /// dropped and the answer says `recovered: false`.
-    async fn answer_recovery(
+    /// One replay's worst case of the process's recovery bytes, waited for until `until`.
+    async fn hold_bytes(&self, until: Option<Instant>) -> Option<OwnedSemaphorePermit> {
+        let worst = u32::try_from(REPLAY_WORST_BYTES).expect("fits");
+        let take = self.recovery.bytes.clone().acquire_many_owned(worst);
+        let permit = match until {
+            Some(t) => tokio::time::timeout_at(t.into(), take).await.ok()?,
+            None => take.await,
+        };
+        Some(permit.expect("never closed"))
+    }
+
+    /// Posts the frames, then the channel's `recovered` answer; when `until` comes first, the
+    /// rest is dropped and the answer says `recovered: false`.
+    async fn answer_channel(
         &self,
         pusher: &dyn Pusher,
-        sender: &Connection,
-        since: u64,
+        connection_id: &str,
+        c: &Channel,
         r: Recovery,
         until: Option<Instant>,
-    ) -> ApiGatewayProxyResponse {
-        let connection_id = sender.connection_id.as_str();
+    ) -> Result<(), ApiGatewayProxyResponse> {
         let mut replayed = 0;
         let mut recovered = r.recovered;
         for frame in &r.frames {
@@ -178,30 +295,29 @@ impl Sender {
             }
             if let Err(e) = pusher.post(connection_id, frame).await {
                 tracing::warn!(connection_id, error = %e, "recovery cut short");
-                return response(500, "Failed to recover.");
+                return Err(response(500, "Failed to recover."));
             }
             replayed += 1;
         }
-        if !tell(
-            pusher,
-            connection_id,
-            &recovered_frame(recovered, &r.epoch, r.seq),
-            "recover",
-        )
-        .await
-        {
-            return response(500, "Failed to recover.");
+        if !tell(pusher, connection_id, &c.answer(recovered, &r.epoch, r.seq), routes::RECOVER).await {
+            return Err(response(500, "Failed to recover."));
         }
         tracing::info!(
             connection_id,
-            room_id = sender.room_id,
-            since,
+            audience = %c.audience,
+            since = c.since,
             replayed,
             recovered,
             "recovered"
         );
-        response(200, "Recovered.")
+        Ok(())
     }
+}
+
+fn action() -> serde_json::Map<String, serde_json::Value> {
+    let mut m = serde_json::Map::new();
+    m.insert("action".into(), routes::RECOVER.into());
+    m
 }
 
 #[cfg(test)]
@@ -289,8 +405,12 @@ mod tests {
     impl World {
         async fn recover(&self, since: u64, epoch: &str) -> i64 {
             let row = self.sender.connections.get("a").await.unwrap().unwrap();
+            let at = Position {
+                since,
+                epoch: epoch.into(),
+            };
             self.sender
-                .route_recover(&self.pusher, &row, since, epoch)
+                .route_recover(&self.pusher, &row, Some(at), vec![])
                 .await
                 .status_code
         }

@@ -1,95 +1,26 @@
 //! The WebSocket routes: `sendMessage` (fanned out like a job's notification), `recover`
-//! (recovery.rs) and `presence`; `$default` gets an error frame. The room and the user come
-//! from the sender's connection row, never from the frame. Answers go to the sender's
-//! connection only.
+//! (recovery.rs), `subscribe`/`unsubscribe` (streams.rs) and `presence`; `$default` gets an
+//! error frame. The room and the user come from the sender's connection row, never from the
+//! frame. Answers go to the sender's connection only.
 
-use std::borrow::Cow;
 use std::sync::Arc;
 use std::time::Instant;
 
 use aws_lambda_events::apigw::{ApiGatewayProxyResponse, ApiGatewayWebsocketProxyRequest};
-use serde::Deserialize;
 use serde_json::value::RawValue;
 
 use super::publish::Message;
+use super::request::{parse, Route};
 use super::{Budget, SendError, Sender};
-use crate::frame::{error_frame, presence_frame, MAX_EPOCH_BYTES};
+use crate::frame::{error_frame, presence_frame, Origin};
 use crate::handlers::deadline::Deadline;
+use crate::handlers::fanout::Audience;
 use crate::handlers::{presence, response};
-use crate::names::routes;
 use crate::push::Pusher;
 use crate::store::Connection;
 
-/// What a client frame asks for.
-#[derive(Debug)]
-enum Route {
-    /// `{"action": "sendMessage", "data": ...}`: `data` passed on as sent (`null` if absent).
-    Send(Option<Box<RawValue>>),
-    /// `{"action": "recover", "since": <seq>, "epoch": "..."}`
-    Recover { since: u64, epoch: String },
-    /// `{"action": "presence"}`
-    Presence,
-}
-
-/// The error frame's text for a frame no route can act on.
-fn parse(body: Option<&str>) -> Result<Route, String> {
-    let actions = routes::ALL
-        .iter()
-        .map(|a| format!("{a:?}"))
-        .collect::<Vec<_>>()
-        .join(", ");
-    let not_a_route = || format!("frames must be JSON objects with an \"action\": one of {actions}");
-    // The action alone first: the rest of the frame, however deep, is skipped unbuilt, so what
-    // a route's own fields hold cannot make the frame look like something else.
-    #[derive(Deserialize)]
-    struct Action<'a> {
-        #[serde(borrow)]
-        action: Option<Cow<'a, str>>,
-    }
-    let body = body
-        .filter(|b| b.trim_start().starts_with('{'))
-        .ok_or_else(not_a_route)?;
-    let action = serde_json::from_str::<Action>(body)
-        .map_err(|_| not_a_route())?
-        .action
-        .ok_or_else(not_a_route)?;
-    match action.as_ref() {
-        routes::SEND_MESSAGE => {
-            #[derive(Deserialize)]
-            struct Send {
-                data: Option<Box<RawValue>>,
-            }
-            let s: Send = serde_json::from_str(body).map_err(|e| format!("sendMessage: {e}"))?;
-            Ok(Route::Send(s.data))
-        }
-        routes::RECOVER => {
-            #[derive(Deserialize)]
-            struct Recover<'a> {
-                #[serde(borrow)]
-                since: Option<&'a RawValue>,
-                #[serde(borrow)]
-                epoch: Option<&'a RawValue>,
-            }
-            let wanted = || {
-                format!(
-                    "recover needs \"since\" (a seq: a whole number >= 0) and \"epoch\" (a string of at most {MAX_EPOCH_BYTES} bytes)"
-                )
-            };
-            let r: Recover = serde_json::from_str(body).map_err(|_| wanted())?;
-            let since = r.since.and_then(|s| s.get().parse::<u64>().ok());
-            let epoch = r
-                .epoch
-                .and_then(|e| serde_json::from_str::<String>(e.get()).ok())
-                .filter(|e| e.len() <= MAX_EPOCH_BYTES);
-            match (since, epoch) {
-                (Some(since), Some(epoch)) => Ok(Route::Recover { since, epoch }),
-                _ => Err(wanted()),
-            }
-        }
-        routes::PRESENCE => Ok(Route::Presence),
-        other => Err(format!("unknown action {other:?}; the actions are {actions}")),
-    }
-}
+/// What a socket of nobody is told when it asks for a room's route.
+const NO_ROOM: &str = "this socket belongs to no room (nobody is signed in): it can only subscribe to signed streams";
 
 impl Sender {
     pub async fn handle_route(&self, req: &ApiGatewayWebsocketProxyRequest) -> ApiGatewayProxyResponse {
@@ -131,7 +62,16 @@ impl Sender {
                 return response(500, "Failed to send.");
             }
         };
+        let roomless = sender.room_id.is_empty();
         match route {
+            Route::Send(_) | Route::Presence { stream: None } if roomless => {
+                tell(&*answer(), connection_id, &error_frame(NO_ROOM), "a room's route").await;
+                response(403, NO_ROOM)
+            }
+            Route::Recover { room: Some(_), .. } if roomless => {
+                tell(&*answer(), connection_id, &error_frame(NO_ROOM), "a room's route").await;
+                response(403, NO_ROOM)
+            }
             Route::Send(data) => {
                 let budget = Budget {
                     concurrency: self.settings.concurrency,
@@ -140,8 +80,11 @@ impl Sender {
                 self.route_send(&endpoint, req, &sender, data.as_deref(), budget)
                     .await
             }
-            Route::Recover { since, epoch } => self.route_recover(&*answer(), &sender, since, &epoch).await,
-            Route::Presence => self.route_presence(&*answer(), &sender).await,
+            Route::Recover { room, streams } => self.route_recover(&*answer(), &sender, room, streams).await,
+            Route::Subscribe(streams) => self.route_subscribe(&*answer(), &sender, streams).await,
+            Route::Unsubscribe(names) => self.route_unsubscribe(&*answer(), &sender, names).await,
+            Route::Presence { stream: None } => self.route_presence(&*answer(), &sender).await,
+            Route::Presence { stream: Some(name) } => self.route_stream_presence(&*answer(), &sender, &name).await,
         }
     }
 
@@ -168,9 +111,9 @@ impl Sender {
         let connection_id = &sender.connection_id;
         let null = crate::frame::raw(&serde_json::Value::Null);
         let m = Message {
-            room_id: &sender.room_id,
+            audience: Audience::Room(sender.room_id.clone()),
             target_user: None,
-            sender: &sender.user_id,
+            origin: Origin::User(&sender.user_id),
             data: data.unwrap_or(&null),
             id: req.request_context.request_id.as_deref(),
             dedup: false,
@@ -226,77 +169,5 @@ pub(super) async fn tell(pusher: &dyn Pusher, connection_id: &str, frame: &[u8],
             tracing::warn!(connection_id, error = %e, "could not answer {what}");
             false
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// The route, with `sendMessage`'s data as text.
-    fn route(body: &str) -> String {
-        match parse(Some(body)).unwrap() {
-            Route::Send(data) => format!("send {}", data.as_deref().map_or("-", RawValue::get)),
-            Route::Recover { since, epoch } => format!("recover {since} {epoch}"),
-            Route::Presence => "presence".into(),
-        }
-    }
-
-    #[test]
-    fn frames_name_their_route() {
-        assert_eq!(
-            route(r#"{"action":"sendMessage","data":{"a":1}}"#),
-            r#"send {"a":1}"#
-        );
-        assert_eq!(route(r#"{"data":[1], "action":"sendMessage"}"#), "send [1]");
-        assert_eq!(route(r#"{"action":"sendMessage"}"#), "send -");
-        assert_eq!(
-            route(r#"{"action":"recover","since":3,"epoch":"e1"}"#),
-            "recover 3 e1"
-        );
-        assert_eq!(route(r#"{"action":"presence","x":[[]]}"#), "presence");
-        let deep = format!(
-            r#"{{"action":"sendMessage","data":{}1{}}}"#,
-            "[".repeat(5_000),
-            "]".repeat(5_000)
-        );
-        assert!(matches!(parse(Some(&deep)), Ok(Route::Send(Some(_)))));
-    }
-
-    #[test]
-    fn what_no_route_takes_is_named() {
-        for (body, why) in [
-            (None, "frames must be JSON objects with an \"action\": one of \"sendMessage\", \"recover\", \"presence\""),
-            (Some("not json"), "frames must be JSON objects"),
-            (Some(r#"["sendMessage"]"#), "frames must be JSON objects"),
-            (Some(r#"{"data":1}"#), "frames must be JSON objects"),
-            (Some(r#"{"action":"shout"}"#), "unknown action \"shout\"; the actions are"),
-            (Some(r#"{"action":5}"#), "frames must be JSON objects"),
-            (Some(r#"{"action":"recover","since":-1,"epoch":"e"}"#), "recover needs \"since\""),
-            (Some(r#"{"action":"recover","since":1.5,"epoch":"e"}"#), "recover needs \"since\""),
-            (Some(r#"{"action":"recover","since":"3","epoch":"e"}"#), "recover needs \"since\""),
-            (Some(r#"{"action":"recover","since":3}"#), "recover needs \"since\""),
-            (Some(r#"{"action":"recover","since":3,"epoch":7}"#), "recover needs \"since\""),
-        ] {
-            let e = parse(body).unwrap_err();
-            assert!(e.starts_with(why), "{body:?}: {e}");
-        }
-        let long = format!(
-            r#"{{"action":"recover","since":3,"epoch":"{}"}}"#,
-            "e".repeat(MAX_EPOCH_BYTES + 1)
-        );
-        assert!(parse(Some(&long)).unwrap_err().starts_with("recover needs"));
-    }
-
-    #[test]
-    fn a_deeply_nested_since_is_named_as_recovers_field() {
-        let deep = format!(
-            r#"{{"action":"recover","since":{}0{},"epoch":"e"}}"#,
-            "[".repeat(5_000),
-            "]".repeat(5_000)
-        );
-        assert!(parse(Some(&deep))
-            .unwrap_err()
-            .starts_with("recover needs \"since\""));
     }
 }

@@ -46,6 +46,7 @@ pub async fn connect(
         user_id,
         connected_at,
         expires_at: connected_at + CONNECTION_ROW_TTL_SECS,
+        streams: Vec::new(),
     };
     match store.put(&row).await {
         Ok(()) => {
@@ -74,7 +75,7 @@ pub async fn disconnect(
         return response(400, "missing connectionId");
     };
     match store.delete(connection_id).await {
-        Ok(()) => {
+        Ok(_) => {
             tracing::info!(connection_id, "disconnected");
             response(200, "Disconnected.")
         }

@@ -121,6 +121,7 @@ async fn connections_fan_out_by_query_across_pages() {
                 user_id: format!("{i}"),
                 connected_at: 1,
                 expires_at: 2,
+                streams: Vec::new(),
             })
             .await
             .unwrap();
@@ -133,6 +134,7 @@ async fn connections_fan_out_by_query_across_pages() {
             user_id: "9".into(),
             connected_at: 1,
             expires_at: 2,
+            streams: Vec::new(),
         })
         .await
         .unwrap();
@@ -181,6 +183,7 @@ async fn recovery_lease_is_one_conditional_update() {
             user_id: "7".into(),
             connected_at: 1,
             expires_at: 2,
+            streams: Vec::new(),
         })
         .await
         .unwrap();
@@ -592,6 +595,7 @@ async fn send_handler_sequences_replays_and_recovers_on_dynamodb() {
                 user_id: user.into(),
                 connected_at: 1,
                 expires_at: hermes_core::token::now_secs() + 60,
+                streams: Vec::new(),
             })
             .await
             .unwrap();

@@ -139,18 +139,23 @@ pub const DEFAULT_LOCAL_URL: &str = "http://127.0.0.1:3001";
 pub mod iam {
     pub const AUTHORIZER: &[&str] = &["dynamodb:GetItem"];
     pub const CONNECT: &[&str] = &["dynamodb:PutItem"];
-    pub const DISCONNECT: &[&str] = &["dynamodb:DeleteItem"];
+    /// The connection's row (DeleteItem, returning the streams it held), then those
+    /// subscriptions (BatchWriteItem).
+    pub const DISCONNECT: &[&str] = &["dynamodb:DeleteItem", "dynamodb:BatchWriteItem"];
     /// Connections: GetItem for the sender's row, Query on the room index, DeleteItem for gone
-    /// connections. History: UpdateItem (the counter), PutItem (frames, claims), GetItem (claims,
-    /// counter), Query (recover). ManageConnections to post and to close (revocation); the SQS
-    /// actions are what the event source mapping needs, and SendMessage queues the rest of a
-    /// room one invocation cannot finish (handlers/fanout).
+    /// connections, UpdateItem for the recovery lease and the socket's streams. History and
+    /// stream history: UpdateItem (the counter), PutItem (frames, claims), GetItem (claims,
+    /// counter), Query (recover). Subscriptions: Query (a stream's subscribers), BatchWriteItem
+    /// (subscribe, unsubscribe, gone sockets). ManageConnections to post and to close
+    /// (revocation); the SQS actions are what the event source mapping needs, and SendMessage
+    /// queues the rest of a room one invocation cannot finish (handlers/fanout).
     pub const SEND: &[&str] = &[
         "dynamodb:GetItem",
         "dynamodb:Query",
         "dynamodb:DeleteItem",
         "dynamodb:UpdateItem",
         "dynamodb:PutItem",
+        "dynamodb:BatchWriteItem",
         "execute-api:ManageConnections",
         "sqs:ReceiveMessage",
         "sqs:DeleteMessage",
@@ -160,7 +165,8 @@ pub mod iam {
     /// What the Rails side (the gem) calls, for the policy of the app's own IAM user/role:
     /// the tokens table (GetItem, PutItem, DeleteItem), GetItem of a room's counter in the
     /// history table (`Hermes.position`, embedded by the connect tag), Query on the
-    /// connections' room index (`Hermes.presence`), and SendMessage (notifications, and the
+    /// connections' room index (`Hermes.presence`) and on the subscriptions table (a stream's
+    /// presence), and SendMessage (notifications, and the
     /// disconnect records of `revoke_token`/`disconnect`: the app never needs
     /// ManageConnections). lambdas/tests/template.rs checks each action's table too.
     pub const GEM: &[&str] = &[

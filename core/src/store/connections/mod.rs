@@ -24,7 +24,8 @@ pub struct Connection {
     pub user_id: String,
     pub connected_at: u64,
     pub expires_at: u64,
-    /// The streams the socket is subscribed to (no order); empty when it has none.
+    /// The streams the socket is subscribed to, once each in byte order; empty when it has
+    /// none.
     pub streams: Vec<String>,
 }
 
@@ -109,6 +110,8 @@ pub trait ConnectionStore: Send + Sync {
 
     /// Adds `streams` to the connection's set, if with them it holds at most `max` and its
     /// last change was at least `min_interval_ms` before `now_ms` (then `subscribed_at = now_ms`).
+    /// Names it already holds, or given twice, count once; no names at all only move
+    /// `subscribed_at`. When both rules refuse, the rate is told (`TooSoon`, exactly how long).
     async fn add_streams(
         &self,
         connection_id: &str,
@@ -118,7 +121,7 @@ pub trait ConnectionStore: Send + Sync {
         min_interval_ms: u64,
     ) -> Result<StreamsChange, StoreError>;
 
-    /// Removes them, under the same rate rule.
+    /// Removes them, under the same rate rule (names it does not hold are no error).
     async fn remove_streams(
         &self,
         connection_id: &str,

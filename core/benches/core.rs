@@ -146,6 +146,7 @@ fn fan_out(c: &mut Criterion) {
                     user_id: format!("{}", i % 500),
                     connected_at: 1,
                     expires_at: 2,
+                    streams: Vec::new(),
                 })
                 .await
                 .unwrap();

@@ -161,6 +161,7 @@ async fn bed(connections: Arc<dyn ConnectionStore>, history: Arc<dyn HistoryStor
             user_id: "1".into(),
             connected_at: now_secs(),
             expires_at: now_secs() + 3600,
+            streams: Vec::new(),
         })
         .await
         .unwrap();

@@ -6,8 +6,9 @@ use crate::config::{Backend, Config, ConfigError};
 use crate::push::{ApiGwPusherFactory, PusherFactory};
 use crate::queue::{MemoryQueue, Queue, SqsQueue};
 use crate::store::{
-    ConnectionStore, DynamoConnectionStore, DynamoHistoryStore, DynamoTokenStore, HistoryStore,
-    MemoryConnectionStore, MemoryHistoryStore, MemoryTokenStore, TokenStore,
+    ConnectionStore, DynamoConnectionStore, DynamoHistoryStore, DynamoSubscriptionStore, DynamoTokenStore,
+    HistoryStore, MemoryConnectionStore, MemoryHistoryStore, MemorySubscriptionStore, MemoryTokenStore,
+    SubscriptionStore, TokenStore,
 };
 
 #[derive(Clone)]
@@ -15,6 +16,10 @@ pub struct Backends {
     pub tokens: Arc<dyn TokenStore>,
     pub connections: Arc<dyn ConnectionStore>,
     pub history: Arc<dyn HistoryStore>,
+    /// Who is subscribed to each stream.
+    pub subscriptions: Arc<dyn SubscriptionStore>,
+    /// The streams' histories (the history store keyed by stream).
+    pub stream_history: Arc<dyn HistoryStore>,
     /// `None` on AWS when `HERMES_QUEUE_URL` is unset (the send Lambda then posts a whole room
     /// in one invocation, however large).
     pub queue: Option<Arc<dyn Queue>>,
@@ -34,7 +39,15 @@ impl Backends {
                 Ok(Backends {
                     tokens: Arc::new(DynamoTokenStore::new(ddb.clone(), cfg.tokens_table())),
                     connections: Arc::new(DynamoConnectionStore::new(ddb.clone(), cfg.connections_table())),
-                    history: Arc::new(DynamoHistoryStore::new(ddb, cfg.history_table())),
+                    history: Arc::new(DynamoHistoryStore::new(ddb.clone(), cfg.history_table())),
+                    subscriptions: Arc::new(DynamoSubscriptionStore::new(
+                        ddb.clone(),
+                        cfg.subscriptions_table(),
+                    )),
+                    stream_history: Arc::new(DynamoHistoryStore::for_streams(
+                        ddb,
+                        cfg.stream_history_table(),
+                    )),
                     queue,
                     pushers: Arc::new(ApiGwPusherFactory::new(sdk)),
                 })
@@ -43,6 +56,8 @@ impl Backends {
                 tokens: Arc::new(MemoryTokenStore::new()),
                 connections: Arc::new(MemoryConnectionStore::new()),
                 history: Arc::new(MemoryHistoryStore::default()),
+                subscriptions: Arc::new(MemorySubscriptionStore::default()),
+                stream_history: Arc::new(MemoryHistoryStore::default()),
                 queue: Some(Arc::new(MemoryQueue::default())),
                 pushers: Arc::new(ApiGwPusherFactory::new(sdk)),
             }),

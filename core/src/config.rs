@@ -226,6 +226,8 @@ pub struct Config {
     connections_table: String,
     history_table: String,
     history_ttl: HistoryTtl,
+    subscriptions_table: String,
+    stream_history_table: String,
     queue_url: Option<String>,
     token_ttl: TokenTtl,
     bcrypt_cost: BcryptCost,
@@ -261,6 +263,10 @@ impl Config {
             history_table: get(env::HISTORY_TABLE)
                 .unwrap_or_else(|| crate::names::history::DEFAULT_TABLE.into()),
             history_ttl: parse(get(env::HISTORY_TTL))?.unwrap_or(HistoryTtl::DEFAULT),
+            subscriptions_table: get(env::SUBSCRIPTIONS_TABLE)
+                .unwrap_or_else(|| crate::names::subscriptions::DEFAULT_TABLE.into()),
+            stream_history_table: get(env::STREAM_HISTORY_TABLE)
+                .unwrap_or_else(|| crate::names::stream_history::DEFAULT_TABLE.into()),
             queue_url: get(env::QUEUE_URL),
             token_ttl: parse(get(env::TOKEN_TTL))?.unwrap_or(TokenTtl::DEFAULT),
             bcrypt_cost: parse(get(env::BCRYPT_COST))?.unwrap_or(BcryptCost::DEFAULT),
@@ -301,6 +307,14 @@ impl Config {
 
     pub fn history_table(&self) -> &str {
         &self.history_table
+    }
+
+    pub fn subscriptions_table(&self) -> &str {
+        &self.subscriptions_table
+    }
+
+    pub fn stream_history_table(&self) -> &str {
+        &self.stream_history_table
     }
 
     /// How long a delivered frame stays recoverable.
@@ -372,6 +386,8 @@ mod tests {
         assert_eq!(c.tokens_table(), "hermesTokens");
         assert_eq!(c.connections_table(), "hermesConnections");
         assert_eq!(c.history_table(), "hermesHistory");
+        assert_eq!(c.subscriptions_table(), "hermesSubscriptions");
+        assert_eq!(c.stream_history_table(), "hermesStreamHistory");
         assert_eq!(c.history_ttl().as_duration(), Duration::from_secs(86_400));
         assert_eq!(c.token_ttl().as_duration(), Duration::from_secs(3600));
         assert_eq!(c.bcrypt_cost().get(), 10);
@@ -449,6 +465,19 @@ mod tests {
         let c = cfg(&[("HERMES_JWT_SECRET", SECRET), ("HERMES_PASSCODE", "pass-code-1")]).unwrap();
         let dbg = format!("{c:?}");
         assert!(!dbg.contains(SECRET) && !dbg.contains("pass-code-1"), "{dbg}");
+    }
+
+    #[test]
+    fn table_names_come_from_their_variables() {
+        let c = cfg(&[
+            ("HERMES_SUBSCRIPTIONS_TABLE", "subs-prod"),
+            ("HERMES_STREAM_HISTORY_TABLE", " streams-prod "),
+        ])
+        .unwrap();
+        assert_eq!(
+            (c.subscriptions_table(), c.stream_history_table()),
+            ("subs-prod", "streams-prod")
+        );
     }
 
     #[test]

@@ -74,7 +74,12 @@ pub enum Origin<'a> {
 }
 
 /// The frame of `origin` with `data`, placed at `at` (seq, epoch) in its history if it has one.
-pub fn encode_origin_frame(origin: Origin<'_>, data: &RawValue, id: Option<&str>, at: Option<(u64, &str)>) -> Vec<u8> {
+pub fn encode_origin_frame(
+    origin: Origin<'_>,
+    data: &RawValue,
+    id: Option<&str>,
+    at: Option<(u64, &str)>,
+) -> Vec<u8> {
     let (seq, epoch) = (at.map(|(s, _)| s), at.map(|(_, e)| e));
     match origin {
         Origin::User(sender) => encode_frame_at(sender, data, id, at),
@@ -431,19 +436,29 @@ mod tests {
     fn broadcasts_are_records_of_their_own_and_stream_frames_name_the_stream() {
         let b = Broadcast::from_json("board_1", r#""<turbo-stream action=\"remove\">""#.into()).unwrap();
         let body = b.to_body();
-        assert_eq!(body, r#"{"hermes":"broadcast","stream":"board_1","data":"<turbo-stream action=\"remove\">"}"#);
+        assert_eq!(
+            body,
+            r#"{"hermes":"broadcast","stream":"board_1","data":"<turbo-stream action=\"remove\">"}"#
+        );
         let v: Value = serde_json::from_str(&body).unwrap();
         for seed_field in ["user_id", "room_id"] {
             assert!(v.get(seed_field).is_none(), "{seed_field} at the top level");
         }
         assert!(matches!(Record::parse(&body).unwrap(), Record::Broadcast(x) if x.stream == "board_1"));
-        assert!(Record::parse(r#"{"hermes": "broadcast", "stream": "s"}"#).is_err(), "no data");
+        assert!(
+            Record::parse(r#"{"hermes": "broadcast", "stream": "s"}"#).is_err(),
+            "no data"
+        );
         let f = encode_origin_frame(Origin::Stream("board_1"), &b.data, Some("m"), Some((3, "e")));
         assert_eq!(
             String::from_utf8(f).unwrap(),
             r#"{"stream":"board_1","data":"<turbo-stream action=\"remove\">","id":"m","seq":3,"epoch":"e"}"#
         );
-        let big = Broadcast::from_json("s", serde_json::to_string(&"x".repeat(MAX_MESSAGE_BYTES)).unwrap()).unwrap();
+        let big = Broadcast::from_json(
+            "s",
+            serde_json::to_string(&"x".repeat(MAX_MESSAGE_BYTES)).unwrap(),
+        )
+        .unwrap();
         assert!(big.check_size().is_err());
     }
 

@@ -19,6 +19,8 @@ pub mod env {
     pub const AWS_REGION: &str = "AWS_REGION";
     pub const HISTORY_TABLE: &str = "HERMES_HISTORY_TABLE";
     pub const HISTORY_TTL: &str = "HERMES_HISTORY_TTL";
+    pub const SUBSCRIPTIONS_TABLE: &str = "HERMES_SUBSCRIPTIONS_TABLE";
+    pub const STREAM_HISTORY_TABLE: &str = "HERMES_STREAM_HISTORY_TABLE";
 
     /// Every variable `Config` reads, with the name of the setting in Ruby
     /// (`Hermes.configure { |c| c.jwt_secret = ... }`). `Config::from_lookup` asks for exactly
@@ -30,6 +32,8 @@ pub mod env {
         ("connections_table", CONNECTIONS_TABLE),
         ("history_table", HISTORY_TABLE),
         ("history_ttl", HISTORY_TTL),
+        ("subscriptions_table", SUBSCRIPTIONS_TABLE),
+        ("stream_history_table", STREAM_HISTORY_TABLE),
         ("queue_url", QUEUE_URL),
         ("token_ttl", TOKEN_TTL),
         ("bcrypt_cost", BCRYPT_COST),
@@ -65,6 +69,30 @@ pub mod connections {
     /// Until when (ms since 1970) the connection's recovery lease is held (N); absent until
     /// its first recovery.
     pub const RECOVERY_UNTIL: &str = "recovery_until";
+    /// The streams the socket is subscribed to (SS); absent while it has none. `$disconnect`
+    /// (and a 410) reads it back from the deleted row to delete the subscriptions it names.
+    pub const STREAMS: &str = "streams";
+    /// When the socket last changed its streams (N, ms since 1970): the rate of
+    /// `subscribe`/`unsubscribe` is checked against it in the same conditional write.
+    pub const SUBSCRIBED_AT: &str = "subscribed_at";
+}
+
+/// Subscriptions table: `stream` (S, hash) + `connection_id` (S, range), one item per socket
+/// subscribed to a stream; fan-out to a stream is a Query on its key.
+pub mod subscriptions {
+    pub const DEFAULT_TABLE: &str = "hermesSubscriptions";
+    pub const STREAM: &str = "stream";
+    pub const CONNECTION_ID: &str = "connection_id";
+    /// Absent for a socket of nobody.
+    pub const USER_ID: &str = "user_id";
+    pub const EXPIRES_AT: &str = "expires_at";
+}
+
+/// Stream history table: `stream` (S, hash) + `seq` (N, range), items shaped like the room
+/// history's (the other attributes are `history`'s).
+pub mod stream_history {
+    pub const DEFAULT_TABLE: &str = "hermesStreamHistory";
+    pub const STREAM: &str = "stream";
 }
 
 /// History table: `room_id` (S, hash) + `seq` (N, range). Per room, `seq > 0` holds the frames
@@ -97,7 +125,9 @@ pub mod routes {
     pub const SEND_MESSAGE: &str = "sendMessage";
     pub const RECOVER: &str = "recover";
     pub const PRESENCE: &str = "presence";
-    pub const ALL: &[&str] = &[SEND_MESSAGE, RECOVER, PRESENCE];
+    pub const SUBSCRIBE: &str = "subscribe";
+    pub const UNSUBSCRIBE: &str = "unsubscribe";
+    pub const ALL: &[&str] = &[SEND_MESSAGE, RECOVER, PRESENCE, SUBSCRIBE, UNSUBSCRIBE];
 }
 
 pub const DEFAULT_QUEUE_NAME: &str = "hermes-messageQueue";
@@ -109,18 +139,23 @@ pub const DEFAULT_LOCAL_URL: &str = "http://127.0.0.1:3001";
 pub mod iam {
     pub const AUTHORIZER: &[&str] = &["dynamodb:GetItem"];
     pub const CONNECT: &[&str] = &["dynamodb:PutItem"];
-    pub const DISCONNECT: &[&str] = &["dynamodb:DeleteItem"];
+    /// The connection's row (DeleteItem, returning the streams it held), then those
+    /// subscriptions (BatchWriteItem).
+    pub const DISCONNECT: &[&str] = &["dynamodb:DeleteItem", "dynamodb:BatchWriteItem"];
     /// Connections: GetItem for the sender's row, Query on the room index, DeleteItem for gone
-    /// connections. History: UpdateItem (the counter), PutItem (frames, claims), GetItem (claims,
-    /// counter), Query (recover). ManageConnections to post and to close (revocation); the SQS
-    /// actions are what the event source mapping needs, and SendMessage queues the rest of a
-    /// room one invocation cannot finish (handlers/fanout).
+    /// connections, UpdateItem for the recovery lease and the socket's streams. History and
+    /// stream history: UpdateItem (the counter), PutItem (frames, claims), GetItem (claims,
+    /// counter), Query (recover). Subscriptions: Query (a stream's subscribers), BatchWriteItem
+    /// (subscribe, unsubscribe, gone sockets). ManageConnections to post and to close
+    /// (revocation); the SQS actions are what the event source mapping needs, and SendMessage
+    /// queues the rest of a room one invocation cannot finish (handlers/fanout).
     pub const SEND: &[&str] = &[
         "dynamodb:GetItem",
         "dynamodb:Query",
         "dynamodb:DeleteItem",
         "dynamodb:UpdateItem",
         "dynamodb:PutItem",
+        "dynamodb:BatchWriteItem",
         "execute-api:ManageConnections",
         "sqs:ReceiveMessage",
         "sqs:DeleteMessage",
@@ -130,7 +165,8 @@ pub mod iam {
     /// What the Rails side (the gem) calls, for the policy of the app's own IAM user/role:
     /// the tokens table (GetItem, PutItem, DeleteItem), GetItem of a room's counter in the
     /// history table (`Hermes.position`, embedded by the connect tag), Query on the
-    /// connections' room index (`Hermes.presence`), and SendMessage (notifications, and the
+    /// connections' room index (`Hermes.presence`) and on the subscriptions table (a stream's
+    /// presence), and SendMessage (notifications, and the
     /// disconnect records of `revoke_token`/`disconnect`: the app never needs
     /// ManageConnections). lambdas/tests/template.rs checks each action's table too.
     pub const GEM: &[&str] = &[

@@ -39,6 +39,14 @@ impl StreamKey {
         StreamKey(hex::encode(hmac::sign(&k, KEY_LABEL).as_ref()))
     }
 
+    /// The key of development setups: hermes-local on its memory backend, and the gem on its
+    /// `local` backend (which talks to hermes-local), agree on it without sharing a secret, and
+    /// keep it across restarts. It is public: it must never sign names anything else accepts.
+    pub fn development() -> Self {
+        let k = hmac::Key::new(hmac::HMAC_SHA256, b"hermes-local development");
+        StreamKey(hex::encode(hmac::sign(&k, KEY_LABEL).as_ref()))
+    }
+
     /// A key given as it is (tests, and a key set by hand).
     pub fn from_text(text: impl Into<String>) -> Self {
         StreamKey(text.into())

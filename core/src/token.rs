@@ -373,7 +373,9 @@ mod tests {
         let jwt = k.issue_streams(now_secs() + 60, now_secs()).unwrap();
         assert_eq!(k.verify_grant(&jwt), Ok(Grant::Streams));
         assert_eq!(k.verify(&jwt), Err(JwtError::MissingClaim("user_id".into())));
-        let late = k.issue_streams(now_secs() - LEEWAY_SECS - 5, now_secs() - 100).unwrap();
+        let late = k
+            .issue_streams(now_secs() - LEEWAY_SECS - 5, now_secs() - 100)
+            .unwrap();
         assert_eq!(k.verify_grant(&late), Err(JwtError::Expired));
         // A room token that also says `scope` stays a room token: its user must still match a row.
         let both = k
@@ -383,7 +385,10 @@ mod tests {
         let other = k
             .sign(&serde_json::json!({"scope": "everything", "exp": now_secs() + 60}))
             .unwrap();
-        assert_eq!(k.verify_grant(&other), Err(JwtError::MissingClaim("user_id".into())));
+        assert_eq!(
+            k.verify_grant(&other),
+            Err(JwtError::MissingClaim("user_id".into()))
+        );
     }
 
     #[test]

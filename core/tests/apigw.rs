@@ -189,6 +189,7 @@ async fn fan_out_over_the_real_client_deletes_gone_rows_and_spares_the_rest() {
                 user_id: "1".into(),
                 connected_at: 1,
                 expires_at: 2,
+                streams: Vec::new(),
             })
             .await
             .unwrap();

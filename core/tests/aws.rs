@@ -121,6 +121,7 @@ async fn connections_fan_out_by_query_across_pages() {
                 user_id: format!("{i}"),
                 connected_at: 1,
                 expires_at: 2,
+                streams: Vec::new(),
             })
             .await
             .unwrap();
@@ -133,6 +134,7 @@ async fn connections_fan_out_by_query_across_pages() {
             user_id: "9".into(),
             connected_at: 1,
             expires_at: 2,
+            streams: Vec::new(),
         })
         .await
         .unwrap();
@@ -161,7 +163,7 @@ async fn connections_fan_out_by_query_across_pages() {
         ),
         (room.as_str(), "3", 1, 2)
     );
-    store.delete(&want[3]).await.unwrap();
+    assert_eq!(store.delete(&want[3]).await.unwrap(), Some(one));
     assert!(store.get(&want[3]).await.unwrap().is_none());
     assert_eq!(store.room(&room).await.unwrap().len(), 6);
     assert!(store.room(&unique("empty")).await.unwrap().is_empty());
@@ -181,6 +183,7 @@ async fn recovery_lease_is_one_conditional_update() {
             user_id: "7".into(),
             connected_at: 1,
             expires_at: 2,
+            streams: Vec::new(),
         })
         .await
         .unwrap();
@@ -392,7 +395,12 @@ async fn mint_authorize_connect_send_disconnect_on_dynamodb() {
     assert_eq!(r.batch_item_failures[0].item_identifier, "m-2");
     assert_eq!(pusher.frames(&conn_id).len(), 1);
 
-    assert_eq!(disconnect(&*b.connections, &cev).await.status_code, 200);
+    assert_eq!(
+        disconnect(&*b.connections, Some(&*b.subscriptions), &cev)
+            .await
+            .status_code,
+        200
+    );
     assert!(b.connections.get(&conn_id).await.unwrap().is_none());
 
     // The queue from_config built is the shared SQS queue.
@@ -592,6 +600,7 @@ async fn send_handler_sequences_replays_and_recovers_on_dynamodb() {
                 user_id: user.into(),
                 connected_at: 1,
                 expires_at: hermes_core::token::now_secs() + 60,
+                streams: Vec::new(),
             })
             .await
             .unwrap();

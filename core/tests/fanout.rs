@@ -42,6 +42,7 @@ async fn room(store: &MemoryConnectionStore, room: &str, n: usize, users: usize)
                 user_id: (i % users).to_string(),
                 connected_at: 1,
                 expires_at: 2,
+                streams: Vec::new(),
             })
             .await
             .unwrap();

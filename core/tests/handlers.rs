@@ -269,7 +269,7 @@ async fn connect_and_disconnect_use_the_authorizer_context() {
     );
 
     let ev: ApiGatewayWebsocketProxyRequest = fixture("disconnect.json", None);
-    assert_eq!(disconnect(&*w.conns, &ev).await.status_code, 200);
+    assert_eq!(disconnect(&*w.conns, None, &ev).await.status_code, 200);
     assert!(w.conns.is_empty());
 }
 

@@ -4,7 +4,9 @@
 
 use std::collections::BTreeSet;
 
-use hermes_core::names::{self, connections as C, env, history as H, iam, tokens as T};
+use hermes_core::names::{
+    self, connections as C, env, history as H, iam, stream_history as SH, subscriptions as S, tokens as T,
+};
 use serde_yaml::Value;
 
 fn template() -> Value {
@@ -90,37 +92,98 @@ fn tables_match_the_stores() {
         "fan-out reads user_id from the index"
     );
 
-    let history = &res(&t, "HistoryTable")["Properties"];
-    assert_eq!(param_default(&t, &history["TableName"]), H::DEFAULT_TABLE);
-    assert_eq!(
-        keys(&history["KeySchema"]),
-        vec![
-            (H::ROOM_ID.into(), "HASH".into()),
-            (H::SEQ.into(), "RANGE".into())
-        ]
-    );
-    let types: Vec<(String, String)> = history["AttributeDefinitions"]
-        .as_sequence()
-        .unwrap()
-        .iter()
-        .map(|a| (scalar(&a["AttributeName"]), scalar(&a["AttributeType"])))
-        .collect();
-    assert_eq!(
-        types,
-        vec![(H::ROOM_ID.into(), "S".into()), (H::SEQ.into(), "N".into())],
-        "seq is a number: recovery queries seq > since"
-    );
-    assert_eq!(
-        scalar(&history["TimeToLiveSpecification"]["AttributeName"]),
-        H::EXPIRES_AT
-    );
+    // The room history and the stream history: the same items, under another partition key.
+    for (logical, table, key) in [
+        ("HistoryTable", H::DEFAULT_TABLE, H::ROOM_ID),
+        ("StreamHistoryTable", SH::DEFAULT_TABLE, SH::STREAM),
+    ] {
+        let history = &res(&t, logical)["Properties"];
+        assert_eq!(param_default(&t, &history["TableName"]), table);
+        assert_eq!(
+            keys(&history["KeySchema"]),
+            vec![(key.into(), "HASH".into()), (H::SEQ.into(), "RANGE".into())],
+            "{logical}"
+        );
+        assert_eq!(
+            attribute_types(history),
+            vec![(key.into(), "S".into()), (H::SEQ.into(), "N".into())],
+            "{logical}: seq is a number: recovery queries seq > since"
+        );
+        assert_eq!(
+            scalar(&history["TimeToLiveSpecification"]["AttributeName"]),
+            H::EXPIRES_AT,
+            "{logical}"
+        );
+    }
     assert_eq!(
         t["Parameters"]["HistoryTtl"]["Default"].as_u64(),
         Some(H::DEFAULT_TTL_SECS)
     );
 
+    let subs = &res(&t, "SubscriptionsTable")["Properties"];
+    assert_eq!(param_default(&t, &subs["TableName"]), S::DEFAULT_TABLE);
+    assert_eq!(
+        keys(&subs["KeySchema"]),
+        vec![
+            (S::STREAM.into(), "HASH".into()),
+            (S::CONNECTION_ID.into(), "RANGE".into())
+        ]
+    );
+    assert_eq!(
+        attribute_types(subs),
+        vec![
+            (S::STREAM.into(), "S".into()),
+            (S::CONNECTION_ID.into(), "S".into())
+        ]
+    );
+    assert_eq!(
+        scalar(&subs["TimeToLiveSpecification"]["AttributeName"]),
+        S::EXPIRES_AT
+    );
+    assert!(subs["GlobalSecondaryIndexes"].is_null(), "read by its key only");
+
     let q = &res(&t, "MessageQueue")["Properties"];
     assert_eq!(param_default(&t, &q["QueueName"]), names::DEFAULT_QUEUE_NAME);
+}
+
+fn attribute_types(table: &Value) -> Vec<(String, String)> {
+    table["AttributeDefinitions"]
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .map(|a| (scalar(&a["AttributeName"]), scalar(&a["AttributeType"])))
+        .collect()
+}
+
+/// Every table is an output named as its logical id, described by the variable that takes
+/// its name.
+#[test]
+fn every_table_is_an_output_for_its_variable() {
+    let t = template();
+    let tables: BTreeSet<String> = t["Resources"]
+        .as_mapping()
+        .unwrap()
+        .iter()
+        .filter(|(_, r)| scalar(&r["Type"]) == "AWS::DynamoDB::Table")
+        .map(|(name, _)| scalar(name))
+        .collect();
+    let want = [
+        ("TokensTable", env::TOKENS_TABLE),
+        ("ConnectionsTable", env::CONNECTIONS_TABLE),
+        ("HistoryTable", env::HISTORY_TABLE),
+        ("SubscriptionsTable", env::SUBSCRIPTIONS_TABLE),
+        ("StreamHistoryTable", env::STREAM_HISTORY_TABLE),
+    ];
+    assert_eq!(
+        tables,
+        want.iter().map(|(l, _)| l.to_string()).collect(),
+        "the tables the code knows"
+    );
+    for (logical, var) in want {
+        let out = &t["Outputs"][logical];
+        assert_eq!(scalar(&out["Value"]), logical, "{logical}");
+        assert_eq!(scalar(&out["Description"]), var, "{logical}");
+    }
 }
 
 /// (action, resource) pairs of a list of statements, resources as written (`!GetAtt X.Arn`,
@@ -139,25 +202,46 @@ fn grants(statements: &Value) -> BTreeSet<(String, String)> {
         .collect()
 }
 
+/// The (action, resource) pairs, written `(action, resource)`.
+fn pairs(p: &[(&str, &str)]) -> BTreeSet<(String, String)> {
+    p.iter().map(|(a, r)| (a.to_string(), r.to_string())).collect()
+}
+
 #[test]
 fn each_table_grants_only_what_its_calls_need() {
     let t = template();
-    let send = grants(&function(&t, "SendFunction")["Properties"]["Policies"][0]["Statement"]);
+    let of = |logical: &str| grants(&function(&t, logical)["Properties"]["Policies"][0]["Statement"]);
+    assert_eq!(
+        of("AuthorizerFunction"),
+        pairs(&[("dynamodb:GetItem", "TokensTable.Arn")])
+    );
+    assert_eq!(
+        of("ConnectFunction"),
+        pairs(&[("dynamodb:PutItem", "ConnectionsTable.Arn")])
+    );
+    // The row's DeleteItem returns its streams; their subscriptions go in batches.
+    assert_eq!(
+        of("DisconnectFunction"),
+        pairs(&[
+            ("dynamodb:DeleteItem", "ConnectionsTable.Arn"),
+            ("dynamodb:BatchWriteItem", "SubscriptionsTable.Arn"),
+        ])
+    );
+    let send = of("SendFunction");
     let on = |resource: &str| -> BTreeSet<String> {
         send.iter()
             .filter(|(_, r)| r == resource)
             .map(|(a, _)| a.clone())
             .collect()
     };
-    assert_eq!(
-        on("HistoryTable.Arn"),
-        set(&[
-            "dynamodb:UpdateItem",
-            "dynamodb:PutItem",
-            "dynamodb:GetItem",
-            "dynamodb:Query"
-        ])
-    );
+    let history = set(&[
+        "dynamodb:UpdateItem",
+        "dynamodb:PutItem",
+        "dynamodb:GetItem",
+        "dynamodb:Query",
+    ]);
+    assert_eq!(on("HistoryTable.Arn"), history);
+    assert_eq!(on("StreamHistoryTable.Arn"), history);
     assert_eq!(
         on("ConnectionsTable.Arn"),
         set(&["dynamodb:GetItem", "dynamodb:DeleteItem", "dynamodb:UpdateItem"])
@@ -166,22 +250,29 @@ fn each_table_grants_only_what_its_calls_need() {
         on("${ConnectionsTable.Arn}/index/room_id-index"),
         set(&["dynamodb:Query"])
     );
-    // The Rails app: tokens, the room index (presence), the queue, and only the counter read
-    // on the history (GetItem: a page's position at render).
+    assert_eq!(
+        on("SubscriptionsTable.Arn"),
+        set(&["dynamodb:Query", "dynamodb:BatchWriteItem"])
+    );
+    assert!(
+        on("TokensTable.Arn").is_empty(),
+        "the send function never reads tokens"
+    );
+    // The Rails app: tokens, the room index and the subscriptions (room and stream presence),
+    // the queue, and only the counter read on the history (GetItem: a page's position at
+    // render).
     let rails = grants(&res(&t, "RailsAppPolicy")["Properties"]["PolicyDocument"]["Statement"]);
     assert_eq!(
         rails,
-        [
+        pairs(&[
             ("dynamodb:GetItem", "TokensTable.Arn"),
             ("dynamodb:PutItem", "TokensTable.Arn"),
             ("dynamodb:DeleteItem", "TokensTable.Arn"),
             ("dynamodb:GetItem", "HistoryTable.Arn"),
             ("dynamodb:Query", "${ConnectionsTable.Arn}/index/room_id-index"),
+            ("dynamodb:Query", "SubscriptionsTable.Arn"),
             ("sqs:SendMessage", "MessageQueue.Arn"),
-        ]
-        .iter()
-        .map(|(a, r)| (a.to_string(), r.to_string()))
-        .collect()
+        ])
     );
 }
 
@@ -240,17 +331,20 @@ fn functions_get_exactly_the_env_and_actions_their_handlers_use() {
             "DisconnectFunction",
             "disconnect",
             iam::DISCONNECT,
-            &[env::CONNECTIONS_TABLE],
+            &[env::CONNECTIONS_TABLE, env::SUBSCRIPTIONS_TABLE],
         ),
         (
             "SendFunction",
             "send",
             iam::SEND,
             &[
+                env::JWT_SECRET,
                 env::CONNECTIONS_TABLE,
                 env::WEBSOCKET_ENDPOINT,
                 env::HISTORY_TABLE,
                 env::HISTORY_TTL,
+                env::SUBSCRIPTIONS_TABLE,
+                env::STREAM_HISTORY_TABLE,
                 env::QUEUE_URL,
             ],
         ),
@@ -336,6 +430,8 @@ fn routes_authorizer_and_queue_follow_the_spec() {
         "DefaultRoute",
         "RecoverRoute",
         "PresenceRoute",
+        "SubscribeRoute",
+        "UnsubscribeRoute",
     ] {
         assert_eq!(
             scalar(&res(&t, r)["Properties"]["Target"]),

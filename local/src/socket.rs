@@ -120,7 +120,7 @@ pub(crate) async fn run_socket(app: Arc<App>, slot: Slot, id: String, peer: Peer
     drop(socket);
     drop(outbox);
     let ev = app.events.websocket(&id, "$disconnect", "DISCONNECT", &peer);
-    disconnect(&*app.connections, &ev).await;
+    disconnect(&*app.connections, Some(&*app.subscriptions), &ev).await;
     drop(slot);
 }
 

@@ -4,9 +4,11 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
+use hermes_core::handlers::send::StreamLimits;
 use hermes_core::handlers::{Authorizer, Sender};
 use hermes_core::queue::Queue;
-use hermes_core::store::{ConnectionStore, HistoryStore};
+use hermes_core::store::{ConnectionStore, HistoryStore, SubscriptionStore};
+use hermes_core::stream_name::StreamKey;
 use hermes_core::token::JwtKeys;
 use hermes_core::{Backend, Backends, Config, ConfigError, Minter};
 use tokio::sync::Semaphore;
@@ -22,6 +24,7 @@ pub(crate) struct App {
     pub region: String,
     pub authorizer: Authorizer,
     pub connections: Arc<dyn ConnectionStore>,
+    pub subscriptions: Arc<dyn SubscriptionStore>,
     /// The rooms' history, also read by the development endpoint that tells a page's
     /// position (what the gem's view helper embeds).
     pub history: Arc<dyn HistoryStore>,
@@ -59,6 +62,13 @@ impl App {
         let pushers = Arc::new(BoundedPushers::new(backends.pushers.clone(), opts.max_posts));
         let endpoint = format!("http://{management_addr}/{}", opts.stage);
         let ids = Arc::new(Ids::new());
+        // The gem's `local` backend signs stream names with the development key: on the memory
+        // backend so does this gateway, whatever secret it made up or was given.
+        let stream_key = if memory {
+            StreamKey::development()
+        } else {
+            StreamKey::derive(cfg.jwt_secret()?)
+        };
         Ok(App {
             events: Events::new(&opts.stage, addr, cfg.region(), ids.clone()),
             ids,
@@ -67,7 +77,14 @@ impl App {
             connections: backends.connections.clone(),
             history: backends.history.clone(),
             sender: Sender::new(backends.connections.clone(), pushers, Some(endpoint))
-                .with_history(backends.history.clone(), cfg.history_ttl().as_duration()),
+                .with_history(backends.history.clone(), cfg.history_ttl().as_duration())
+                .with_streams(
+                    backends.subscriptions.clone(),
+                    backends.stream_history.clone(),
+                    stream_key,
+                    StreamLimits::default(),
+                ),
+            subscriptions: backends.subscriptions.clone(),
             minter,
             queue: backends.queue.clone(),
             memory,

@@ -14,7 +14,9 @@ use common::pages::{baseline, note, open_with, wait_until};
 use futures::StreamExt;
 use hermes_core::push::ApiGwPusherFactory;
 use hermes_core::queue::{Queue, SqsQueue};
-use hermes_core::store::{DynamoConnectionStore, DynamoHistoryStore, DynamoTokenStore};
+use hermes_core::store::{
+    DynamoConnectionStore, DynamoHistoryStore, DynamoSubscriptionStore, DynamoTokenStore,
+};
 use hermes_core::{Backends, Minter, UserId};
 use hermes_local::{start_with, Options};
 use serde_json::json;
@@ -93,7 +95,12 @@ async fn dynamodb_unreachable_mid_stream_loses_nothing_and_delivers_once() {
     let backends = Backends {
         tokens: Arc::new(DynamoTokenStore::new(ddb.clone(), cfg.tokens_table())),
         connections: Arc::new(DynamoConnectionStore::new(ddb.clone(), cfg.connections_table())),
-        history: Arc::new(DynamoHistoryStore::new(ddb, cfg.history_table())),
+        history: Arc::new(DynamoHistoryStore::new(ddb.clone(), cfg.history_table())),
+        subscriptions: Arc::new(DynamoSubscriptionStore::new(
+            ddb.clone(),
+            cfg.subscriptions_table(),
+        )),
+        stream_history: Arc::new(DynamoHistoryStore::for_streams(ddb, cfg.stream_history_table())),
         queue: Some(Arc::new(SqsQueue::new(sqs.clone(), &queue_url))),
         pushers: Arc::new(ApiGwPusherFactory::new(direct.clone())),
     };

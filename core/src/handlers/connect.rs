@@ -78,7 +78,8 @@ pub async fn forget(
     connection_id: &str,
 ) -> Result<Option<Connection>, StoreError> {
     let row = connections.delete(connection_id).await?;
-    if let (Some(row), Some(subscriptions)) = (row.as_ref().filter(|r| !r.streams.is_empty()), subscriptions) {
+    if let (Some(row), Some(subscriptions)) = (row.as_ref().filter(|r| !r.streams.is_empty()), subscriptions)
+    {
         subscriptions.delete(connection_id, &row.streams).await?;
     }
     Ok(row)

@@ -65,3 +65,40 @@ pub(super) fn get_n(item: &Item, table: &str, name: &str) -> Result<Option<u64>,
         }),
     }
 }
+
+/// A string attribute that may be absent.
+pub(super) fn get_s_opt(item: &Item, table: &str, name: &str) -> Result<Option<String>, StoreError> {
+    match item.get(name) {
+        None => Ok(None),
+        Some(_) => get_s(item, table, name).map(Some),
+    }
+}
+
+/// A string set (SS) as a vec, in byte order; empty when absent (DynamoDB keeps no empty set).
+pub(super) fn get_ss(item: &Item, table: &str, name: &str) -> Result<Vec<String>, StoreError> {
+    match item.get(name) {
+        None => Ok(Vec::new()),
+        Some(AttributeValue::Ss(v)) => {
+            let mut v = v.clone();
+            v.sort();
+            Ok(v)
+        }
+        Some(_) => Err(StoreError::Malformed {
+            table: table.into(),
+            message: format!("{name} is not a string set"),
+        }),
+    }
+}
+
+/// A string set of `values`, which must be distinct and at least one (DynamoDB refuses both
+/// an empty set and duplicates).
+pub(super) fn ss(values: &[String]) -> AttributeValue {
+    AttributeValue::Ss(values.to_vec())
+}
+
+/// Whether a failed call failed only its ConditionExpression.
+pub(super) fn condition_failed<R>(
+    r: &Result<R, SdkError<aws_sdk_dynamodb::operation::update_item::UpdateItemError, HttpResponse>>,
+) -> bool {
+    matches!(r, Err(e) if e.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception()))
+}

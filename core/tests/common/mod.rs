@@ -36,6 +36,7 @@ pub async fn join(store: &dyn hermes_core::store::ConnectionStore, id: &str, roo
         user_id: user.into(),
         connected_at: now,
         expires_at: now + 60,
+        streams: Vec::new(),
     };
     store.put(&row).await.unwrap();
 }
@@ -206,7 +207,7 @@ pub mod counting_store {
     use std::sync::{Arc, Mutex};
 
     use async_trait::async_trait;
-    use hermes_core::store::{Connection, ConnectionStore, RoomMember, RoomPage, StoreError};
+    use hermes_core::store::{Connection, ConnectionStore, RoomMember, RoomPage, StoreError, StreamsChange};
 
     #[derive(Default)]
     pub struct Reads {
@@ -239,8 +240,31 @@ pub mod counting_store {
         async fn get(&self, id: &str) -> Result<Option<Connection>, StoreError> {
             self.inner.get(id).await
         }
-        async fn delete(&self, id: &str) -> Result<(), StoreError> {
+        async fn delete(&self, id: &str) -> Result<Option<Connection>, StoreError> {
             self.inner.delete(id).await
+        }
+        async fn add_streams(
+            &self,
+            id: &str,
+            streams: &[String],
+            max: usize,
+            now_ms: u64,
+            min_interval_ms: u64,
+        ) -> Result<StreamsChange, StoreError> {
+            self.inner
+                .add_streams(id, streams, max, now_ms, min_interval_ms)
+                .await
+        }
+        async fn remove_streams(
+            &self,
+            id: &str,
+            streams: &[String],
+            now_ms: u64,
+            min_interval_ms: u64,
+        ) -> Result<StreamsChange, StoreError> {
+            self.inner
+                .remove_streams(id, streams, now_ms, min_interval_ms)
+                .await
         }
         async fn room(&self, room_id: &str) -> Result<Vec<RoomMember>, StoreError> {
             self.inner.room(room_id).await

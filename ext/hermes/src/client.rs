@@ -225,6 +225,7 @@ impl Client {
             user_id: user,
             connected_at: now,
             expires_at: now + hermes_core::store::CONNECTION_ROW_TTL_SECS,
+            streams: Vec::new(),
         };
         nogvl(|| s.runtime.block_on(c.put(&row))).map_err(|e| errors::store(ruby, e))
     }

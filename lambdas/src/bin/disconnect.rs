@@ -4,10 +4,11 @@ use lambda_runtime::{run, service_fn, Error, LambdaEvent};
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     let (_, backends) = hermes_lambdas::setup().await?;
-    let store = &*backends.connections;
+    let (connections, subscriptions) = (&*backends.connections, &*backends.subscriptions);
     run(service_fn(
         move |ev: LambdaEvent<ApiGatewayWebsocketProxyRequest>| async move {
-            Ok::<ApiGatewayProxyResponse, Error>(hermes_core::handlers::disconnect(store, &ev.payload).await)
+            let done = hermes_core::handlers::disconnect(connections, Some(subscriptions), &ev.payload).await;
+            Ok::<ApiGatewayProxyResponse, Error>(done)
         },
     ))
     .await

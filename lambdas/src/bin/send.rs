@@ -1,6 +1,8 @@
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use hermes_core::handlers::send::StreamLimits;
 use hermes_core::handlers::{SendEvent, Sender};
+use hermes_core::stream_name::StreamKey;
 use lambda_runtime::{run, service_fn, Error, LambdaEvent};
 use serde_json::Value;
 
@@ -32,6 +34,12 @@ async fn main() -> Result<(), Error> {
         cfg.websocket_endpoint().map(str::to_owned),
     )
     .with_history(backends.history, cfg.history_ttl().as_duration())
+    .with_streams(
+        backends.subscriptions,
+        backends.stream_history,
+        StreamKey::derive(cfg.jwt_secret().map_err(hermes_lambdas::fatal)?),
+        StreamLimits::default(),
+    )
     .with_queue(backends.queue);
     // One function serves SQS batches and the WebSocket routes; the event's shape says which.
     run(service_fn(move |ev: LambdaEvent<Value>| async move {

@@ -251,7 +251,11 @@ mod tests {
         j.audience = Audience::Stream("board_1".into());
         j.target_user = None;
         let records = encode(&j).unwrap();
-        assert!(records[0].contains(r#""target":{"stream":"board_1"}"#), "{}", records[0]);
+        assert!(
+            records[0].contains(r#""target":{"stream":"board_1"}"#),
+            "{}",
+            records[0]
+        );
         assert_eq!(decode(&records[0]).unwrap(), j);
         assert!(matches!(
             decode(r#"{"hermes":"continuation","target":{"room_id":"R","stream":"S"},"frame":{}}"#),

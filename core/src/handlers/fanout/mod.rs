@@ -182,7 +182,12 @@ impl Fanout<'_> {
     }
 
     /// At most `limit` of the audience's connections after `after`, in id order.
-    async fn page(&self, audience: &Audience, after: Option<&str>, limit: usize) -> Result<RoomPage, StoreError> {
+    async fn page(
+        &self,
+        audience: &Audience,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<RoomPage, StoreError> {
         match audience {
             Audience::Room(room) => self.store.room_page(room, after, limit).await,
             Audience::Stream(stream) => match self.subscriptions {

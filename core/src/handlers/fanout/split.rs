@@ -61,13 +61,13 @@ impl Fanout<'_> {
         }
     }
 
-    /// One page of the job's room, given up at the deadline's hard stop (`None`).
+    /// One page of the job's audience, given up at the deadline's hard stop (`None`).
     pub(super) async fn read_page(
         &self,
         job: &Job,
         after: Option<&str>,
     ) -> Option<Result<RoomPage, StoreError>> {
-        let read = self.store.room_page(&job.room_id, after, self.settings.page_size);
+        let read = self.page(&job.audience, after, self.settings.page_size);
         match self.deadline.hard_stop() {
             Some(t) => tokio::time::timeout_at(t.into(), read).await.ok(),
             None => Some(read.await),

@@ -14,6 +14,7 @@ pub(super) async fn connections(rows: &[(&str, &str, &str)]) -> Arc<MemoryConnec
             user_id: (*user).into(),
             connected_at: 0,
             expires_at: u64::MAX,
+            streams: Vec::new(),
         };
         store.put(&row).await.expect("memory stores do not fail");
     }

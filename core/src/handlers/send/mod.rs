@@ -206,7 +206,7 @@ impl Sender {
         frame: &[u8],
     ) -> Result<Delivery, SendError> {
         let job = Job::post(
-            room_id,
+            Audience::Room(room_id.to_owned()),
             target_user.map(str::to_owned),
             Bytes::copy_from_slice(frame),
         );

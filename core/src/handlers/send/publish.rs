@@ -10,7 +10,9 @@ use bytes::Bytes;
 use serde_json::value::RawValue;
 
 use super::{Budget, SendError, Sender};
-use crate::frame::{encode_origin_frame, origin_sequenced_len, Origin, PayloadTooLarge, MAX_EPOCH_BYTES, MAX_MESSAGE_BYTES};
+use crate::frame::{
+    encode_origin_frame, origin_sequenced_len, Origin, PayloadTooLarge, MAX_EPOCH_BYTES, MAX_MESSAGE_BYTES,
+};
 use crate::handlers::fanout::{Audience, Delivery, Job};
 use crate::store::{HistoryItem, HistoryStore};
 use crate::token::now_secs;
@@ -44,7 +46,12 @@ impl Sender {
     /// (same seq, same bytes) rather than sequencing it again. Other redeliveries (a Lambda
     /// that died mid-fan-out, SQS's rare duplicates) get a new seq; browsers still drop the
     /// copy by its `id`.
-    pub(super) async fn publish(&self, endpoint: &str, m: Message<'_>, budget: Budget) -> Result<Delivery, SendError> {
+    pub(super) async fn publish(
+        &self,
+        endpoint: &str,
+        m: Message<'_>,
+        budget: Budget,
+    ) -> Result<Delivery, SendError> {
         let target = m.target_user.map(str::to_owned);
         let Some((store, ttl_secs)) = self.history_of(&m.audience) else {
             let frame = encode_origin_frame(m.origin, m.data, m.id, None);
@@ -60,7 +67,8 @@ impl Sender {
             }
             .into());
         }
-        let key = m.audience.key();
+        let key = m.audience.key().to_owned();
+        let key = key.as_str();
         let claim = m.id.filter(|_| m.dedup);
         let (counter, prior) = futures::join!(store.next_seq(key), async {
             store
@@ -80,7 +88,9 @@ impl Sender {
                 target_user_id: None,
                 expires_at,
             };
-            return self.replay(endpoint, &**store, m.audience, prior, marker, budget).await;
+            return self
+                .replay(endpoint, &**store, m.audience, prior, marker, budget)
+                .await;
         }
         let frame = encode_origin_frame(m.origin, m.data, m.id, Some((counter.last_seq, &counter.epoch)));
         if counter.epoch.len() > MAX_EPOCH_BYTES || frame.len() > MAX_MESSAGE_BYTES {
@@ -99,10 +109,7 @@ impl Sender {
         };
         let job = Job::post(m.audience, target, frame);
         // The write is polled first: on the memory store it is done before the room is read.
-        let (written, first) = futures::join!(
-            store.put(key, &item),
-            self.first_page(&job.audience)
-        );
+        let (written, first) = futures::join!(store.put(key, &item), self.first_page(&job.audience));
         // A frame that is not in the history is not delivered: the record fails and comes back.
         written.map_err(SendError::History)?;
         let d = match first {
@@ -120,9 +127,16 @@ impl Sender {
     }
 
     /// The first page of connections of `audience`, read beside the history write.
-    async fn first_page(&self, audience: &Audience) -> Result<crate::store::RoomPage, crate::store::StoreError> {
+    async fn first_page(
+        &self,
+        audience: &Audience,
+    ) -> Result<crate::store::RoomPage, crate::store::StoreError> {
         match audience {
-            Audience::Room(room) => self.connections.room_page(room, None, self.settings.page_size).await,
+            Audience::Room(room) => {
+                self.connections
+                    .room_page(room, None, self.settings.page_size)
+                    .await
+            }
             Audience::Stream(stream) => match &self.streams {
                 Some(s) => s.subscriptions.page(stream, None, self.settings.page_size).await,
                 None => Ok(crate::store::RoomPage::default()),

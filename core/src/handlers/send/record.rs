@@ -46,7 +46,8 @@ impl Sender {
                     self.publish(endpoint, m, budget).await?
                 }
                 Record::Broadcast(b) => {
-                    crate::stream_name::check_name(&b.stream).map_err(|e| SendError::BadRecord(e.to_string()))?;
+                    crate::stream_name::check_name(&b.stream)
+                        .map_err(|e| SendError::BadRecord(e.to_string()))?;
                     let m = Message {
                         audience: Audience::Stream(b.stream.clone()),
                         target_user: None,

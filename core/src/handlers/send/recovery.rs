@@ -139,7 +139,8 @@ impl Sender {
                 let (at, fresh): (Vec<Named>, Vec<Named>) =
                     named.into_iter().partition(|n| n.position.is_some());
                 if !fresh.is_empty() {
-                    self.answer_subscribed(pusher, &sender.connection_id, &fresh).await;
+                    self.answer_subscribed(pusher, &sender.connection_id, &fresh)
+                        .await;
                 }
                 channels.extend(at.into_iter().map(Channel::stream));
             }
@@ -178,9 +179,7 @@ impl Sender {
                 Err(e) => return failed(&e).await,
             }
         }
-        let replays = plans
-            .iter()
-            .any(|(_, p)| matches!(p, Some(Plan::Replay { .. })));
+        let replays = plans.iter().any(|(_, p)| matches!(p, Some(Plan::Replay { .. })));
         let lease_end = if replays {
             match self.take_lease(pusher, connection_id).await {
                 Ok(end) => Some(end),
@@ -203,12 +202,23 @@ impl Sender {
                 Some(Plan::Replay { since, counter }) => {
                     let (store, ttl) = self.history_of(&c.audience).expect("planned with a history");
                     let Some(held) = self.hold_bytes(lease_end).await else {
-                        tracing::warn!(connection_id, "recover refused: the process's recovery bytes are taken");
+                        tracing::warn!(
+                            connection_id,
+                            "recover refused: the process's recovery bytes are taken"
+                        );
                         let why = "recover refused: too many recoveries at once; try again later";
-                        tell(pusher, connection_id, &error_frame_with(why, action()), routes::RECOVER).await;
+                        tell(
+                            pusher,
+                            connection_id,
+                            &error_frame_with(why, action()),
+                            routes::RECOVER,
+                        )
+                        .await;
                         return response(503, why);
                     };
-                    let mut r = match replay(&**store, ttl, c.audience.key(), &sender.user_id, since, counter).await {
+                    let mut r = match replay(&**store, ttl, c.audience.key(), &sender.user_id, since, counter)
+                        .await
+                    {
                         Ok(r) => r,
                         Err(e) => return failed(&e).await,
                     };
@@ -237,7 +247,11 @@ impl Sender {
 
     /// The connection's recovery lease, until when it is held; an error frame and the route's
     /// answer when it is not.
-    async fn take_lease(&self, pusher: &dyn Pusher, connection_id: &str) -> Result<Instant, ApiGatewayProxyResponse> {
+    async fn take_lease(
+        &self,
+        pusher: &dyn Pusher,
+        connection_id: &str,
+    ) -> Result<Instant, ApiGatewayProxyResponse> {
         let now = now_ms();
         let lease_ms = self.recovery.lease.as_millis() as u64;
         match self
@@ -252,7 +266,13 @@ impl Sender {
                     "recover refused: one recovery per connection at a time, at most one every {} s",
                     self.recovery.lease.as_secs()
                 );
-                tell(pusher, connection_id, &error_frame_with(&why, action()), routes::RECOVER).await;
+                tell(
+                    pusher,
+                    connection_id,
+                    &error_frame_with(&why, action()),
+                    routes::RECOVER,
+                )
+                .await;
                 Err(response(429, &why))
             }
             Err(e) => {
@@ -299,7 +319,14 @@ impl Sender {
             }
             replayed += 1;
         }
-        if !tell(pusher, connection_id, &c.answer(recovered, &r.epoch, r.seq), routes::RECOVER).await {
+        if !tell(
+            pusher,
+            connection_id,
+            &c.answer(recovered, &r.epoch, r.seq),
+            routes::RECOVER,
+        )
+        .await
+        {
             return Err(response(500, "Failed to recover."));
         }
         tracing::info!(

@@ -128,10 +128,9 @@ pub fn parse(body: Option<&str>) -> Result<Route, String> {
             let f = fields(routes::PRESENCE)?;
             let stream = match f.stream {
                 None => None,
-                Some(s) => Some(
-                    serde_json::from_str::<String>(s.get())
-                        .map_err(|_| "presence's \"stream\" must be a signed stream name (a string)".to_owned())?,
-                ),
+                Some(s) => Some(serde_json::from_str::<String>(s.get()).map_err(|_| {
+                    "presence's \"stream\" must be a signed stream name (a string)".to_owned()
+                })?),
             };
             Ok(Route::Presence { stream })
         }
@@ -224,20 +223,41 @@ mod tests {
 
     #[test]
     fn frames_name_their_route() {
-        assert_eq!(route(r#"{"action":"sendMessage","data":{"a":1}}"#), r#"send {"a":1}"#);
+        assert_eq!(
+            route(r#"{"action":"sendMessage","data":{"a":1}}"#),
+            r#"send {"a":1}"#
+        );
         assert_eq!(route(r#"{"data":[1], "action":"sendMessage"}"#), "send [1]");
         assert_eq!(route(r#"{"action":"sendMessage"}"#), "send -");
-        assert_eq!(route(r#"{"action":"recover","since":3,"epoch":"e1"}"#), "recover 3/e1 []");
         assert_eq!(
-            route(r#"{"action":"recover","since":3,"epoch":"e1","streams":["a--1",{"name":"b--2","since":4,"epoch":"x"}]}"#),
+            route(r#"{"action":"recover","since":3,"epoch":"e1"}"#),
+            "recover 3/e1 []"
+        );
+        assert_eq!(
+            route(
+                r#"{"action":"recover","since":3,"epoch":"e1","streams":["a--1",{"name":"b--2","since":4,"epoch":"x"}]}"#
+            ),
             "recover 3/e1 [a--1,b--2@4/x]"
         );
-        assert_eq!(route(r#"{"action":"recover","streams":[{"name":"b--2"}]}"#), "recover - [b--2]");
-        assert_eq!(route(r#"{"action":"subscribe","streams":["a--1","b--2"]}"#), "subscribe [a--1,b--2]");
-        assert_eq!(route(r#"{"action":"unsubscribe","streams":["a--1"]}"#), "unsubscribe [a--1]");
+        assert_eq!(
+            route(r#"{"action":"recover","streams":[{"name":"b--2"}]}"#),
+            "recover - [b--2]"
+        );
+        assert_eq!(
+            route(r#"{"action":"subscribe","streams":["a--1","b--2"]}"#),
+            "subscribe [a--1,b--2]"
+        );
+        assert_eq!(
+            route(r#"{"action":"unsubscribe","streams":["a--1"]}"#),
+            "unsubscribe [a--1]"
+        );
         assert_eq!(route(r#"{"action":"presence","x":[[]]}"#), "presence -");
         assert_eq!(route(r#"{"action":"presence","stream":"a--1"}"#), "presence a--1");
-        let deep = format!(r#"{{"action":"sendMessage","data":{}1{}}}"#, "[".repeat(5_000), "]".repeat(5_000));
+        let deep = format!(
+            r#"{{"action":"sendMessage","data":{}1{}}}"#,
+            "[".repeat(5_000),
+            "]".repeat(5_000)
+        );
         assert!(matches!(parse(Some(&deep)), Ok(Route::Send(Some(_)))));
     }
 
@@ -278,15 +298,30 @@ mod tests {
             let e = parse(body).unwrap_err();
             assert!(e.starts_with(why), "{body:?}: {e}");
         }
-        let long = format!(r#"{{"action":"recover","since":3,"epoch":"{}"}}"#, "e".repeat(MAX_EPOCH_BYTES + 1));
+        let long = format!(
+            r#"{{"action":"recover","since":3,"epoch":"{}"}}"#,
+            "e".repeat(MAX_EPOCH_BYTES + 1)
+        );
         assert!(parse(Some(&long)).unwrap_err().starts_with("recover needs"));
     }
 
     #[test]
     fn a_deeply_nested_field_is_named_as_its_routes() {
-        let deep = format!(r#"{{"action":"recover","since":{}0{},"epoch":"e"}}"#, "[".repeat(5_000), "]".repeat(5_000));
-        assert!(parse(Some(&deep)).unwrap_err().starts_with("recover needs \"since\""));
-        let deep = format!(r#"{{"action":"subscribe","streams":{}0{}}}"#, "[".repeat(5_000), "]".repeat(5_000));
-        assert!(parse(Some(&deep)).unwrap_err().starts_with("subscribe's \"streams\""));
+        let deep = format!(
+            r#"{{"action":"recover","since":{}0{},"epoch":"e"}}"#,
+            "[".repeat(5_000),
+            "]".repeat(5_000)
+        );
+        assert!(parse(Some(&deep))
+            .unwrap_err()
+            .starts_with("recover needs \"since\""));
+        let deep = format!(
+            r#"{{"action":"subscribe","streams":{}0{}}}"#,
+            "[".repeat(5_000),
+            "]".repeat(5_000)
+        );
+        assert!(parse(Some(&deep))
+            .unwrap_err()
+            .starts_with("subscribe's \"streams\""));
     }
 }

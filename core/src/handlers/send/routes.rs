@@ -20,7 +20,8 @@ use crate::push::Pusher;
 use crate::store::Connection;
 
 /// What a socket of nobody is told when it asks for a room's route.
-const NO_ROOM: &str = "this socket belongs to no room (nobody is signed in): it can only subscribe to signed streams";
+const NO_ROOM: &str =
+    "this socket belongs to no room (nobody is signed in): it can only subscribe to signed streams";
 
 impl Sender {
     pub async fn handle_route(&self, req: &ApiGatewayWebsocketProxyRequest) -> ApiGatewayProxyResponse {
@@ -84,7 +85,9 @@ impl Sender {
             Route::Subscribe(streams) => self.route_subscribe(&*answer(), &sender, streams).await,
             Route::Unsubscribe(names) => self.route_unsubscribe(&*answer(), &sender, names).await,
             Route::Presence { stream: None } => self.route_presence(&*answer(), &sender).await,
-            Route::Presence { stream: Some(name) } => self.route_stream_presence(&*answer(), &sender, &name).await,
+            Route::Presence { stream: Some(name) } => {
+                self.route_stream_presence(&*answer(), &sender, &name).await
+            }
         }
     }
 

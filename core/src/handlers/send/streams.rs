@@ -52,10 +52,22 @@ pub(super) struct Named {
 impl Sender {
     /// The entries whose names this app signed, each stream once; an error frame for each of
     /// the others (the frame names the refused name, never the stream inside it).
-    pub(super) async fn verify_names(&self, pusher: &dyn Pusher, connection_id: &str, action: &str, entries: Vec<StreamEntry>) -> Vec<Named> {
+    pub(super) async fn verify_names(
+        &self,
+        pusher: &dyn Pusher,
+        connection_id: &str,
+        action: &str,
+        entries: Vec<StreamEntry>,
+    ) -> Vec<Named> {
         let Some(streams) = &self.streams else {
             let why = "streams are not set up on this server (no stream key or subscriptions table)";
-            tell(pusher, connection_id, &error_frame_with(why, extra(action, None)), action).await;
+            tell(
+                pusher,
+                connection_id,
+                &error_frame_with(why, extra(action, None)),
+                action,
+            )
+            .await;
             return Vec::new();
         };
         let mut seen = BTreeSet::new();
@@ -83,8 +95,16 @@ impl Sender {
 
     /// Subscribes the socket to `named`: the connection row first (the bounds), then one item a
     /// stream. `false`, with an error frame sent, when a bound refused them all.
-    pub(super) async fn subscribe(&self, pusher: &dyn Pusher, sender: &Connection, action: &str, named: &[Named]) -> bool {
-        let Some(streams) = &self.streams else { return false };
+    pub(super) async fn subscribe(
+        &self,
+        pusher: &dyn Pusher,
+        sender: &Connection,
+        action: &str,
+        named: &[Named],
+    ) -> bool {
+        let Some(streams) = &self.streams else {
+            return false;
+        };
         let connection_id = sender.connection_id.as_str();
         let names: Vec<String> = named.iter().map(|n| n.stream.clone()).collect();
         let limits = streams.limits;
@@ -135,9 +155,10 @@ impl Sender {
                 Map::new(),
             ),
             Ok(StreamsChange::TooSoon { retry_after_ms }) => {
-                let per_second = self.streams.as_ref().map_or(0, |s| {
-                    1000 / (s.limits.min_interval.as_millis().max(1) as u64)
-                });
+                let per_second = self
+                    .streams
+                    .as_ref()
+                    .map_or(0, |s| 1000 / (s.limits.min_interval.as_millis().max(1) as u64));
                 let mut m = Map::new();
                 m.insert("retry_after_ms".into(), json!(retry_after_ms));
                 (
@@ -171,7 +192,8 @@ impl Sender {
         }
         let (at, fresh): (Vec<Named>, Vec<Named>) = named.into_iter().partition(|n| n.position.is_some());
         if !fresh.is_empty() {
-            self.answer_subscribed(pusher, &sender.connection_id, &fresh).await;
+            self.answer_subscribed(pusher, &sender.connection_id, &fresh)
+                .await;
         }
         if at.is_empty() {
             return response(200, "Subscribed.");
@@ -184,7 +206,11 @@ impl Sender {
     /// `{"hermes": "subscribed", "streams": [{"name", "stream", "epoch", "seq"}]}`: where each
     /// stream's history stands, for the page to recover from after a reconnect.
     pub(super) async fn answer_subscribed(&self, pusher: &dyn Pusher, connection_id: &str, named: &[Named]) {
-        let history = self.history.is_some().then(|| self.streams.as_ref().map(|s| &s.history)).flatten();
+        let history = self
+            .history
+            .is_some()
+            .then(|| self.streams.as_ref().map(|s| &s.history))
+            .flatten();
         let positions = futures::future::join_all(named.iter().map(|n| async move {
             match history {
                 Some(h) => h.position(&n.stream).await.ok().flatten(),
@@ -204,7 +230,8 @@ impl Sender {
                 })
             })
             .collect();
-        let frame = serde_json::to_vec(&json!({"hermes": "subscribed", "streams": streams})).expect("serialises");
+        let frame =
+            serde_json::to_vec(&json!({"hermes": "subscribed", "streams": streams})).expect("serialises");
         tell(pusher, connection_id, &frame, routes::SUBSCRIBE).await;
     }
 
@@ -235,7 +262,10 @@ impl Sender {
                 streams.limits.min_interval.as_millis() as u64,
             )
             .await;
-        if !self.changed(pusher, connection_id, routes::UNSUBSCRIBE, change).await {
+        if !self
+            .changed(pusher, connection_id, routes::UNSUBSCRIBE, change)
+            .await
+        {
             return response(400, "Not unsubscribed.");
         }
         if let Err(e) = streams.subscriptions.delete(connection_id, &names).await {
@@ -243,7 +273,10 @@ impl Sender {
             // drops frames of streams it does not hold) until the page tries again, as the
             // error frame asks, or the socket closes and the items expire.
             tracing::error!(connection_id, error = %e, "unsubscribing failed");
-            let frame = error_frame_with("unsubscribing failed; try again", extra(routes::UNSUBSCRIBE, None));
+            let frame = error_frame_with(
+                "unsubscribing failed; try again",
+                extra(routes::UNSUBSCRIBE, None),
+            );
             tell(pusher, connection_id, &frame, routes::UNSUBSCRIBE).await;
             return response(500, "Failed to unsubscribe.");
         }
@@ -251,7 +284,8 @@ impl Sender {
             .iter()
             .map(|n| json!({"name": n.signed, "stream": n.stream}))
             .collect();
-        let frame = serde_json::to_vec(&json!({"hermes": "unsubscribed", "streams": list})).expect("serialises");
+        let frame =
+            serde_json::to_vec(&json!({"hermes": "unsubscribed", "streams": list})).expect("serialises");
         tell(pusher, connection_id, &frame, routes::UNSUBSCRIBE).await;
         response(200, "Unsubscribed.")
     }
@@ -267,7 +301,9 @@ impl Sender {
             name: signed.to_owned(),
             position: None,
         }];
-        let named = self.verify_names(pusher, connection_id, routes::PRESENCE, entry).await;
+        let named = self
+            .verify_names(pusher, connection_id, routes::PRESENCE, entry)
+            .await;
         let (Some(n), Some(streams)) = (named.first(), &self.streams) else {
             return response(400, "No presence.");
         };
@@ -280,12 +316,24 @@ impl Sender {
                     .filter(|u| !u.is_empty())
                     .collect();
                 let users: Vec<String> = users.into_iter().collect();
-                tell(pusher, connection_id, &stream_presence_frame(&n.stream, &users, count), routes::PRESENCE).await;
+                tell(
+                    pusher,
+                    connection_id,
+                    &stream_presence_frame(&n.stream, &users, count),
+                    routes::PRESENCE,
+                )
+                .await;
                 response(200, "Presence sent.")
             }
             Err(e) => {
                 tracing::error!(connection_id, error = %e, "stream presence failed");
-                tell(pusher, connection_id, &error_frame("presence failed; try again"), routes::PRESENCE).await;
+                tell(
+                    pusher,
+                    connection_id,
+                    &error_frame("presence failed; try again"),
+                    routes::PRESENCE,
+                )
+                .await;
                 response(500, "Failed to read presence.")
             }
         }

@@ -1,4 +1,5 @@
-//! The connections table in memory: rows by id plus a room index, like the table and its GSI.
+//! The connections table in memory: rows by id plus a room index, like the table and its GSI
+//! (sparse like it: a socket of nobody, with no room, is in no room).
 
 use std::collections::{BTreeMap, HashMap};
 use std::ops::Bound;
@@ -6,7 +7,9 @@ use std::sync::Mutex;
 
 use async_trait::async_trait;
 
-use super::{Connection, ConnectionStore, RoomMember, RoomPage};
+use super::{
+    check_add, distinct, rate_check, Connection, ConnectionStore, RoomMember, RoomPage, StreamsChange,
+};
 use crate::store::StoreError;
 
 #[derive(Default)]
@@ -24,6 +27,8 @@ struct Row {
     connection: Connection,
     /// The recovery lease's end (ms since 1970), once one was taken.
     recovery_until: Option<u64>,
+    /// When the streams last changed (ms since 1970), once they did.
+    subscribed_at: Option<u64>,
 }
 
 impl MemoryConnectionStore {
@@ -56,17 +61,22 @@ impl Conns {
 impl ConnectionStore for MemoryConnectionStore {
     async fn put(&self, c: &Connection) -> Result<(), StoreError> {
         let mut g = self.inner.lock().unwrap();
+        let mut connection = c.clone();
+        connection.streams = distinct(&c.streams);
         let row = Row {
-            connection: c.clone(),
+            connection,
             recovery_until: None,
+            subscribed_at: None,
         };
         if let Some(old) = g.rows.insert(c.connection_id.clone(), row) {
             g.unlink(&old.connection);
         }
-        g.rooms
-            .entry(c.room_id.clone())
-            .or_default()
-            .insert(c.connection_id.clone(), c.user_id.clone());
+        if !c.room_id.is_empty() {
+            g.rooms
+                .entry(c.room_id.clone())
+                .or_default()
+                .insert(c.connection_id.clone(), c.user_id.clone());
+        }
         Ok(())
     }
 
@@ -75,12 +85,13 @@ impl ConnectionStore for MemoryConnectionStore {
         Ok(g.rows.get(connection_id).map(|r| r.connection.clone()))
     }
 
-    async fn delete(&self, connection_id: &str) -> Result<(), StoreError> {
+    async fn delete(&self, connection_id: &str) -> Result<Option<Connection>, StoreError> {
         let mut g = self.inner.lock().unwrap();
-        if let Some(old) = g.rows.remove(connection_id) {
+        let old = g.rows.remove(connection_id);
+        if let Some(old) = &old {
             g.unlink(&old.connection);
         }
-        Ok(())
+        Ok(old.map(|r| r.connection))
     }
 
     async fn room_page(
@@ -124,6 +135,48 @@ impl ConnectionStore for MemoryConnectionStore {
         row.recovery_until = Some(until_ms);
         Ok(true)
     }
+
+    async fn add_streams(
+        &self,
+        connection_id: &str,
+        streams: &[String],
+        max: usize,
+        now_ms: u64,
+        min_interval_ms: u64,
+    ) -> Result<StreamsChange, StoreError> {
+        let mut g = self.inner.lock().unwrap();
+        let Some(row) = g.rows.get_mut(connection_id) else {
+            return Ok(StreamsChange::NoConnection);
+        };
+        let new = distinct(streams);
+        let held = &mut row.connection.streams;
+        if let Err(refused) = check_add(held, row.subscribed_at, &new, max, now_ms, min_interval_ms) {
+            return Ok(refused);
+        }
+        held.extend(new);
+        *held = distinct(held);
+        row.subscribed_at = Some(now_ms);
+        Ok(StreamsChange::Done)
+    }
+
+    async fn remove_streams(
+        &self,
+        connection_id: &str,
+        streams: &[String],
+        now_ms: u64,
+        min_interval_ms: u64,
+    ) -> Result<StreamsChange, StoreError> {
+        let mut g = self.inner.lock().unwrap();
+        let Some(row) = g.rows.get_mut(connection_id) else {
+            return Ok(StreamsChange::NoConnection);
+        };
+        if let Err(refused) = rate_check(row.subscribed_at, now_ms, min_interval_ms) {
+            return Ok(refused);
+        }
+        row.connection.streams.retain(|s| !streams.contains(s));
+        row.subscribed_at = Some(now_ms);
+        Ok(StreamsChange::Done)
+    }
 }
 
 #[cfg(test)]
@@ -137,6 +190,7 @@ mod tests {
             user_id: user.into(),
             connected_at: 1,
             expires_at: 2,
+            streams: vec![],
         }
     }
 
@@ -157,8 +211,12 @@ mod tests {
         let store = store_with(&[("c1", "A", "7"), ("c2", "A", "8"), ("c3", "B", "7")]).await;
         assert_eq!(store.get("c2").await.unwrap(), Some(conn("c2", "A", "8")));
         assert_eq!(store.get("nope").await.unwrap(), None);
-        store.delete("c1").await.unwrap();
-        store.delete("nope").await.unwrap();
+        assert_eq!(
+            store.delete("c1").await.unwrap(),
+            Some(conn("c1", "A", "7")),
+            "the row as it was"
+        );
+        assert_eq!(store.delete("nope").await.unwrap(), None);
         assert_eq!(store.get("c1").await.unwrap(), None);
         assert_eq!(ids(&store.room("A").await.unwrap()), ["c2"]);
         assert_eq!(store.len(), 2);
@@ -244,5 +302,119 @@ mod tests {
             "deleted row"
         );
         assert_eq!(store.len(), 1, "a lease never makes a row");
+    }
+
+    #[tokio::test]
+    async fn a_socket_of_nobody_is_in_no_room() {
+        let store = store_with(&[("n1", "", ""), ("c1", "A", "7")]).await;
+        assert_eq!(store.get("n1").await.unwrap(), Some(conn("n1", "", "")));
+        assert!(store.room("").await.unwrap().is_empty(), "the index is sparse");
+        assert_eq!(store.delete("n1").await.unwrap(), Some(conn("n1", "", "")));
+        assert_eq!(ids(&store.room("A").await.unwrap()), ["c1"]);
+    }
+
+    fn names(v: &[&str]) -> Vec<String> {
+        v.iter().map(|s| s.to_string()).collect()
+    }
+
+    async fn streams_of(store: &MemoryConnectionStore, id: &str) -> Vec<String> {
+        store.get(id).await.unwrap().unwrap().streams
+    }
+
+    #[tokio::test]
+    async fn streams_are_added_within_the_bound_and_the_rate() {
+        use StreamsChange::*;
+        let store = store_with(&[("c1", "A", "7")]).await;
+        let add = |names: Vec<String>, max: usize, now: u64| {
+            let store = &store;
+            async move { store.add_streams("c1", &names, max, now, 100).await.unwrap() }
+        };
+        assert_eq!(
+            add(names(&["b", "a", "a"]), 3, 50).await,
+            Done,
+            "a first change is never too soon"
+        );
+        assert_eq!(streams_of(&store, "c1").await, ["a", "b"], "once each, in order");
+        assert_eq!(add(names(&["c"]), 3, 149).await, TooSoon { retry_after_ms: 1 });
+        assert_eq!(
+            add(names(&["c"]), 3, 150).await,
+            Done,
+            "exactly the interval later"
+        );
+        assert_eq!(add(names(&["d"]), 3, 250).await, TooMany { held: 3, max: 3 });
+        assert_eq!(
+            add(names(&["d"]), 3, 260).await,
+            TooMany { held: 3, max: 3 },
+            "a refused change leaves the time of the last one"
+        );
+        assert_eq!(
+            add(names(&["w", "x", "y", "z"]), 3, 270).await,
+            TooMany { held: 3, max: 3 }
+        );
+        assert_eq!(
+            add(names(&["a", "c"]), 3, 280).await,
+            Done,
+            "names already held count once"
+        );
+        assert_eq!(
+            add(names(&["d"]), 3, 300).await,
+            TooSoon { retry_after_ms: 80 },
+            "the rate is told before the bound"
+        );
+        assert_eq!(add(vec![], 3, 380).await, Done, "no names: only the time moves");
+        assert_eq!(add(names(&["d"]), 9, 400).await, TooSoon { retry_after_ms: 80 });
+        assert_eq!(streams_of(&store, "c1").await, ["a", "b", "c"]);
+        assert_eq!(
+            store
+                .add_streams("nope", &names(&["a"]), 3, 1_000, 100)
+                .await
+                .unwrap(),
+            NoConnection
+        );
+        assert_eq!(store.len(), 1, "no row made");
+    }
+
+    #[tokio::test]
+    async fn streams_are_removed_under_the_rate_and_read_back_from_the_deleted_row() {
+        use StreamsChange::*;
+        let store = store_with(&[("c1", "A", "7")]).await;
+        let all = names(&["a", "b", "c"]);
+        assert_eq!(store.add_streams("c1", &all, 50, 1_000, 100).await.unwrap(), Done);
+        let remove = |names: Vec<String>, now: u64| {
+            let store = &store;
+            async move { store.remove_streams("c1", &names, now, 100).await.unwrap() }
+        };
+        assert_eq!(remove(names(&["a"]), 1_099).await, TooSoon { retry_after_ms: 1 });
+        assert_eq!(
+            remove(names(&["a", "zz", "a"]), 1_100).await,
+            Done,
+            "unheld names are no error"
+        );
+        assert_eq!(streams_of(&store, "c1").await, ["b", "c"]);
+        assert_eq!(remove(names(&["b"]), 1_150).await, TooSoon { retry_after_ms: 50 });
+        assert_eq!(
+            store
+                .add_streams("c1", &names(&["d"]), 50, 1_150, 100)
+                .await
+                .unwrap(),
+            TooSoon { retry_after_ms: 50 },
+            "one rate for both"
+        );
+        assert_eq!(
+            store.remove_streams("nope", &all, 5_000, 100).await.unwrap(),
+            NoConnection
+        );
+        let gone = store.delete("c1").await.unwrap().unwrap();
+        assert_eq!(gone.streams, ["b", "c"], "what disconnect unsubscribes");
+        assert_eq!(remove(names(&["b"]), 9_000).await, NoConnection);
+    }
+
+    #[tokio::test]
+    async fn a_row_put_with_streams_holds_them_once_each() {
+        let store = MemoryConnectionStore::new();
+        let mut c = conn("c1", "", "");
+        c.streams = names(&["y", "x", "y"]);
+        store.put(&c).await.unwrap();
+        assert_eq!(streams_of(&store, "c1").await, ["x", "y"]);
     }
 }

@@ -1,5 +1,7 @@
 //! The connections table (`names::connections`): one row per open socket, read by room
-//! through the `room_id-index` GSI.
+//! through the `room_id-index` GSI. A row also holds the socket's streams (`streams`, a string
+//! set) and when it last changed them (`subscribed_at`): the per-socket bound and rate of
+//! `subscribe`/`unsubscribe` are one conditional write on it (docs/protocol.md, "Streams").
 
 use async_trait::async_trait;
 
@@ -15,10 +17,33 @@ pub use memory::MemoryConnectionStore;
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Connection {
     pub connection_id: String,
+    /// Empty for a socket of nobody: the row is then written without `room_id`, so the
+    /// `room_id-index` stays sparse and no room read finds it.
     pub room_id: String,
+    /// Empty for a socket of nobody (written without `user_id`).
     pub user_id: String,
     pub connected_at: u64,
     pub expires_at: u64,
+    /// The streams the socket is subscribed to, once each in byte order; empty when it has
+    /// none.
+    pub streams: Vec<String>,
+}
+
+/// The outcome of changing a connection's streams.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum StreamsChange {
+    Done,
+    /// With the new streams the socket would hold more than `max`; it holds `held`.
+    TooMany {
+        held: usize,
+        max: usize,
+    },
+    /// The socket changed its streams less than the minimum interval ago.
+    TooSoon {
+        retry_after_ms: u64,
+    },
+    /// The connection has no row (gone, or never connected).
+    NoConnection,
 }
 
 /// What fan-out needs of each connection in a room (what the room index projects).
@@ -45,7 +70,9 @@ pub trait ConnectionStore: Send + Sync {
     /// Writes the row whole (a row already there for the id is replaced, lease included).
     async fn put(&self, connection: &Connection) -> Result<(), StoreError>;
     async fn get(&self, connection_id: &str) -> Result<Option<Connection>, StoreError>;
-    async fn delete(&self, connection_id: &str) -> Result<(), StoreError>;
+    /// Deletes the row and returns it as it was (`None`: there was none), so the caller
+    /// can delete the subscriptions its `streams` name.
+    async fn delete(&self, connection_id: &str) -> Result<Option<Connection>, StoreError>;
 
     /// At most `limit` of the room's connections after `after` (all when `None`), in id order
     /// (the room index's sort key, so a connection id is also a Query cursor). A page may hold
@@ -80,6 +107,69 @@ pub trait ConnectionStore: Send + Sync {
         now_ms: u64,
         until_ms: u64,
     ) -> Result<bool, StoreError>;
+
+    /// Adds `streams` to the connection's set, if with them it holds at most `max` and its
+    /// last change was at least `min_interval_ms` before `now_ms` (then `subscribed_at = now_ms`).
+    /// Names it already holds, or given twice, count once; no names at all only move
+    /// `subscribed_at`. When both rules refuse, the rate is told (`TooSoon`, exactly how long).
+    async fn add_streams(
+        &self,
+        connection_id: &str,
+        streams: &[String],
+        max: usize,
+        now_ms: u64,
+        min_interval_ms: u64,
+    ) -> Result<StreamsChange, StoreError>;
+
+    /// Removes them, under the same rate rule (names it does not hold are no error).
+    async fn remove_streams(
+        &self,
+        connection_id: &str,
+        streams: &[String],
+        now_ms: u64,
+        min_interval_ms: u64,
+    ) -> Result<StreamsChange, StoreError>;
+}
+
+/// The rules of a streams change, one copy for both stores. A change at `now_ms` after one at
+/// `last_ms`: refused with how long to wait while the interval has not passed.
+fn rate_check(last_ms: Option<u64>, now_ms: u64, min_interval_ms: u64) -> Result<(), StreamsChange> {
+    match last_ms.map(|last| last.saturating_add(min_interval_ms)) {
+        Some(allowed) if now_ms < allowed => Err(StreamsChange::TooSoon {
+            retry_after_ms: allowed - now_ms,
+        }),
+        _ => Ok(()),
+    }
+}
+
+/// Adding `new` (distinct) to a socket holding `held`, last changed at `last_ms`: `Ok` with
+/// how many of `new` it does not hold yet, or the outcome that refuses it (the rate first).
+fn check_add(
+    held: &[String],
+    last_ms: Option<u64>,
+    new: &[String],
+    max: usize,
+    now_ms: u64,
+    min_interval_ms: u64,
+) -> Result<usize, StreamsChange> {
+    rate_check(last_ms, now_ms, min_interval_ms)?;
+    let fresh = new.iter().filter(|s| !held.contains(s)).count();
+    if held.len() + fresh > max {
+        return Err(StreamsChange::TooMany {
+            held: held.len(),
+            max,
+        });
+    }
+    Ok(fresh)
+}
+
+/// The names once each, in byte order (a string set holds no duplicate, and DynamoDB refuses
+/// a set written with one).
+fn distinct(streams: &[String]) -> Vec<String> {
+    let mut v = streams.to_vec();
+    v.sort();
+    v.dedup();
+    v
 }
 
 #[cfg(test)]
@@ -97,7 +187,7 @@ mod tests {
         async fn get(&self, id: &str) -> Result<Option<Connection>, StoreError> {
             self.0.get(id).await
         }
-        async fn delete(&self, id: &str) -> Result<(), StoreError> {
+        async fn delete(&self, id: &str) -> Result<Option<Connection>, StoreError> {
             self.0.delete(id).await
         }
         async fn room_page(
@@ -110,6 +200,27 @@ mod tests {
         }
         async fn lease_recovery(&self, id: &str, now_ms: u64, until_ms: u64) -> Result<bool, StoreError> {
             self.0.lease_recovery(id, now_ms, until_ms).await
+        }
+        async fn add_streams(
+            &self,
+            id: &str,
+            streams: &[String],
+            max: usize,
+            now_ms: u64,
+            min_interval_ms: u64,
+        ) -> Result<StreamsChange, StoreError> {
+            self.0
+                .add_streams(id, streams, max, now_ms, min_interval_ms)
+                .await
+        }
+        async fn remove_streams(
+            &self,
+            id: &str,
+            streams: &[String],
+            now_ms: u64,
+            min_interval_ms: u64,
+        ) -> Result<StreamsChange, StoreError> {
+            self.0.remove_streams(id, streams, now_ms, min_interval_ms).await
         }
     }
 
@@ -125,6 +236,7 @@ mod tests {
                     user_id: i.to_string(),
                     connected_at: 1,
                     expires_at: 2,
+                    streams: vec![],
                 })
                 .await
                 .unwrap();

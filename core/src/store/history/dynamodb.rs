@@ -1,5 +1,6 @@
 //! The history table on DynamoDB: items at `seq > 0`, the counter at `seq = 0`, claims at
-//! negative keys, all in the room's partition.
+//! negative keys, all in the room's partition. The stream history table has the same items
+//! in each stream's partition: one store serves both, told its partition key.
 
 use async_trait::async_trait;
 use aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder;
@@ -14,13 +15,27 @@ use crate::store::StoreError;
 pub struct DynamoHistoryStore {
     client: Client,
     table: String,
+    /// The partition key's name: `room_id`, or `stream` on the stream history table.
+    key: &'static str,
 }
 
 impl DynamoHistoryStore {
+    /// The room history (`names::history`).
     pub fn new(client: Client, table: impl Into<String>) -> Self {
         DynamoHistoryStore {
             client,
             table: table.into(),
+            key: H::ROOM_ID,
+        }
+    }
+
+    /// The stream history (`names::stream_history`): the `room_id` arguments of
+    /// `HistoryStore` are then stream names.
+    pub fn for_streams(client: Client, table: impl Into<String>) -> Self {
+        DynamoHistoryStore {
+            client,
+            table: table.into(),
+            key: crate::names::stream_history::STREAM,
         }
     }
 
@@ -35,7 +50,7 @@ impl DynamoHistoryStore {
             .client
             .get_item()
             .table_name(&self.table)
-            .key(H::ROOM_ID, s(room_id))
+            .key(self.key, s(room_id))
             .key(H::SEQ, seq)
             .consistent_read(consistent)
             .send()
@@ -50,7 +65,7 @@ impl DynamoHistoryStore {
         self.client
             .update_item()
             .table_name(&self.table)
-            .key(H::ROOM_ID, s(room_id))
+            .key(self.key, s(room_id))
             .key(H::SEQ, n(0))
             .update_expression(expression)
             .expression_attribute_names("#last", H::LAST_SEQ)
@@ -149,7 +164,7 @@ impl HistoryStore for DynamoHistoryStore {
             .client
             .put_item()
             .table_name(&self.table)
-            .item(H::ROOM_ID, s(room_id))
+            .item(self.key, s(room_id))
             .item(H::SEQ, n(item.seq))
             .item(H::EPOCH, s(&item.epoch))
             .item(H::EXPIRES_AT, n(item.expires_at));
@@ -173,7 +188,7 @@ impl HistoryStore for DynamoHistoryStore {
         self.client
             .put_item()
             .table_name(&self.table)
-            .item(H::ROOM_ID, s(room_id))
+            .item(self.key, s(room_id))
             .item(H::SEQ, ni(claim_key(message_id)))
             .item(H::MESSAGE_ID, s(message_id))
             .item(H::MESSAGE_SEQ, n(item.seq))
@@ -223,7 +238,7 @@ impl HistoryStore for DynamoHistoryStore {
                 .query()
                 .table_name(&self.table)
                 .key_condition_expression("#r = :r AND #s BETWEEN :from AND :to")
-                .expression_attribute_names("#r", H::ROOM_ID)
+                .expression_attribute_names("#r", self.key)
                 .expression_attribute_names("#s", H::SEQ)
                 .expression_attribute_values(":r", s(room_id))
                 .expression_attribute_values(":from", n(from))

@@ -5,6 +5,10 @@
 //! claim (its SQS message id -> its seq), so the redelivery replays that frame instead of
 //! sequencing it again. Claims are written only then: a third write on every message would
 //! cost half as much again as the history itself.
+//!
+//! A stream's history (`names::stream_history`) is the same, per stream: a second store
+//! (`DynamoHistoryStore::for_streams`, or another `MemoryHistoryStore`) given stream names
+//! where this trait says room.
 
 use async_trait::async_trait;
 use sha2::{Digest, Sha256};

@@ -37,6 +37,10 @@ impl MemoryPusher {
             .cloned()
             .unwrap_or_default()
     }
+    /// What `id` was sent, removed.
+    pub fn take(&self, id: &str) -> Vec<Vec<u8>> {
+        self.delivered.lock().unwrap().remove(id).unwrap_or_default()
+    }
     pub fn total(&self) -> usize {
         self.delivered.lock().unwrap().values().map(Vec::len).sum()
     }

@@ -1,5 +1,6 @@
 //! The send handler on the memory stores, by behaviour: sequencing into the room history,
-//! recovery, presence and disconnects (the same handler on DynamoDB: aws.rs).
+//! recovery, presence, disconnects and streams (the same handler on DynamoDB: aws.rs,
+//! aws_streams.rs).
 
 #[path = "../common/mod.rs"]
 mod common;
@@ -7,6 +8,7 @@ mod disconnects;
 mod presence;
 mod recovery;
 mod sequencing;
+mod streams;
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -18,13 +20,15 @@ use common::fixture;
 use hermes_core::events::apigw::ApiGatewayWebsocketProxyRequest;
 use hermes_core::events::sqs::SqsEvent;
 use hermes_core::frame::Control;
+use hermes_core::handlers::send::StreamLimits;
 use hermes_core::handlers::{recover, Sender};
 use hermes_core::push::memory::MemoryPusherFactory;
 use hermes_core::push::{MemoryPusher, PushError, Pusher};
 use hermes_core::store::{
     ConnectionStore, Counter, HistoryItem, HistoryStore, MemoryConnectionStore, MemoryHistoryStore,
-    StoreError,
+    MemorySubscriptionStore, StoreError, SubscriptionStore,
 };
+use hermes_core::stream_name::StreamKey;
 use hermes_core::token::now_secs;
 use serde_json::{json, Value};
 
@@ -32,8 +36,11 @@ const TTL: Duration = Duration::from_secs(3600);
 
 struct World {
     conns: Arc<MemoryConnectionStore>,
+    subscriptions: Arc<MemorySubscriptionStore>,
     pusher: Arc<MemoryPusher>,
     history: Arc<MemoryHistoryStore>,
+    stream_history: Arc<MemoryHistoryStore>,
+    key: StreamKey,
     sender: Sender,
 }
 
@@ -43,18 +50,33 @@ fn world() -> World {
 
 /// `store` defaults to `history`; tests wrap it to inject faults or watch calls.
 fn world_over(history: Arc<MemoryHistoryStore>, store: Option<Arc<dyn HistoryStore>>) -> World {
+    world_with(history, store, StreamLimits::default())
+}
+
+fn world_with(
+    history: Arc<MemoryHistoryStore>,
+    store: Option<Arc<dyn HistoryStore>>,
+    limits: StreamLimits,
+) -> World {
     let conns = Arc::new(MemoryConnectionStore::new());
+    let subscriptions = Arc::new(MemorySubscriptionStore::default());
+    let stream_history = Arc::new(MemoryHistoryStore::default());
+    let key = StreamKey::from_text("the test app's stream key");
     let pusher = MemoryPusher::new();
     let sender = Sender::new(
         conns.clone(),
         Arc::new(MemoryPusherFactory(pusher.clone())),
         Some("https://abcdef1234.execute-api.eu-west-1.amazonaws.com/development".into()),
     )
-    .with_history(store.unwrap_or_else(|| history.clone()), TTL);
+    .with_history(store.unwrap_or_else(|| history.clone()), TTL)
+    .with_streams(subscriptions.clone(), stream_history.clone(), key.clone(), limits);
     World {
         conns,
+        subscriptions,
         pusher,
         history,
+        stream_history,
+        key,
         sender,
     }
 }

@@ -3,7 +3,7 @@
 require "spec_helper"
 require "securerandom"
 
-# Presence, disconnect and revocation that reaches live sockets (SPEC §7), on the memory
+# Presence, disconnect and revocation that reaches live sockets (docs/protocol.md), on the memory
 # backend and on DynamoDB/SQS (moto).
 RSpec.describe "presence, disconnect and revocation" do
   let(:c) { client }

@@ -59,8 +59,8 @@ module Hermes
     # Where +room_id+'s history stands: { seq: 12, epoch: "9f2c0e4b7a1d3c58" }, or
     # { seq: 0, epoch: nil } when the room has had no message yet. hermes_connect_tag embeds it,
     # so the page's first socket recovers what was sent between the render and its opening
-    # (SPEC §7 recover). One eventually consistent read of the room's counter (a DynamoDB
-    # GetItem on the history table); it never creates the counter.
+    # (`recover` in docs/protocol.md). One eventually consistent read of the room's counter (a
+    # DynamoDB GetItem on the history table); it never creates the counter.
     def position(room_id:)
       seq, epoch = @backend.position(room_id)
       { seq: seq, epoch: epoch }

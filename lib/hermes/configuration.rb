@@ -1,8 +1,9 @@
 # frozen_string_literal: true
 
 module Hermes
-  # Settings, one per SPEC environment variable. A value set here wins over the environment;
-  # anything left nil falls back to ENV, then to hermes-core's default.
+  # Settings, one per environment variable hermes-core reads, plus the page's own two. A value
+  # set here wins over the environment; anything left nil falls back to ENV, then to
+  # hermes-core's default.
   class Configuration
     # Environment variables only the Ruby side reads: what the view helper puts in the page.
     RUBY_ENV_NAMES = {

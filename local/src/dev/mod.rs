@@ -105,7 +105,7 @@ pub(crate) async fn presence(State(app): State<Arc<App>>, Dev(req): Dev<RoomRequ
 }
 
 /// Where the room's history stands: what a page rendered now recovers from when its socket
-/// opens (SPEC §7 `recover`).
+/// opens (`recover` in docs/protocol.md).
 pub(crate) async fn position(State(app): State<Arc<App>>, Dev(req): Dev<RoomRequest>) -> Response {
     if let Err(e) = ids::check("room_id", &req.room_id) {
         return bad_ids(e);

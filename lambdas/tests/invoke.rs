@@ -136,10 +136,9 @@ impl Emulator {
 }
 
 #[test]
+#[ignore = "needs the moto server: script/with-moto cargo test -- --include-ignored"]
 fn each_binary_answers_through_the_runtime_api() {
-    let Some(endpoint) = hermes_core::testing::aws_endpoint() else {
-        return;
-    };
+    let endpoint = hermes_core::testing::moto_endpoint();
     let env = hermes_env(&endpoint);
     let rt = tokio::runtime::Runtime::new().unwrap();
     let cfg = Config::from_lookup(|k| env.iter().find(|(n, _)| *n == k).map(|(_, v)| v.clone())).unwrap();

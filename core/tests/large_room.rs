@@ -34,10 +34,7 @@ use serde_json::json;
 
 /// The size; `HERMES_LARGE_ROOM` sets another.
 fn room_size() -> usize {
-    std::env::var("HERMES_LARGE_ROOM")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(25_000)
+    hermes_testkit::env_num("HERMES_LARGE_ROOM", 25_000)
 }
 const NEIGHBOURS: usize = 500;
 const CHUNK: usize = 2_000;

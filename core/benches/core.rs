@@ -47,6 +47,14 @@ fn config(cost: &str) -> Config {
     .unwrap()
 }
 
+/// The runtime of the benchmarks that time one thread: everything runs on the caller's.
+fn current_thread() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
 fn tokens(c: &mut Criterion) {
     let pass = Secret::new("bench-passcode");
     c.bench_function("compose", |b| {
@@ -80,10 +88,7 @@ fn tokens(c: &mut Criterion) {
 }
 
 fn authorize(c: &mut Criterion) {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
+    let rt = current_thread();
     let cfg = config("10");
     let store = Arc::new(MemoryTokenStore::new());
     let minter = Minter::new(&cfg, store.clone()).unwrap();
@@ -194,10 +199,7 @@ impl HttpClient for Answer200 {
 /// the SDK's share of every post in a fan-out, as the send handler paid it before the lean post
 /// (the client as it was configured then: stalled-stream protection off).
 fn sdk_post<M: Measurement + 'static>(c: &mut Criterion<M>, suffix: &str) {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
+    let rt = current_thread();
     let sdk = rt.block_on(hermes_core::aws::sdk_config(&config("10")));
     let creds = Credentials::new("AKIDEXAMPLE", "bench-secret-key", None, None, "bench");
     let sdk = sdk
@@ -245,10 +247,7 @@ impl Transport for Answer200Lean {
 
 /// The same PostToConnection as `sdk_post_to_connection_no_network`, through the lean client.
 fn lean_post<M: Measurement + 'static>(c: &mut Criterion<M>, suffix: &str) {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
+    let rt = current_thread();
     let sdk = rt.block_on(hermes_core::aws::sdk_config(&config("10")));
     let creds = Credentials::new(
         "AKIDEXAMPLE",

@@ -17,10 +17,9 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use futures::StreamExt;
 use hermes_testkit::{cpu, env_num, free_port, percentile, wait_listening, Killed};
-use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
-use tokio_tungstenite::tungstenite::Message;
+
+mod support;
 
 fn post(port: u16, path: &str, body: &str) -> String {
     let mut s = StdTcp::connect(("127.0.0.1", port)).unwrap();
@@ -82,25 +81,7 @@ fn main() {
     let before = rss_kib(gw.id());
     let received = Arc::new(AtomicUsize::new(0));
     rt.block_on(async {
-        let mut tasks = Vec::with_capacity(clients);
-        // A browser reads into buffers sized for its frames; tungstenite's default 128 KiB
-        // read buffer would have the one client thread zeroing 1.3 GB per message.
-        let client_config = WebSocketConfig::default().read_buffer_size(4 * 1024);
-        for _ in 0..clients {
-            let url = format!("ws://127.0.0.1:{port}/development?token={token}");
-            let (ws, _) = tokio_tungstenite::connect_async_with_config(url, Some(client_config), false)
-                .await
-                .expect("connect");
-            let received = received.clone();
-            tasks.push(tokio::spawn(async move {
-                let (_sink, mut stream) = ws.split();
-                while let Some(Ok(m)) = stream.next().await {
-                    if matches!(m, Message::Text(_)) {
-                        received.fetch_add(1, Ordering::Relaxed);
-                    }
-                }
-            }));
-        }
+        let tasks = support::counting_clients(port, &token, clients, &received).await;
         tokio::time::sleep(Duration::from_secs(1)).await;
         let after = rss_kib(gw.id());
         println!(

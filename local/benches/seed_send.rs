@@ -7,7 +7,6 @@
 //! until the last client has each message. Loopback only, bounded, stops by itself.
 //!   SEED_BENCH_CLIENTS (1000), SEED_BENCH_MESSAGES (20), SEED_QUIET=1 (no console.log per post)
 
-use std::collections::VecDeque;
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -17,13 +16,12 @@ use axum::extract::{Path, State};
 use axum::http::HeaderMap;
 use axum::routing::{get, post};
 use axum::Router;
-use futures::StreamExt;
 use hermes_core::{Backends, Config, Minter, UserId};
 use hermes_testkit::{cpu, env_num, free_port, percentile, wait_listening, Killed};
 use serde_json::{json, Value};
 use tokio::sync::{mpsc, Mutex};
-use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
-use tokio_tungstenite::tungstenite::Message;
+
+mod support;
 
 const SECRET: &str = "seed-side-by-side-benchmark-secret-0123456789";
 const PASSCODE: &str = "seed-bench";
@@ -215,21 +213,7 @@ fn main() {
             .generate_token(&UserId::Int(1), &room)
             .await
             .unwrap();
-        let mut tasks = VecDeque::new();
-        let conf = WebSocketConfig::default().read_buffer_size(4 * 1024);
-        for _ in 0..clients {
-            let url = format!("ws://127.0.0.1:{port}/development?token={token}");
-            let (ws, _) = tokio_tungstenite::connect_async_with_config(url, Some(conf), false).await.expect("connect");
-            let received = received.clone();
-            tasks.push_back(tokio::spawn(async move {
-                let (_sink, mut stream) = ws.split();
-                while let Some(Ok(m)) = stream.next().await {
-                    if matches!(m, Message::Text(_)) {
-                        received.fetch_add(1, Ordering::SeqCst);
-                    }
-                }
-            }));
-        }
+        let tasks = support::counting_clients(port, &token, clients, &received).await;
         println!("{clients} clients connected to hermes-local (DynamoDB on moto); {messages} messages per sender, 3 to warm up");
 
         let mut ours = Command::new(&send_bin);

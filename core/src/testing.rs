@@ -23,20 +23,3 @@ fn moto_var(name: &str) -> String {
         _ => panic!("{name} is not set: run under script/with-moto"),
     }
 }
-
-/// The emulator's address, or `None` (the caller returns early, with a notice) when it is
-/// unset, unless `HERMES_REQUIRE_AWS_TESTS=1` (what `script/test` sets): then it panics.
-/// Only for the tests of hermes-local that still skip this way; remove it once they are
-/// `#[ignore]`d and call [`moto_endpoint`].
-pub fn aws_endpoint() -> Option<String> {
-    match std::env::var("HERMES_TEST_AWS_ENDPOINT") {
-        Ok(v) if !v.is_empty() => Some(v),
-        _ if std::env::var("HERMES_REQUIRE_AWS_TESTS").as_deref() == Ok("1") => {
-            panic!("HERMES_TEST_AWS_ENDPOINT is not set: run under script/with-moto")
-        }
-        _ => {
-            eprintln!("skipped: HERMES_TEST_AWS_ENDPOINT not set (run under script/with-moto)");
-            None
-        }
-    }
-}

@@ -17,7 +17,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use hermes_testkit::{cpu, env_num, free_port, percentile, wait_listening, Killed};
+use hermes_testkit::{cpu, env_num, free_port, percentile, rss_kib, wait_listening, Killed};
 
 mod support;
 
@@ -32,19 +32,6 @@ fn post(port: u16, path: &str, body: &str) -> String {
     let mut out = String::new();
     s.read_to_string(&mut out).unwrap();
     out.split("\r\n\r\n").nth(1).unwrap_or("").to_owned()
-}
-
-fn rss_kib(pid: u32) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
-    status
-        .lines()
-        .find(|l| l.starts_with("VmRSS:"))
-        .unwrap()
-        .split_whitespace()
-        .nth(1)
-        .unwrap()
-        .parse()
-        .unwrap()
 }
 
 /// A hermes-local process listening on a free loopback port (memory backend, warnings only),

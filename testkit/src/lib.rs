@@ -1,5 +1,5 @@
 //! What the benchmarks and the tests that drive processes share, one copy each: CPU clocks
-//! ([`cpu`]), free ports, child processes and readiness ([`process`]), sizes from the
+//! ([`cpu`]), free ports, child processes, readiness and memory ([`process`]), sizes from the
 //! environment, percentiles and run-unique names. A dev-dependency only: nothing here ships.
 
 pub mod cpu;
@@ -7,7 +7,7 @@ pub mod process;
 
 use std::time::Duration;
 
-pub use process::{free_port, wait_listening, Killed};
+pub use process::{free_port, rss_kib, wait_listening, Killed};
 
 /// A whole number from the environment variable `name` (a benchmark's size), `default` when it
 /// is unset or empty. Panics on anything else: a typo must not run the default silently.

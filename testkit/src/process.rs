@@ -1,5 +1,5 @@
 //! Programs a benchmark or test starts: a loopback port for them, waiting until they listen,
-//! and stopping them however the caller ends.
+//! their memory, and stopping them however the caller ends.
 
 use std::net::{TcpListener, TcpStream};
 use std::process::Child;
@@ -24,6 +24,17 @@ pub fn wait_listening(port: u16, within: Duration, what: &str) {
         );
         std::thread::sleep(Duration::from_millis(50));
     }
+}
+
+/// The resident memory (VmRSS) of process `pid`, in KiB, from /proc/PID/status.
+pub fn rss_kib(pid: u32) -> u64 {
+    let path = format!("/proc/{pid}/status");
+    let status = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or_else(|| panic!("no VmRSS in {path}"))
 }
 
 /// A child process killed (and reaped) when this is dropped, a panic included.
@@ -57,6 +68,18 @@ mod tests {
     #[should_panic(expected = "did not listen on 127.0.0.1:")]
     fn waiting_on_a_port_nobody_takes_gives_up() {
         wait_listening(free_port(), Duration::from_millis(200), "nobody");
+    }
+
+    #[test]
+    fn rss_grows_with_memory_touched() {
+        let before = rss_kib(std::process::id());
+        let block = vec![1u8; 64 << 20];
+        let after = rss_kib(std::process::id());
+        assert!(std::hint::black_box(&block)[1 << 20] == 1);
+        assert!(
+            before > 0 && after >= before + 32 * 1024,
+            "{before} KiB, then {after} KiB"
+        );
     }
 
     #[test]

@@ -29,6 +29,7 @@ end
 
 # After the extension: the settings' names come from it.
 require_relative "hermes/configuration"
+require_relative "hermes/type_name"
 require_relative "hermes/json_data"
 require_relative "hermes/ids"
 require_relative "hermes/local_backend"
@@ -48,16 +49,16 @@ require_relative "hermes/notification_authorizer"
 #   Hermes.enqueue_notification(user_id: 1, room_id: "ACME", data: { type: "info", data: "Done" })
 module Hermes
   @mutex = Mutex.new
+  # Always set, so reading it needs no lock: a ConfigurationError raised while `configure` or
+  # `client` holds the lock reads it to word its message.
+  @config = Configuration.new
 
   class << self
-    def config
-      @mutex.synchronize { @config ||= Configuration.new }
-    end
+    attr_reader :config
 
     # Changes settings and drops the client built from the old ones.
     def configure
       @mutex.synchronize do
-        @config ||= Configuration.new
         yield @config
         @client = nil
       end
@@ -73,7 +74,7 @@ module Hermes
     end
 
     def client
-      @mutex.synchronize { @client ||= Client.new(@config ||= Configuration.new) }
+      @mutex.synchronize { @client ||= Client.new(@config) }
     end
   end
 

@@ -75,7 +75,7 @@ RSpec.describe "on DynamoDB and SQS" do
       PY
     end
     expect(counter.call).to be_nil
-    # The counter as the send function leaves it (SPEC §7: seq = 0, last_seq, epoch).
+    # The counter as the send function leaves it (seq = 0, last_seq, epoch: docs/protocol.md).
     boto(<<~PY)
       ddb.put_item(TableName="hermesHistory", Item={"room_id": {"S": #{room.inspect}}, "seq": {"N": "0"},
                    "last_seq": {"N": "7"}, "epoch": {"S": "0123456789abcdef"}, "updated_at": {"N": "1"}})

@@ -3,7 +3,7 @@
 require "spec_helper"
 require "securerandom"
 
-# Presence, disconnect and revocation that reaches live sockets (SPEC §7), on the memory
+# Presence, disconnect and revocation that reaches live sockets (docs/protocol.md), on the memory
 # backend and on DynamoDB/SQS (moto).
 RSpec.describe "presence, disconnect and revocation" do
   let(:c) { client }
@@ -16,10 +16,10 @@ RSpec.describe "presence, disconnect and revocation" do
     token = c.generate_token(user_id: 42, company_code: "ACME")
     expect(token.count(".")).to eq(2)
     expect(c.revoke_token(user_id: 42, company_code: "ACME")).to be(true)
-    expect(c.drain_queue).to eq([disconnect_record("42", "ACME", "revoked")])
+    expect(records(c)).to eq([disconnect_record("42", "ACME", "revoked")])
     # Revoking what is not there still closes any socket left open.
     expect(c.revoke_token(user_id: 42, company_code: "ACME")).to be(false)
-    expect(c.drain_queue).to eq([disconnect_record("42", "ACME", "revoked")])
+    expect(records(c)).to eq([disconnect_record("42", "ACME", "revoked")])
   end
 
   it "a disconnect record carries none of the seed's fields, so a seed send Lambda posts nothing" do
@@ -30,18 +30,18 @@ RSpec.describe "presence, disconnect and revocation" do
     expect(body).to eq('{"hermes":"disconnect","target":{"room_id":"ACME","user_id":"u-7"},"reason":"disconnect"}')
   end
 
-  it "drain_notifications leaves disconnect records out" do
+  it "the test surface's notifications leave disconnect records out" do
     c.enqueue_notification(user_id: 1, room_id: "R", data: 1)
     c.disconnect(user_id: 1, room_id: "R")
-    expect(c.drain_notifications).to eq([{ "user_id" => 1, "room_id" => "R", "data" => 1 }])
+    expect(notifications(c)).to eq([{ "user_id" => 1, "room_id" => "R", "data" => 1 }])
   end
 
   it "presence lists the room's distinct users, sorted, from the room index" do
     expect(c.presence(room_id: "ACME")).to eq([])
-    c.memory_connect("c1", user_id: 42, room_id: "ACME")
-    c.memory_connect("c2", user_id: 42, room_id: "ACME")
-    c.memory_connect("c3", user_id: "7", room_id: "ACME")
-    c.memory_connect("c4", user_id: 9, room_id: "OTHER")
+    Hermes::Testing.memory(c).connect("c1", user_id: 42, room_id: "ACME")
+    Hermes::Testing.memory(c).connect("c2", user_id: 42, room_id: "ACME")
+    Hermes::Testing.memory(c).connect("c3", user_id: "7", room_id: "ACME")
+    Hermes::Testing.memory(c).connect("c4", user_id: 9, room_id: "OTHER")
     expect(c.presence(room_id: "ACME")).to eq(%w[42 7])
     expect(c.presence(room_id: "OTHER")).to eq(["9"])
   end
@@ -100,6 +100,17 @@ RSpec.describe "presence, disconnect and revocation" do
       expect(aws.revoke_token(user_id: 5, company_code: room)).to be(true)
       expect(bodies(queue)).to eq([disconnect_record("5", room, "revoked")])
       row = boto(%(print(json.dumps(ddb.get_item(TableName="hermesTokens", Key={"user_id": {"S": "5"}, "room_id": {"S": #{room.inspect}}}).get("Item")))))
+      expect(row).to be_nil
+    end
+
+    it "a revocation whose disconnect cannot be queued keeps the token revoked and says so" do
+      no_queue = client(backend: "aws", aws_endpoint_url: moto_endpoint, queue_url: "#{queue}-gone", region: "eu-west-1")
+      aws.generate_token(user_id: 6, company_code: room)
+      expect { no_queue.revoke_token(user_id: 6, company_code: room) }.to raise_error(Hermes::QueueError) { |e|
+        expect(e.message).to match(/\Athe token was revoked, but closing the user's open sockets could not be queued: SQS SendMessage/)
+        expect(e.message).not_to include("\n")
+      }
+      row = boto(%(print(json.dumps(ddb.get_item(TableName="hermesTokens", Key={"user_id": {"S": "6"}, "room_id": {"S": #{room.inspect}}}).get("Item")))))
       expect(row).to be_nil
     end
 

@@ -2,32 +2,13 @@
 
 require "spec_helper"
 require "jwt"
-require "socket"
 require "digest"
 
 # HERMES_BACKEND=local against a real hermes-local (memory backend): what a Rails app in
 # development does with nothing but `script/run` running.
 RSpec.describe "the local backend" do
-  before(:all) do
-    bin = File.join(ENV.fetch("CARGO_TARGET_DIR", File.expand_path("~/.cache/hermes/target")), "debug", "hermes-local")
-    skip "hermes-local is not built (cargo build -p hermes-local)" unless File.executable?(bin) || ENV["HERMES_REQUIRE_AWS_TESTS"] == "1"
-    @port = TCPServer.open("127.0.0.1", 0) { |s| s.addr[1] }
-    env = { "HERMES_BACKEND" => nil, "HERMES_JWT_SECRET" => SECRET, "HERMES_PASSCODE" => PASSCODE, "HERMES_BCRYPT_COST" => "4" }
-    @pid = spawn(env, bin, "--port", @port.to_s, out: File::NULL, err: File::NULL)
-    100.times do
-      TCPSocket.new("127.0.0.1", @port).close
-      break
-    rescue SystemCallError
-      sleep 0.05
-    end
-  end
-
-  after(:all) do
-    if @pid
-      Process.kill("TERM", @pid)
-      Process.wait(@pid)
-    end
-  end
+  before(:all) { @pid, @port = start_hermes_local }
+  after(:all) { stop_hermes_local(@pid) }
 
   let(:local) { client(backend: "local", local_url: "http://127.0.0.1:#{@port}") }
 

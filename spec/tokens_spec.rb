@@ -48,7 +48,7 @@ RSpec.describe "tokens" do
     expect { c.generate_token(user_id: 1, company_code: nil) }.to raise_error(ArgumentError, /company_code must be a String/)
     expect { c.generate_token(user_id: "", company_code: "R") }.to raise_error(ArgumentError, /user_id must not be empty/)
     expect { c.generate_token(user_id: 2**64, company_code: "R") }.to raise_error(ArgumentError, /64-bit/)
-    expect { c.generate_token(user_id: 1, company_code: "") }.to raise_error(ArgumentError, /company_code \(room_id\) must not be empty/)
+    expect { c.generate_token(user_id: 1, company_code: "") }.to raise_error(ArgumentError, "company_code must not be empty")
   end
 
   it "refuses a user id that is not valid text (was EncodingError) or too long for the WebSocket URL" do

@@ -19,8 +19,8 @@ use aws_smithy_runtime_api::client::http::{
 use aws_smithy_runtime_api::client::orchestrator::{HttpRequest, HttpResponse};
 use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
 use aws_smithy_types::body::SdkBody;
-use criterion::measurement::{Measurement, ValueFormatter};
-use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
+use criterion::measurement::Measurement;
+use criterion::{criterion_group, criterion_main, BatchSize, Criterion};
 use hermes_core::config::{JwtSecret, Secret};
 use hermes_core::frame::encode_frame;
 use hermes_core::handlers::{Authorizer, Decision, Sender};
@@ -32,6 +32,7 @@ use hermes_core::push::MemoryPusher;
 use hermes_core::store::{Connection, ConnectionStore, MemoryConnectionStore, MemoryTokenStore};
 use hermes_core::token::{compose, now_secs, seal, Claims, JwtKeys, UserId};
 use hermes_core::{BcryptCost, Config, Minter};
+use hermes_testkit::cpu::ThreadCpu;
 use serde_json::json;
 
 const SECRET: &str = "benchmark-secret-for-hs512-0123456789abcdef";
@@ -44,6 +45,14 @@ fn config(cost: &str) -> Config {
         _ => None,
     })
     .unwrap()
+}
+
+/// The runtime of the benchmarks that time one thread: everything runs on the caller's.
+fn current_thread() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
 }
 
 fn tokens(c: &mut Criterion) {
@@ -79,10 +88,7 @@ fn tokens(c: &mut Criterion) {
 }
 
 fn authorize(c: &mut Criterion) {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
+    let rt = current_thread();
     let cfg = config("10");
     let store = Arc::new(MemoryTokenStore::new());
     let minter = Minter::new(&cfg, store.clone()).unwrap();
@@ -194,10 +200,7 @@ impl HttpClient for Answer200 {
 /// the SDK's share of every post in a fan-out, as the send handler paid it before the lean post
 /// (the client as it was configured then: stalled-stream protection off).
 fn sdk_post<M: Measurement + 'static>(c: &mut Criterion<M>, suffix: &str) {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
+    let rt = current_thread();
     let sdk = rt.block_on(hermes_core::aws::sdk_config(&config("10")));
     let creds = Credentials::new("AKIDEXAMPLE", "bench-secret-key", None, None, "bench");
     let sdk = sdk
@@ -245,10 +248,7 @@ impl Transport for Answer200Lean {
 
 /// The same PostToConnection as `sdk_post_to_connection_no_network`, through the lean client.
 fn lean_post<M: Measurement + 'static>(c: &mut Criterion<M>, suffix: &str) {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
+    let rt = current_thread();
     let sdk = rt.block_on(hermes_core::aws::sdk_config(&config("10")));
     let creds = Credentials::new(
         "AKIDEXAMPLE",
@@ -309,73 +309,6 @@ fn lean_post<M: Measurement + 'static>(c: &mut Criterion<M>, suffix: &str) {
             aws_sigv4::http_request::sign(req, &params).unwrap()
         })
     });
-}
-
-/// Criterion's measurement by the CPU time of the benchmark's own thread.
-struct ThreadCpu;
-
-fn thread_cpu_ns() -> u64 {
-    let mut ts = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: clock_gettime writes the timespec it is given, which lives on this stack frame.
-    let rc = unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
-    assert_eq!(rc, 0, "CLOCK_THREAD_CPUTIME_ID unavailable");
-    ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
-}
-
-impl Measurement for ThreadCpu {
-    type Intermediate = u64;
-    type Value = u64;
-    fn start(&self) -> u64 {
-        thread_cpu_ns()
-    }
-    fn end(&self, started: u64) -> u64 {
-        thread_cpu_ns().saturating_sub(started)
-    }
-    fn add(&self, a: &u64, b: &u64) -> u64 {
-        a + b
-    }
-    fn zero(&self) -> u64 {
-        0
-    }
-    fn to_f64(&self, v: &u64) -> f64 {
-        *v as f64
-    }
-    fn formatter(&self) -> &dyn ValueFormatter {
-        &CpuNanos
-    }
-}
-
-/// Nanoseconds of CPU, shown like criterion's durations.
-struct CpuNanos;
-
-impl ValueFormatter for CpuNanos {
-    fn scale_values(&self, typical: f64, values: &mut [f64]) -> &'static str {
-        let (factor, unit) = match typical {
-            t if t < 1e3 => (1.0, "ns cpu"),
-            t if t < 1e6 => (1e-3, "µs cpu"),
-            t if t < 1e9 => (1e-6, "ms cpu"),
-            _ => (1e-9, "s cpu"),
-        };
-        values.iter_mut().for_each(|v| *v *= factor);
-        unit
-    }
-    fn scale_throughputs(&self, _typical: f64, throughput: &Throughput, values: &mut [f64]) -> &'static str {
-        let n = match throughput {
-            Throughput::Elements(n)
-            | Throughput::Bytes(n)
-            | Throughput::BytesDecimal(n)
-            | Throughput::Bits(n) => *n as f64,
-            _ => 1.0,
-        };
-        values.iter_mut().for_each(|v| *v = n * 1e9 / *v);
-        "per cpu-second"
-    }
-    fn scale_for_machines(&self, _values: &mut [f64]) -> &'static str {
-        "ns cpu"
-    }
 }
 
 fn posts(c: &mut Criterion) {

@@ -9,7 +9,8 @@
 //! - per reconnect: recovering 100 missed messages (the store side: counter read + one Query);
 //! - on DynamoDB, a plain GetItem as the round-trip yardstick.
 //!
-//! In memory, the figures are CPU time of the benchmark thread (clock_gettime), not wall time:
+//! In memory, the figures are CPU time of the benchmark thread (the current-thread runtime runs
+//! everything on it: clock_gettime), not wall time:
 //! the machine is shared and wall time moves with its load. On DynamoDB they are wall time of
 //! round trips to moto, which answers one request at a time (two calls sent together still
 //! queue there) and spends milliseconds of Python on each: read them as round trips to moto, not
@@ -22,7 +23,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use criterion::measurement::{Measurement, ValueFormatter, WallTime};
+use criterion::measurement::Measurement;
 use criterion::{criterion_group, criterion_main, Criterion};
 use hermes_core::events::sqs::{SqsEvent, SqsMessage};
 use hermes_core::frame::{encode_frame_at, raw};
@@ -35,47 +36,12 @@ use hermes_core::store::{
 };
 use hermes_core::token::now_secs;
 use hermes_core::{Config, Notification, UserId};
+use hermes_testkit::cpu::ThreadCpu;
+use hermes_testkit::unique;
 use serde_json::json;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 const TTL: Duration = Duration::from_secs(86_400);
-
-/// CPU time of the calling thread: the current-thread runtime runs everything on it.
-struct ThreadCpu;
-
-fn thread_cpu() -> Duration {
-    let mut ts = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: a valid out-pointer; CLOCK_THREAD_CPUTIME_ID exists on Linux.
-    unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
-    Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
-}
-
-impl Measurement for ThreadCpu {
-    type Intermediate = Duration;
-    type Value = Duration;
-    fn start(&self) -> Duration {
-        thread_cpu()
-    }
-    fn end(&self, start: Duration) -> Duration {
-        thread_cpu().saturating_sub(start)
-    }
-    fn add(&self, a: &Duration, b: &Duration) -> Duration {
-        *a + *b
-    }
-    fn zero(&self) -> Duration {
-        Duration::ZERO
-    }
-    fn to_f64(&self, v: &Duration) -> f64 {
-        v.as_nanos() as f64
-    }
-    fn formatter(&self) -> &dyn ValueFormatter {
-        static WALL: WallTime = WallTime;
-        WALL.formatter()
-    }
-}
 
 /// A TCP proxy that holds every byte `delay` before passing it on, both ways: a delay line,
 /// so requests in flight together overlap their latency as they would on a network.
@@ -133,15 +99,6 @@ fn rt() -> tokio::runtime::Runtime {
         .enable_all()
         .build()
         .unwrap()
-}
-
-fn unique(prefix: &str) -> String {
-    static N: AtomicU64 = AtomicU64::new(0);
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_nanos();
-    format!("{prefix}-{nanos:x}-{}", N.fetch_add(1, Ordering::Relaxed))
 }
 
 struct Bed {

@@ -26,8 +26,60 @@ pub struct Backends {
     pub pushers: Arc<dyn PusherFactory>,
 }
 
+/// The memory backend's parts with their own types: what `Backends::from_config` assembles for
+/// `HERMES_BACKEND=memory`, for a caller that also reaches into them (the gem's test mode drains
+/// the queue and adds connections).
+#[derive(Clone)]
+pub struct MemoryBackends {
+    pub tokens: Arc<MemoryTokenStore>,
+    pub connections: Arc<MemoryConnectionStore>,
+    pub history: Arc<MemoryHistoryStore>,
+    pub subscriptions: Arc<MemorySubscriptionStore>,
+    pub stream_history: Arc<MemoryHistoryStore>,
+    pub queue: Arc<MemoryQueue>,
+}
+
+impl MemoryBackends {
+    pub fn new() -> Self {
+        MemoryBackends {
+            tokens: Arc::new(MemoryTokenStore::new()),
+            connections: Arc::new(MemoryConnectionStore::new()),
+            history: Arc::new(MemoryHistoryStore::default()),
+            subscriptions: Arc::new(MemorySubscriptionStore::default()),
+            stream_history: Arc::new(MemoryHistoryStore::default()),
+            queue: Arc::new(MemoryQueue::default()),
+        }
+    }
+
+    /// The same parts as `Backends`, posting through `pushers`.
+    pub fn backends(&self, pushers: Arc<dyn PusherFactory>) -> Backends {
+        Backends {
+            tokens: self.tokens.clone(),
+            connections: self.connections.clone(),
+            history: self.history.clone(),
+            subscriptions: self.subscriptions.clone(),
+            stream_history: self.stream_history.clone(),
+            queue: Some(self.queue.clone()),
+            pushers,
+        }
+    }
+}
+
+impl Default for MemoryBackends {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 impl Backends {
     pub async fn from_config(cfg: &Config) -> Result<Self, ConfigError> {
+        Ok(Self::from_config_keeping_memory(cfg).await?.0)
+    }
+
+    /// `from_config`, with the memory backend's parts (`Some` on `HERMES_BACKEND=memory`).
+    pub async fn from_config_keeping_memory(
+        cfg: &Config,
+    ) -> Result<(Self, Option<MemoryBackends>), ConfigError> {
         let sdk = crate::aws::sdk_config(cfg).await;
         match cfg.backend() {
             Backend::Aws => {
@@ -36,7 +88,7 @@ impl Backends {
                     .queue_url()
                     .ok()
                     .map(|url| Arc::new(SqsQueue::new(crate::aws::sqs(&sdk), url)) as Arc<dyn Queue>);
-                Ok(Backends {
+                let backends = Backends {
                     tokens: Arc::new(DynamoTokenStore::new(ddb.clone(), cfg.tokens_table())),
                     connections: Arc::new(DynamoConnectionStore::new(ddb.clone(), cfg.connections_table())),
                     history: Arc::new(DynamoHistoryStore::new(ddb.clone(), cfg.history_table())),
@@ -50,17 +102,16 @@ impl Backends {
                     )),
                     queue,
                     pushers: Arc::new(ApiGwPusherFactory::new(sdk)),
-                })
+                };
+                Ok((backends, None))
             }
-            Backend::Memory => Ok(Backends {
-                tokens: Arc::new(MemoryTokenStore::new()),
-                connections: Arc::new(MemoryConnectionStore::new()),
-                history: Arc::new(MemoryHistoryStore::default()),
-                subscriptions: Arc::new(MemorySubscriptionStore::default()),
-                stream_history: Arc::new(MemoryHistoryStore::default()),
-                queue: Some(Arc::new(MemoryQueue::default())),
-                pushers: Arc::new(ApiGwPusherFactory::new(sdk)),
-            }),
+            Backend::Memory => {
+                let memory = MemoryBackends::new();
+                Ok((
+                    memory.backends(Arc::new(ApiGwPusherFactory::new(sdk))),
+                    Some(memory),
+                ))
+            }
             Backend::Local => Err(ConfigError::Invalid {
                 name: crate::names::env::BACKEND,
                 reason:

@@ -4,6 +4,9 @@
 use std::sync::Arc;
 
 use crate::config::{BcryptCost, Config, ConfigError, Secret};
+use crate::frame::Control;
+use crate::ids::{self, IdError};
+use crate::queue::{Queue, QueueError};
 use crate::store::{StoreError, TokenRecord, TokenStore};
 use crate::token::{compose, now_secs, seal, Claims, JwtError, JwtKeys, UserId};
 use crate::verified::VerifiedPairs;
@@ -16,37 +19,28 @@ pub enum MintError {
     Store(#[from] StoreError),
     #[error(transparent)]
     Jwt(#[from] JwtError),
-    #[error("{0}")]
-    Invalid(String),
+    /// The caller's ids: the only error that is the caller's mistake.
+    #[error(transparent)]
+    Id(#[from] IdError),
+    #[error("bcrypt task failed: {0}")]
+    Hash(String),
 }
 
-/// Longest `user_id` and `company_code` (room id), in bytes: DynamoDB's limit for the tokens
-/// table's sort key (`room_id`), and for both ids a token that fits in a URL.
-pub const MAX_ID_BYTES: usize = 1024;
-/// Longest JWT minted. API Gateway refuses WebSocket URLs over 4,096 characters; this leaves
-/// 512 for `wss://{api-id}.execute-api.{region}.amazonaws.com/{stage}?token=` or a custom
-/// domain. Two ids of `MAX_ID_BYTES` plain characters make about 3,000; ids that JSON must
-/// escape heavily can go over, and are refused before anything is hashed or stored.
-pub const MAX_TOKEN_CHARS: usize = 3584;
+/// `Minter::revoke_and_disconnect`: either nothing changed (`Revoke`), or the token is revoked
+/// and only closing the user's open sockets failed (`Disconnect`, whose message says the token
+/// stays revoked).
+#[derive(Debug, thiserror::Error)]
+pub enum RevokeError {
+    #[error(transparent)]
+    Revoke(#[from] MintError),
+    #[error("the token was revoked, but closing the user's open sockets could not be queued: {0}")]
+    Disconnect(QueueError),
+}
 
-fn check_ids(uid: &str, room_id: &str) -> Result<(), MintError> {
-    if uid.is_empty() {
-        return Err(MintError::Invalid("user_id must not be empty".into()));
-    }
-    if room_id.is_empty() {
-        return Err(MintError::Invalid(
-            "company_code (room_id) must not be empty".into(),
-        ));
-    }
-    for (name, v) in [("user_id", uid), ("company_code (room_id)", room_id)] {
-        if v.len() > MAX_ID_BYTES {
-            return Err(MintError::Invalid(format!(
-                "{name} is {} bytes; at most {MAX_ID_BYTES} (the token must fit in a WebSocket URL)",
-                v.len()
-            )));
-        }
-    }
-    Ok(())
+/// The token calls name the room `company_code`, as the seed's `check_token` does.
+fn check_ids(user_id: &UserId, room_id: &str) -> Result<(), IdError> {
+    ids::check_user("user_id", user_id)?;
+    ids::check("company_code", room_id)
 }
 
 pub struct Minter {
@@ -85,8 +79,8 @@ impl Minter {
     /// its lifetime left is reused: no bcrypt, no write. The row is still read every time, so
     /// a revocation from another process is seen at once.
     pub async fn compose_token(&self, user_id: &UserId, room_id: &str) -> Result<Composed, MintError> {
+        check_ids(user_id, room_id)?;
         let uid = user_id.to_string();
-        check_ids(&uid, room_id)?;
         let token = compose(user_id, &self.passcode, room_id);
         let now = now_secs();
         if let Some(row) = self.tokens.get(&uid, room_id).await? {
@@ -102,7 +96,7 @@ impl Minter {
         let (t, cost) = (token.clone(), self.cost);
         let hash = tokio::task::spawn_blocking(move || seal(&t, cost))
             .await
-            .map_err(|e| MintError::Invalid(format!("bcrypt task failed: {e}")))?;
+            .map_err(|e| MintError::Hash(e.to_string()))?;
         let expires_at = now + self.ttl;
         self.tokens
             .put(&TokenRecord {
@@ -128,7 +122,7 @@ impl Minter {
 
     /// Both at once: the hex token (with its stored hash ensured) and the JWT carrying it.
     pub async fn mint(&self, user_id: &UserId, room_id: &str) -> Result<(Composed, String), MintError> {
-        check_ids(&user_id.to_string(), room_id)?;
+        check_ids(user_id, room_id)?;
         let claims = |token: String, exp: u64, now: u64| Claims {
             user_id: user_id.clone(),
             room_id: room_id.to_owned(),
@@ -140,13 +134,7 @@ impl Minter {
         // too long is refused before bcrypt and the store write.
         let now = now_secs();
         let probe = self.keys.issue(&claims("0".repeat(64), now + self.ttl, now))?;
-        if probe.len() > MAX_TOKEN_CHARS {
-            return Err(MintError::Invalid(format!(
-                "user_id and company_code make a {}-character token; at most {MAX_TOKEN_CHARS} \
-                 fit in API Gateway's 4,096-character WebSocket URL",
-                probe.len()
-            )));
-        }
+        ids::check_token_chars(probe.len())?;
         let c = self.compose_token(user_id, room_id).await?;
         let now = now_secs();
         let jwt = self
@@ -163,7 +151,126 @@ impl Minter {
     }
 
     /// Deletes the stored hash: every JWT minted for this user and room stops connecting.
+    /// Returns whether there was one.
     pub async fn revoke(&self, user_id: &UserId, room_id: &str) -> Result<bool, MintError> {
+        check_ids(user_id, room_id)?;
         Ok(self.tokens.delete(&user_id.to_string(), room_id).await?)
+    }
+
+    /// `revoke`, then queues the disconnect record that closes the user's open sockets in the
+    /// room: the send function holds ManageConnections, the caller (the Rails app) does not
+    /// need it. Closing is queued even when there was no stored hash, so a socket left open by
+    /// an earlier revocation still goes.
+    pub async fn revoke_and_disconnect(
+        &self,
+        queue: &dyn Queue,
+        user_id: &UserId,
+        room_id: &str,
+    ) -> Result<bool, RevokeError> {
+        let revoked = self.revoke(user_id, room_id).await?;
+        let close = Control::disconnect(user_id.to_string(), room_id, Some("revoked"));
+        queue
+            .send_control(&close)
+            .await
+            .map_err(RevokeError::Disconnect)?;
+        Ok(revoked)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use async_trait::async_trait;
+
+    use super::*;
+    use crate::frame::{Notification, Record};
+    use crate::queue::{MemoryQueue, Received};
+    use crate::store::MemoryTokenStore;
+
+    fn minter(tokens: Arc<MemoryTokenStore>) -> Minter {
+        let cfg = Config::from_lookup(|name| match name {
+            "HERMES_JWT_SECRET" => Some("mint-test-secret-0123456789-abcdefghijkl".into()),
+            "HERMES_PASSCODE" => Some("p".into()),
+            "HERMES_BCRYPT_COST" => Some("4".into()),
+            _ => None,
+        })
+        .unwrap();
+        Minter::new(&cfg, tokens).unwrap()
+    }
+
+    /// SQS refusing every call.
+    struct Refusing;
+
+    #[async_trait]
+    impl Queue for Refusing {
+        async fn send(&self, _: &Notification) -> Result<String, QueueError> {
+            Err(refused())
+        }
+        async fn send_batch(&self, _: &[Notification]) -> Result<Vec<String>, QueueError> {
+            Err(refused())
+        }
+        async fn send_control(&self, _: &Control) -> Result<String, QueueError> {
+            Err(refused())
+        }
+        async fn receive(&self, _: usize, _: Duration) -> Result<Vec<Received>, QueueError> {
+            Err(refused())
+        }
+        async fn send_body(&self, _: &str, _: &str, _: Duration) -> Result<String, QueueError> {
+            Err(refused())
+        }
+        async fn delete(&self, _: &[String]) -> Result<(), QueueError> {
+            Err(refused())
+        }
+    }
+
+    fn refused() -> QueueError {
+        QueueError::Backend {
+            op: "SendMessage",
+            queue: "q".into(),
+            message: "AccessDenied".into(),
+        }
+    }
+
+    #[tokio::test]
+    async fn revoking_queues_the_disconnect_after_deleting_the_hash() {
+        let tokens = Arc::new(MemoryTokenStore::new());
+        let m = minter(tokens.clone());
+        let queue = MemoryQueue::default();
+        let user = UserId::Int(42);
+        m.generate_token(&user, "ACME").await.unwrap();
+        assert!(m.revoke_and_disconnect(&queue, &user, "ACME").await.unwrap());
+        assert!(tokens.get("42", "ACME").await.unwrap().is_none());
+        let bodies = queue.pending();
+        assert_eq!(bodies.len(), 1);
+        assert!(matches!(
+            Record::parse(&bodies[0]).unwrap(),
+            Record::Control(c) if c == Control::disconnect("42", "ACME", Some("revoked"))
+        ));
+        // Nothing to revoke: the sockets are still closed.
+        assert!(!m.revoke_and_disconnect(&queue, &user, "ACME").await.unwrap());
+        assert_eq!(queue.pending().len(), 2);
+    }
+
+    #[tokio::test]
+    async fn a_disconnect_that_cannot_be_queued_says_the_token_stays_revoked() {
+        let tokens = Arc::new(MemoryTokenStore::new());
+        let m = minter(tokens.clone());
+        let user = UserId::Int(7);
+        m.generate_token(&user, "ACME").await.unwrap();
+        let e = m
+            .revoke_and_disconnect(&Refusing, &user, "ACME")
+            .await
+            .unwrap_err();
+        assert!(matches!(e, RevokeError::Disconnect(_)), "{e:?}");
+        assert_eq!(
+            e.to_string(),
+            "the token was revoked, but closing the user's open sockets could not be queued: \
+             SQS SendMessage on queue q failed: AccessDenied"
+        );
+        assert!(tokens.get("7", "ACME").await.unwrap().is_none(), "revoked");
+        // A bad id changes nothing and queues nothing.
+        let e = m.revoke_and_disconnect(&Refusing, &user, "").await.unwrap_err();
+        assert_eq!(e.to_string(), "company_code must not be empty");
     }
 }

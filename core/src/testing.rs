@@ -1,18 +1,25 @@
 //! For the test suites of the crates built on this one (and this one's own).
+//!
+//! A test that needs the moto server is marked
+//! `#[ignore = "needs the moto server: script/with-moto cargo test -- --include-ignored"]`,
+//! so a plain `cargo test` reports it as ignored rather than passing it untested, and
+//! `script/with-moto cargo test -- --include-ignored` (what `script/test` runs) runs it; there
+//! it reads the server's address with [`moto_endpoint`], which fails the test when it is missing.
 
 /// The DynamoDB/SQS emulator that `script/with-moto` started, from `HERMES_TEST_AWS_ENDPOINT`.
-/// `None` (the caller skips, with a notice) when it is unset, unless
-/// `HERMES_REQUIRE_AWS_TESTS=1` (what `script/test` sets): then a missing emulator panics, so
-/// a run that should exercise AWS code paths cannot pass without them.
-pub fn aws_endpoint() -> Option<String> {
-    match std::env::var("HERMES_TEST_AWS_ENDPOINT") {
-        Ok(v) if !v.is_empty() => Some(v),
-        _ if std::env::var("HERMES_REQUIRE_AWS_TESTS").as_deref() == Ok("1") => {
-            panic!("HERMES_TEST_AWS_ENDPOINT is not set: run under script/with-moto")
-        }
-        _ => {
-            eprintln!("skipped: HERMES_TEST_AWS_ENDPOINT not set (run under script/with-moto)");
-            None
-        }
+/// Panics when it is unset: a test that asks for it has nothing to test without it.
+pub fn moto_endpoint() -> String {
+    moto_var("HERMES_TEST_AWS_ENDPOINT")
+}
+
+/// The message queue `script/with-moto` created, from `HERMES_TEST_QUEUE_URL`.
+pub fn moto_queue_url() -> String {
+    moto_var("HERMES_TEST_QUEUE_URL")
+}
+
+fn moto_var(name: &str) -> String {
+    match std::env::var(name) {
+        Ok(v) if !v.is_empty() => v,
+        _ => panic!("{name} is not set: run under script/with-moto"),
     }
 }

@@ -19,13 +19,13 @@ use hermes_core::store::{
     Connection, ConnectionStore, DynamoConnectionStore, DynamoHistoryStore, DynamoTokenStore, HistoryItem,
     HistoryStore, TokenRecord, TokenStore,
 };
-use hermes_core::testing::aws_endpoint;
+use hermes_core::testing::{moto_endpoint, moto_queue_url};
 use hermes_core::token::JwtKeys;
 use hermes_core::{Backends, Config, Minter, Notification, UserId};
 use serde_json::{json, Value};
 
 fn cfg(endpoint: &str) -> Config {
-    let queue = std::env::var("HERMES_TEST_QUEUE_URL").unwrap_or_default();
+    let queue = moto_queue_url();
     config(&[
         ("HERMES_AWS_ENDPOINT_URL", endpoint),
         ("HERMES_QUEUE_URL", &queue),
@@ -39,8 +39,9 @@ async fn clients(endpoint: &str) -> (aws_sdk_dynamodb::Client, aws_sdk_sqs::Clie
 }
 
 #[tokio::test]
+#[ignore = "needs the moto server: script/with-moto cargo test -- --include-ignored"]
 async fn token_rows_round_trip_with_seed_attribute_names() {
-    let Some(ep) = aws_endpoint() else { return };
+    let ep = moto_endpoint();
     let (ddb, _) = clients(&ep).await;
     let store = DynamoTokenStore::new(ddb.clone(), "hermesTokens");
     let user = unique("u");
@@ -83,8 +84,9 @@ async fn token_rows_round_trip_with_seed_attribute_names() {
 }
 
 #[tokio::test]
+#[ignore = "needs the moto server: script/with-moto cargo test -- --include-ignored"]
 async fn seed_written_row_without_expiry_reads_back() {
-    let Some(ep) = aws_endpoint() else { return };
+    let ep = moto_endpoint();
     let (ddb, _) = clients(&ep).await;
     let user = unique("seed");
     use aws_sdk_dynamodb::types::AttributeValue::S;
@@ -105,8 +107,9 @@ async fn seed_written_row_without_expiry_reads_back() {
 }
 
 #[tokio::test]
+#[ignore = "needs the moto server: script/with-moto cargo test -- --include-ignored"]
 async fn connections_fan_out_by_query_across_pages() {
-    let Some(ep) = aws_endpoint() else { return };
+    let ep = moto_endpoint();
     let (ddb, _) = clients(&ep).await;
     let store = DynamoConnectionStore::new(ddb, "hermesConnections").with_page_size(2);
     let room = unique("room");
@@ -171,8 +174,9 @@ async fn connections_fan_out_by_query_across_pages() {
 
 /// One conditional UpdateItem per lease: taken once until it ends, never on a missing row.
 #[tokio::test]
+#[ignore = "needs the moto server: script/with-moto cargo test -- --include-ignored"]
 async fn recovery_lease_is_one_conditional_update() {
-    let Some(ep) = aws_endpoint() else { return };
+    let ep = moto_endpoint();
     let (ddb, _) = clients(&ep).await;
     let store = Arc::new(DynamoConnectionStore::new(ddb.clone(), "hermesConnections"));
     let id = unique("lease");
@@ -272,8 +276,9 @@ async fn take(q: &SqsQueue, want: usize) -> Vec<Value> {
 }
 
 #[tokio::test]
+#[ignore = "needs the moto server: script/with-moto cargo test -- --include-ignored"]
 async fn sqs_send_batch_receive_delete() {
-    let Some(ep) = aws_endpoint() else { return };
+    let ep = moto_endpoint();
     let q = own_queue(&ep, unique("t")).await;
 
     let one = Notification::new(42, "ACME", json!({"type": "info", "data": "single"}));
@@ -312,8 +317,9 @@ async fn sqs_send_batch_receive_delete() {
 }
 
 #[tokio::test]
+#[ignore = "needs the moto server: script/with-moto cargo test -- --include-ignored"]
 async fn oversize_notification_never_reaches_sqs() {
-    let Some(ep) = aws_endpoint() else { return };
+    let ep = moto_endpoint();
     let q = own_queue(&ep, unique("big")).await;
     let big = Notification::new(1, "R", json!("x".repeat(140_000)));
     assert!(matches!(q.send(&big).await, Err(QueueError::TooLarge(_))));
@@ -329,8 +335,9 @@ async fn oversize_notification_never_reaches_sqs() {
 }
 
 #[tokio::test]
+#[ignore = "needs the moto server: script/with-moto cargo test -- --include-ignored"]
 async fn fifo_queue_gets_group_and_dedup_ids() {
-    let Some(ep) = aws_endpoint() else { return };
+    let ep = moto_endpoint();
     let q = own_queue(&ep, format!("{}.fifo", unique("f"))).await;
     let n = Notification::new(1, "ROOM-A", json!("same"));
     q.send(&n).await.unwrap();
@@ -343,8 +350,9 @@ async fn fifo_queue_gets_group_and_dedup_ids() {
 /// The whole server side on DynamoDB: the gem's mint, the authorizer, connect, an SQS batch
 /// through the send handler, disconnect.
 #[tokio::test]
+#[ignore = "needs the moto server: script/with-moto cargo test -- --include-ignored"]
 async fn mint_authorize_connect_send_disconnect_on_dynamodb() {
-    let Some(ep) = aws_endpoint() else { return };
+    let ep = moto_endpoint();
     let cfg = cfg(&ep);
     let b = Backends::from_config(&cfg).await.unwrap();
     let minter = Minter::new(&cfg, b.tokens.clone()).unwrap();
@@ -445,8 +453,9 @@ fn history(ddb: aws_sdk_dynamodb::Client) -> DynamoHistoryStore {
 }
 
 #[tokio::test]
+#[ignore = "needs the moto server: script/with-moto cargo test -- --include-ignored"]
 async fn history_counter_is_one_atomic_add_with_a_fixed_epoch() {
-    let Some(ep) = aws_endpoint() else { return };
+    let ep = moto_endpoint();
     let (ddb, _) = clients(&ep).await;
     let h = Arc::new(history(ddb.clone()));
     let room = unique("room");
@@ -501,8 +510,9 @@ async fn history_counter_is_one_atomic_add_with_a_fixed_epoch() {
 
 /// What a page rendered now recovers from: read without creating the counter.
 #[tokio::test]
+#[ignore = "needs the moto server: script/with-moto cargo test -- --include-ignored"]
 async fn history_position_reads_the_counter_and_never_creates_it() {
-    let Some(ep) = aws_endpoint() else { return };
+    let ep = moto_endpoint();
     let (ddb, _) = clients(&ep).await;
     let h = history(ddb.clone());
     let room = unique("room");
@@ -519,8 +529,9 @@ async fn history_position_reads_the_counter_and_never_creates_it() {
 }
 
 #[tokio::test]
+#[ignore = "needs the moto server: script/with-moto cargo test -- --include-ignored"]
 async fn history_items_claims_and_markers_round_trip() {
-    let Some(ep) = aws_endpoint() else { return };
+    let ep = moto_endpoint();
     let (ddb, _) = clients(&ep).await;
     let h = history(ddb.clone());
     let room = unique("room");
@@ -587,8 +598,9 @@ async fn history_items_claims_and_markers_round_trip() {
 
 /// The send handler over DynamoDB: sequencing, a redelivery replayed, a recovery.
 #[tokio::test]
+#[ignore = "needs the moto server: script/with-moto cargo test -- --include-ignored"]
 async fn send_handler_sequences_replays_and_recovers_on_dynamodb() {
-    let Some(ep) = aws_endpoint() else { return };
+    let ep = moto_endpoint();
     let cfg = cfg(&ep);
     let b = Backends::from_config(&cfg).await.unwrap();
     let room = unique("room");

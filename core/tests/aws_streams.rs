@@ -12,11 +12,11 @@ use hermes_core::store::{
     Connection, ConnectionStore, DynamoConnectionStore, DynamoHistoryStore, DynamoSubscriptionStore,
     HistoryItem, HistoryStore, RoomPage, Subscription, SubscriptionStore,
 };
-use hermes_core::testing::aws_endpoint;
+use hermes_core::testing::moto_endpoint;
 
 /// The moto server's DynamoDB; a test asking for it fails without it.
 async fn dynamodb() -> aws_sdk_dynamodb::Client {
-    let ep = aws_endpoint().expect("HERMES_TEST_AWS_ENDPOINT is not set: run under script/with-moto");
+    let ep = moto_endpoint();
     let cfg = config(&[("HERMES_AWS_ENDPOINT_URL", &ep), ("HERMES_BACKEND", "aws")]);
     hermes_core::aws::dynamodb(&hermes_core::aws::sdk_config(&cfg).await)
 }

@@ -1,16 +1,20 @@
 //! What a person reads when DynamoDB or SQS fails: one line naming the call, the table or
-//! queue and the AWS error code, never the SDK's debug dump and never a secret. Against the
-//! moto server script/with-moto starts, an address nothing listens on, and a profile that
-//! does not exist. One test: it changes the process environment, so nothing may run beside it.
+//! queue and the AWS error code, never the SDK's debug dump and never a secret. Against an
+//! address nothing listens on, the moto server script/with-moto starts, and a profile that
+//! does not exist. The second test changes the process environment, which the first reads (the
+//! SDK's credentials): each holds `ENV` throughout.
 
 mod common;
 
 use common::{config, unique, PASSCODE, SECRET};
 use hermes_core::queue::{Queue, SqsQueue};
 use hermes_core::store::{DynamoTokenStore, TokenStore};
-use hermes_core::testing::aws_endpoint;
+use hermes_core::testing::moto_endpoint;
 use hermes_core::{Backends, Notification};
 use serde_json::json;
+use tokio::sync::Mutex;
+
+static ENV: Mutex<()> = Mutex::const_new(());
 
 fn assert_readable(message: &str, must: &[&str]) {
     for m in must {
@@ -30,7 +34,8 @@ fn assert_readable(message: &str, must: &[&str]) {
 }
 
 #[tokio::test]
-async fn store_and_queue_errors_are_one_readable_line() {
+async fn unreachable_store_and_queue_are_one_readable_line() {
+    let _env = ENV.lock().await;
     // Unreachable: port 9 (discard) has no listener on loopback here.
     let dead = config(&[
         ("HERMES_AWS_ENDPOINT_URL", "http://127.0.0.1:9"),
@@ -62,8 +67,13 @@ async fn store_and_queue_errors_are_one_readable_line() {
             "refused",
         ],
     );
+}
 
-    let Some(ep) = aws_endpoint() else { return };
+#[tokio::test]
+#[ignore = "needs the moto server: script/with-moto cargo test -- --include-ignored"]
+async fn service_errors_and_missing_credentials_are_one_readable_line() {
+    let _env = ENV.lock().await;
+    let ep = moto_endpoint();
     let cfg = config(&[("HERMES_AWS_ENDPOINT_URL", &ep), ("HERMES_BACKEND", "aws")]);
     let sdk = hermes_core::aws::sdk_config(&cfg).await;
 

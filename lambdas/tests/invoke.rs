@@ -3,32 +3,16 @@
 //! it would on AWS, and `cargo lambda invoke` sends fixture events. Stores are DynamoDB on the
 //! moto server script/with-moto starts.
 
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::{Command, Stdio};
+use std::time::Duration;
 
 use hermes_core::{Backends, Config, Minter, UserId};
+use hermes_testkit::{free_port, wait_listening, Killed};
 use serde_json::{json, Value};
 
 const SECRET: &str = "lambda-invoke-test-secret-for-hs512-0123456789";
 const PASSCODE: &str = "lambda-invoke-passcode";
-
-struct Killed(Child);
-impl Drop for Killed {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
 
 fn fixture(name: &str) -> Value {
     let p = Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -73,18 +57,12 @@ impl Emulator {
             .stderr(Stdio::null())
             .spawn()
             .expect("cargo-lambda is installed by script/setup");
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(
-                Instant::now() < deadline,
-                "cargo lambda watch did not listen on {port}"
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        let proc = Killed(proc);
+        wait_listening(port, Duration::from_secs(20), "cargo lambda watch");
         let dir = std::env::temp_dir().join(format!("hermes-invoke-{port}"));
         std::fs::create_dir_all(&dir).unwrap();
         Emulator {
-            _proc: Killed(proc),
+            _proc: proc,
             port,
             dir,
         }
@@ -136,10 +114,9 @@ impl Emulator {
 }
 
 #[test]
+#[ignore = "needs the moto server: script/with-moto cargo test -- --include-ignored"]
 fn each_binary_answers_through_the_runtime_api() {
-    let Some(endpoint) = hermes_core::testing::aws_endpoint() else {
-        return;
-    };
+    let endpoint = hermes_core::testing::moto_endpoint();
     let env = hermes_env(&endpoint);
     let rt = tokio::runtime::Runtime::new().unwrap();
     let cfg = Config::from_lookup(|k| env.iter().find(|(n, _)| *n == k).map(|(_, v)| v.clone())).unwrap();

@@ -59,8 +59,8 @@ module Hermes
     # Where +room_id+'s history stands: { seq: 12, epoch: "9f2c0e4b7a1d3c58" }, or
     # { seq: 0, epoch: nil } when the room has had no message yet. hermes_connect_tag embeds it,
     # so the page's first socket recovers what was sent between the render and its opening
-    # (SPEC §7 recover). One eventually consistent read of the room's counter (a DynamoDB
-    # GetItem on the history table); it never creates the counter.
+    # (`recover` in docs/protocol.md). One eventually consistent read of the room's counter (a
+    # DynamoDB GetItem on the history table); it never creates the counter.
     def position(room_id:)
       seq, epoch = @backend.position(room_id)
       { seq: seq, epoch: epoch }
@@ -76,9 +76,13 @@ module Hermes
     # :user_id, :room_id, :data and optionally :to_user_id. Returns the message ids in order.
     # Raises Hermes::PartialBatchError if some were queued and some were not.
     def enqueue_notifications(notifications)
+      unless ::Array === notifications # rubocop:disable Style/CaseEquality
+        raise ArgumentError, "notifications must be an Array of Hashes, got #{TypeName.of(notifications)}"
+      end
+
       entries = notifications.each_with_index.map do |n, i|
-        unless n.respond_to?(:fetch)
-          raise ArgumentError, "notification ##{i} must be a Hash with :user_id, :room_id and :data, got #{n.class}"
+        unless ::Hash === n # rubocop:disable Style/CaseEquality
+          raise ArgumentError, "notification ##{i} must be a Hash with :user_id, :room_id and :data, got #{TypeName.of(n)}"
         end
 
         missing = %i[user_id room_id data].reject { |k| n.key?(k) || n.key?(k.to_s) }
@@ -90,35 +94,9 @@ module Hermes
       @backend.enqueue_batch(entries)
     end
 
+    # "aws", "memory" or "local".
     def backend
       @backend.backend
-    end
-
-    # Test mode (memory backend): the notifications queued so far, oldest first, as Hashes
-    # with String keys; they are removed from the queue (disconnect records too: see
-    # Hermes::Testing.disconnects for those).
-    def drain_notifications
-      drain_queue.reject { |body| body.key?("hermes") }
-    end
-
-    # Test mode (memory backend): a connection of +user_id+ to +room_id+, as if a browser had
-    # connected; Hermes.presence counts it. Hermes::Testing.connect calls this.
-    def memory_connect(connection_id, user_id:, room_id:)
-      raise ArgumentError, "Hermes::Testing.connect needs the memory backend, not #{backend}" unless backend == "memory"
-
-      @backend.memory_join(connection_id, user_id, room_id)
-    end
-
-    # Test mode (memory backend): forgets the connections memory_connect made.
-    def memory_clear_connections
-      @backend.memory_clear_connections if backend == "memory"
-    end
-
-    # Test mode (memory backend): every record queued so far, notifications and disconnect
-    # records ({"hermes" => "disconnect", "target" => {...}}) alike, oldest first.
-    def drain_queue
-      # The body wraps data in one more object than data may nest.
-      @backend.drain_memory_queue.map { |body| JSON.parse(body, max_nesting: JSONData::MAX_DEPTH + 1) }
     end
   end
 end

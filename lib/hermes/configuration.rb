@@ -1,8 +1,9 @@
 # frozen_string_literal: true
 
 module Hermes
-  # Settings, one per SPEC environment variable. A value set here wins over the environment;
-  # anything left nil falls back to ENV, then to hermes-core's default.
+  # Settings, one per environment variable hermes-core reads, plus the page's own two. A value
+  # set here wins over the environment; anything left nil falls back to ENV, then to
+  # hermes-core's default.
   class Configuration
     # Environment variables only the Ruby side reads: what the view helper puts in the page.
     RUBY_ENV_NAMES = {
@@ -57,22 +58,32 @@ module Hermes
     end
 
     def self.local_backend?
-      Hermes.instance_variable_get(:@config)&.backend_name == "local"
+      Hermes.config.backend_name == "local"
     end
 
     # Sets every known key of +hash+ (String or Symbol keys); unknown keys are an error so a
     # typo in credentials does not pass silently.
     def apply(hash)
       hash.each do |key, value|
-        name = key.to_sym
+        name = key.to_sym if ::String === key || ::Symbol === key # rubocop:disable Style/CaseEquality
         unless ENV_NAMES.key?(name) || RUBY_ONLY.include?(name)
-          raise ConfigurationError, "unknown Hermes setting #{key.inspect} (known: #{ENV_NAMES.keys.join(", ")})"
+          raise ConfigurationError, "unknown Hermes setting #{shown_key(key)} (known: #{ENV_NAMES.keys.join(", ")})"
         end
 
         public_send("#{name}=", value)
       end
       self
     end
+
+    # A setting's name as the app spelled it, for a message: a short name is the typo to fix;
+    # anything longer or stranger is not shown (it may be a value pasted in the wrong place).
+    def shown_key(key)
+      name = key.to_sym if ::String === key || ::Symbol === key # rubocop:disable Style/CaseEquality
+      return name.inspect if name&.match?(/\A[A-Za-z0-9_]{1,40}\z/)
+
+      "(#{TypeName.with_article(key)} that is not a setting name)"
+    end
+    private :shown_key
 
     def [](name)
       value = public_send(name)

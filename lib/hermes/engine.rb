@@ -1,6 +1,9 @@
 # frozen_string_literal: true
 
 require "rails/engine"
+require_relative "log"
+require_relative "page_identity"
+require_relative "client_asset"
 require_relative "view_helper"
 require_relative "browser_client"
 
@@ -38,13 +41,13 @@ module Hermes
     # (Hermes::BrowserClient, mounted with the token endpoint).
     initializer "hermes.assets" do |app|
       assets = app.config.respond_to?(:assets) ? app.config.assets : nil
-      ViewHelper.asset_pipeline = assets.respond_to?(:paths)
+      ClientAsset.asset_pipeline = assets.respond_to?(:paths)
       assets.paths << BROWSER_CLIENT if assets.respond_to?(:paths)
       assets.precompile += %w[hermes.js] if assets.respond_to?(:precompile)
     end
 
     config.after_initialize do |app|
-      ViewHelper.importmap_pins_hermes = Engine.importmap_pins_hermes?(app.root)
+      ClientAsset.importmap_pins_hermes = Engine.importmap_pins_hermes?(app.root)
     end
 
     config.to_prepare { Hermes.install_notification_authorizer! }

@@ -52,10 +52,6 @@ module Hermes
       call(:post, "/_hermes/notifications/batch", "[#{body.join(",")}]").fetch("message_ids")
     end
 
-    def drain_memory_queue
-      raise ArgumentError, "drain_notifications needs the memory backend, not local"
-    end
-
     private
 
     def token_body(user_id, room_id)
@@ -66,7 +62,7 @@ module Hermes
     # as the native backend keeps it, and never parsed again here.
     def notification(user_id, room_id, data_json, to_user_id)
       head = { user_id: Ids.user(user_id), room_id: Ids.room(room_id, "room_id") }
-      head[:target_user_id] = Ids.room(to_user_id, "to_user_id") unless to_user_id.nil?
+      head[:target_user_id] = Ids.user(to_user_id, "to_user_id").to_s unless to_user_id.nil?
       "#{JSON.generate(head).chomp("}")},\"data\":#{data_json}}"
     end
 

@@ -1,78 +1,14 @@
 # frozen_string_literal: true
 
-require "hermes"
+require "hermes/testing"
 
 module Hermes
-  # `require "hermes/rspec"` in spec/rails_helper.rb: every example runs on the memory backend
-  # (nothing leaves the process; tokens are real JWTs) and can assert on what was enqueued:
+  # `require "hermes/rspec"` in spec/rails_helper.rb: every example runs in test mode
+  # (Hermes::Testing: the memory backend, nothing left queued from the example before) and can
+  # assert on what was enqueued:
   #
   #   expect { job.perform_now }.to have_enqueued_notification(room_id: "ACME", data: { type: "info" })
   #   expect { ... }.to have_enqueued_notification(room_id: "ACME").to(42).exactly(2).times
-  #   expect(Hermes::Testing.notifications).to be_empty
-  #   Hermes.revoke_token(user_id: 42, company_code: "ACME")
-  #   expect(Hermes::Testing.disconnects).to eq([{ "room_id" => "ACME", "user_id" => "42", "reason" => "revoked" }])
-  #   Hermes::Testing.connect(user_id: 42, room_id: "ACME")   # then Hermes.presence(room_id: "ACME") == ["42"]
-  module Testing
-    SECRET = "hermes-test-mode-secret-for-hs512-0123456789"
-
-    module_function
-
-    # Switches Hermes to the memory backend. Keeps a configured secret/passcode (so a spec
-    # can decode tokens with the app's secret) and fills in test ones otherwise.
-    def enable!
-      Hermes.configure do |c|
-        c.backend = "memory"
-        c.jwt_secret ||= ENV["HERMES_JWT_SECRET"] || SECRET
-        c.passcode ||= ENV["HERMES_PASSCODE"] || "hermes-test-mode-passcode"
-        c.bcrypt_cost ||= 4 # the cheapest bcrypt: tests mint many tokens
-      end
-    end
-
-    # What was enqueued since the last call (or `clear`), oldest first, String keys.
-    def notifications
-      drain
-      @seen.dup
-    end
-
-    # The disconnects queued (Hermes.revoke_token, Hermes.disconnect) since `clear`, oldest
-    # first: [{"room_id" => ..., "user_id" => ..., "reason" => "revoked" | "disconnect"}].
-    def disconnects
-      drain
-      @disconnects.dup
-    end
-
-    # A browser of +user_id+ connected to +room_id+, as far as Hermes.presence can tell.
-    def connect(user_id:, room_id:)
-      @connections = (@connections || 0) + 1
-      Hermes.client.memory_connect("test-connection-#{@connections}", user_id: user_id, room_id: room_id)
-    end
-
-    def clear
-      Hermes.client.drain_queue
-      Hermes.client.memory_clear_connections
-      @seen = []
-      @disconnects = []
-    end
-
-    def take
-      list = notifications
-      @seen = []
-      list
-    end
-
-    def drain
-      @seen ||= []
-      @disconnects ||= []
-      Hermes.client.drain_queue.each do |record|
-        if record["hermes"] == "disconnect"
-          @disconnects << record.fetch("target").merge("reason" => record["reason"])
-        elsif !record.key?("hermes")
-          @seen << record
-        end
-      end
-    end
-  end
-
   module RSpecMatchers
     # Passes when the block enqueues a notification to +room_id+ whose data includes +data+
     # (a Hash is matched as a subset, deep; anything else by ==).

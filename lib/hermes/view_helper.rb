@@ -1,6 +1,9 @@
 # frozen_string_literal: true
 
 require "json"
+require_relative "page_identity"
+require_relative "client_asset"
+require_relative "log"
 
 module Hermes
   # One line in a layout opens the page's WebSocket, as the seed's snippet did:
@@ -41,68 +44,27 @@ module Hermes
     # load window.Hermes is the stub, whose close() does nothing.
     SIGNED_OUT_JS = "window.Hermes.close();"
 
-    class << self
-      # Set at boot from config/importmap.rb (Hermes::Engine).
-      attr_accessor :importmap_pins_hermes
-      # Set at boot (Hermes::Engine): whether the app has Sprockets or Propshaft to serve
-      # hermes.js; without one the mounted engine serves it.
-      attr_accessor :asset_pipeline
-
-      # [user_id, company_code] from the initializer's procs, run on +controller+; nil when
-      # either answers nil (nobody signed in).
-      def identify(controller)
-        config = Hermes.config
-        procs = [config.current_user_id, config.current_company_code]
-        if procs.any?(&:nil?)
-          raise ConfigurationError, "Hermes does not know who the page is for: set c.current_user_id and " \
-                                    "c.current_company_code in config/initializers/hermes.rb (or pass user_id: " \
-                                    "and company_code: to hermes_connect_tag)"
-        end
-        who = procs.map { |pr| pr.arity.zero? ? controller.instance_exec(&pr) : controller.instance_exec(controller, &pr) }
-        who.any?(&:nil?) ? nil : who
-      end
-
-      # One line, naming what failed (the messages hold no secrets and no tokens).
-      def log_unavailable(error, consequence = "no live notifications for this page")
-        logger&.warn("[hermes] #{consequence}: #{error.class}: #{error.message}")
-      end
-
-      # A configuration problem, once per process (not once per page).
-      def warn_once(key, message)
-        @warned ||= {}
-        return if @warned[key]
-
-        @warned[key] = true
-        logger&.warn("[hermes] #{message}")
-      end
-
-      def logger
-        defined?(::Rails) && ::Rails.respond_to?(:logger) ? ::Rails.logger : nil
-      end
-    end
-
     def hermes_connect_tag(user_id: UNSET, company_code: UNSET, stage: nil, url: nil, nonce: true)
       config = Hermes.config
       given = [user_id, company_code].count { |v| !v.equal?(UNSET) }
       raise ArgumentError, "hermes_connect_tag takes both user_id: and company_code:, or neither" if given == 1
 
-      who = given == 2 ? [user_id, company_code] : ViewHelper.identify(controller)
-      who = nil if who&.any?(&:nil?)
+      who = given == 2 ? PageIdentity.of(user_id, company_code) : PageIdentity.current(controller)
       tags = [hermes_script(STUB_JS, nonce)]
-      unless ViewHelper.importmap_pins_hermes
-        map = JSON.generate(imports: { "hermes" => hermes_client_path })
+      unless ClientAsset.importmap_pins_hermes
+        map = JSON.generate(imports: { "hermes" => ClientAsset.path(self) })
         tags << hermes_script(hermes_escape(map), nonce, type: "importmap")
       end
       return safe_join(tags << hermes_script(SIGNED_OUT_JS, nonce), "\n") if who.nil?
 
-      token = hermes_token(config, *who)
+      token = who.token_for_page
       options = {
         url: hermes_websocket_url(config, url),
         stage: (stage || config[:stage] || (defined?(::Rails) ? ::Rails.env.to_s : "development")).to_s,
-        user_id: who[0],
-        room_id: who[1].to_s,
+        user_id: who.user_id,
+        room_id: who.company_code.to_s,
         token: token,
-        position: token && hermes_position(who[1]),
+        position: token && who.position_for_page,
         refresh: hermes_refresh,
       }
       js = "import { start, tokenEndpoint } from \"hermes\";\n" \
@@ -114,30 +76,6 @@ module Hermes
 
     private
 
-    # Where the import map finds the browser client: the asset pipeline's digested path, or,
-    # without a pipeline, the mounted engine's (Hermes::BrowserClient).
-    def hermes_client_path
-      return asset_path("hermes.js") unless ViewHelper.asset_pipeline == false
-
-      if respond_to?(:hermes) && hermes.respond_to?(:client_path)
-        hermes.client_path(digest: BrowserClient::DIGEST)
-      else
-        ViewHelper.warn_once(:unmounted, "this app has no asset pipeline, so the browser client is served by " \
-                                         "Hermes::Engine: mount it in config/routes.rb " \
-                                         "(mount Hermes::Engine, at: \"/hermes\"; bin/rails g hermes:install adds it)")
-        asset_path("hermes.js")
-      end
-    end
-
-    # { seq:, epoch: } where the room's history stood at render (epoch nil: no message yet);
-    # nil when it cannot be read, and the page connects without it.
-    def hermes_position(company_code)
-      Hermes.position(room_id: company_code)
-    rescue StoreError, LocalBackendError => e
-      ViewHelper.log_unavailable(e, "the page may miss what is sent before its socket opens")
-      nil
-    end
-
     def hermes_websocket_url(config, url)
       url ||= config[:websocket_url]
       url ||= config.local_url_or_default.sub(/\Ahttp/, "ws") unless config.backend_name == "aws"
@@ -148,22 +86,11 @@ module Hermes
       url.to_s.sub(%r{/\z}, "")
     end
 
-    # nil when the backend cannot be reached: the page still renders, and its client gets a
-    # token from the refresh endpoint once the backend is back.
-    def hermes_token(config, user_id, company_code)
-      Hermes.generate_token(user_id: user_id, company_code: company_code)
-    rescue StoreError, LocalBackendError => e
-      raise if config.raise_connect_errors
-
-      ViewHelper.log_unavailable(e)
-      nil
-    end
-
     # The mounted Hermes::Engine's token endpoint (same origin, POST with the CSRF token),
     # when the initializer names the user and company it mints for.
     def hermes_refresh
       return nil unless respond_to?(:hermes) && hermes.respond_to?(:token_path)
-      return nil if Hermes.config.current_user_id.nil? || Hermes.config.current_company_code.nil?
+      return nil unless PageIdentity.configured?
 
       csrf = respond_to?(:protect_against_forgery?) && protect_against_forgery? ? form_authenticity_token : nil
       { url: hermes.token_path, csrf: csrf }

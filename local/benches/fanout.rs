@@ -17,16 +17,9 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use futures::StreamExt;
-use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
-use tokio_tungstenite::tungstenite::Message;
+use hermes_testkit::{cpu, env_num, free_port, percentile, rss_kib, wait_listening, Killed};
 
-fn env_num(name: &str, default: usize) -> usize {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
+mod support;
 
 fn post(port: u16, path: &str, body: &str) -> String {
     let mut s = StdTcp::connect(("127.0.0.1", port)).unwrap();
@@ -41,43 +34,20 @@ fn post(port: u16, path: &str, body: &str) -> String {
     out.split("\r\n\r\n").nth(1).unwrap_or("").to_owned()
 }
 
-fn rss_kib(pid: u32) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
-    status
-        .lines()
-        .find(|l| l.starts_with("VmRSS:"))
-        .unwrap()
-        .split_whitespace()
-        .nth(1)
-        .unwrap()
-        .parse()
-        .unwrap()
-}
-
-/// CPU time (user + system) of a process so far. /proc reports it in USER_HZ ticks, which
-/// Linux fixes at 100 per second for userspace.
-fn cpu_time(pid: &str) -> Duration {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
-    let fields: Vec<&str> = stat.rsplit(')').next().unwrap().split_whitespace().collect();
-    // After the command name: state is field 3, utime 14, stime 15 (1-based, see proc(5)).
-    let ticks: u64 = fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap();
-    Duration::from_millis(ticks * 10)
-}
-
-/// A hermes-local process on a free loopback port (memory backend, warnings only).
-fn gateway(bin: &str) -> (std::process::Child, u16) {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let gw = Command::new(bin)
-        .args(["--port", &port.to_string()])
-        .env_remove("HERMES_BACKEND")
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::null())
-        .spawn()
-        .unwrap();
+/// A hermes-local process listening on a free loopback port (memory backend, warnings only),
+/// killed when dropped.
+fn gateway(bin: &str) -> (Killed, u16) {
+    let port = free_port();
+    let gw = Killed(
+        Command::new(bin)
+            .args(["--port", &port.to_string()])
+            .env_remove("HERMES_BACKEND")
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    wait_listening(port, Duration::from_secs(20), "hermes-local");
     (gw, port)
 }
 
@@ -85,95 +55,65 @@ fn main() {
     let clients = env_num("FANOUT_CLIENTS", 10_000);
     let messages = env_num("FANOUT_MESSAGES", 100);
     let bin = env!("CARGO_BIN_EXE_hermes-local");
-    let (mut gw, port) = gateway(bin);
+    let (gw, port) = gateway(bin);
     // The clients share one thread, as browsers would share one core; a current-thread
     // runtime costs them the least per frame.
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .unwrap();
-    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        while StdTcp::connect(("127.0.0.1", port)).is_err() {
-            std::thread::sleep(Duration::from_millis(50));
+    let token: serde_json::Value =
+        serde_json::from_str(&post(port, "/_hermes/tokens", r#"{"user_id":1,"room_id":"BIG"}"#)).unwrap();
+    let token = token["token"].as_str().unwrap().to_owned();
+    let before = rss_kib(gw.id());
+    let received = Arc::new(AtomicUsize::new(0));
+    rt.block_on(async {
+        let tasks = support::counting_clients(port, &token, clients, &received).await;
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        let after = rss_kib(gw.id());
+        println!(
+            "gateway RSS: {before} KiB before, {after} KiB with {clients} idle connections (Rust clients, opened one at a time): {:.1} KiB per connection",
+            (after.saturating_sub(before)) as f64 / clients as f64
+        );
+        let mut times = Vec::new();
+        let (gw_cpu, own_cpu) = (cpu::process(gw.id()), cpu::own());
+        let started = Instant::now();
+        for i in 0..messages {
+            let target = (i + 1) * clients;
+            let t0 = Instant::now();
+            let body = format!(r#"{{"user_id":1,"room_id":"BIG","data":{{"type":"info","data":{i}}}}}"#);
+            tokio::task::spawn_blocking(move || post(port, "/_hermes/notifications", &body)).await.unwrap();
+            while received.load(Ordering::Relaxed) < target {
+                assert!(t0.elapsed() < Duration::from_secs(30), "message {i} not delivered to all in 30 s");
+                tokio::time::sleep(Duration::from_millis(1)).await;
+            }
+            times.push(t0.elapsed());
         }
-        let token: serde_json::Value =
-            serde_json::from_str(&post(port, "/_hermes/tokens", r#"{"user_id":1,"room_id":"BIG"}"#)).unwrap();
-        let token = token["token"].as_str().unwrap().to_owned();
-        let before = rss_kib(gw.id());
-        let received = Arc::new(AtomicUsize::new(0));
-        rt.block_on(async {
-            let mut tasks = Vec::with_capacity(clients);
-            // A browser reads into buffers sized for its frames; tungstenite's default 128 KiB
-            // read buffer would have the one client thread zeroing 1.3 GB per message.
-            let client_config = WebSocketConfig::default().read_buffer_size(4 * 1024);
-            for _ in 0..clients {
-                let url = format!("ws://127.0.0.1:{port}/development?token={token}");
-                let (ws, _) = tokio_tungstenite::connect_async_with_config(url, Some(client_config), false)
-                    .await
-                    .expect("connect");
-                let received = received.clone();
-                tasks.push(tokio::spawn(async move {
-                    let (_sink, mut stream) = ws.split();
-                    while let Some(Ok(m)) = stream.next().await {
-                        if matches!(m, Message::Text(_)) {
-                            received.fetch_add(1, Ordering::Relaxed);
-                        }
-                    }
-                }));
-            }
-            tokio::time::sleep(Duration::from_secs(1)).await;
-            let after = rss_kib(gw.id());
-            println!(
-                "gateway RSS: {before} KiB before, {after} KiB with {clients} idle connections (Rust clients, opened one at a time): {:.1} KiB per connection",
-                (after.saturating_sub(before)) as f64 / clients as f64
-            );
-            let mut times = Vec::new();
-            let gw_pid = gw.id().to_string();
-            let (gw_cpu, own_cpu) = (cpu_time(&gw_pid), cpu_time("self"));
-            let started = Instant::now();
-            for i in 0..messages {
-                let target = (i + 1) * clients;
-                let t0 = Instant::now();
-                let body = format!(r#"{{"user_id":1,"room_id":"BIG","data":{{"type":"info","data":{i}}}}}"#);
-                tokio::task::spawn_blocking(move || post(port, "/_hermes/notifications", &body)).await.unwrap();
-                while received.load(Ordering::Relaxed) < target {
-                    assert!(t0.elapsed() < Duration::from_secs(30), "message {i} not delivered to all in 30 s");
-                    tokio::time::sleep(Duration::from_millis(1)).await;
-                }
-                times.push(t0.elapsed());
-            }
-            let wall = started.elapsed();
-            let (gw_cpu, own_cpu) = (cpu_time(&gw_pid) - gw_cpu, cpu_time("self") - own_cpu);
-            let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-            let per_post = |d: Duration| d.as_secs_f64() * 1e6 / (messages * clients) as f64;
-            println!(
-                "CPU per delivered frame: gateway {:.1} µs, the {clients} clients {:.1} µs ({:.0}% of {cores} cores for {:.1} s)",
-                per_post(gw_cpu),
-                per_post(own_cpu),
-                (gw_cpu + own_cpu).as_secs_f64() * 100.0 / (cores as f64 * wall.as_secs_f64()),
-                wall.as_secs_f64()
-            );
-            if std::env::var_os("FANOUT_TRACE").is_some() {
-                println!("{:?}", times.iter().map(|t| t.as_millis()).collect::<Vec<_>>());
-            }
-            times.sort();
-            let pct = |p: f64| times[((times.len() as f64 * p).ceil() as usize).clamp(1, times.len()) - 1];
-            println!(
-                "one message to {clients} clients, until the last has it ({messages} messages): p50 {:?}, p99 {:?}, min {:?}",
-                pct(0.5),
-                pct(0.99),
-                times[0]
-            );
-            for t in tasks {
-                t.abort();
-            }
-        });
-    }));
-    let _ = gw.kill();
-    let _ = gw.wait();
-    if let Err(e) = result {
-        std::panic::resume_unwind(e);
-    }
+        let wall = started.elapsed();
+        let (gw_cpu, own_cpu) = (cpu::process(gw.id()) - gw_cpu, cpu::own() - own_cpu);
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let per_post = |d: Duration| d.as_secs_f64() * 1e6 / (messages * clients) as f64;
+        println!(
+            "CPU per delivered frame: gateway {:.1} µs, the {clients} clients {:.1} µs ({:.0}% of {cores} cores for {:.1} s)",
+            per_post(gw_cpu),
+            per_post(own_cpu),
+            (gw_cpu + own_cpu).as_secs_f64() * 100.0 / (cores as f64 * wall.as_secs_f64()),
+            wall.as_secs_f64()
+        );
+        if std::env::var_os("FANOUT_TRACE").is_some() {
+            println!("{:?}", times.iter().map(|t| t.as_millis()).collect::<Vec<_>>());
+        }
+        println!(
+            "one message to {clients} clients, until the last has it ({messages} messages): p50 {:?}, p99 {:?}, min {:?}",
+            percentile(&times, 0.5),
+            percentile(&times, 0.99),
+            times.iter().min().unwrap()
+        );
+        for t in tasks {
+            t.abort();
+        }
+    });
+    drop(gw);
     python_clients(bin, clients);
 }
 
@@ -183,10 +123,7 @@ fn python_clients(bin: &str, clients: usize) {
         println!("(FANOUT_PYTHON unset: no second client implementation; script/bench-fanout sets it)");
         return;
     };
-    let (mut gw, port) = gateway(bin);
-    while StdTcp::connect(("127.0.0.1", port)).is_err() {
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    let (gw, port) = gateway(bin);
     let token: serde_json::Value =
         serde_json::from_str(&post(port, "/_hermes/tokens", r#"{"user_id":2,"room_id":"PY"}"#)).unwrap();
     let url = format!(
@@ -195,14 +132,16 @@ fn python_clients(bin: &str, clients: usize) {
     );
     let before = rss_kib(gw.id());
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../bench/ws_clients.py");
-    let mut py = Command::new(python)
-        .args([script, &url, &clients.to_string()])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut py = Killed(
+        Command::new(python)
+            .args([script, &url, &clients.to_string()])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
     let mut line = String::new();
-    let mut out = std::io::BufReader::new(py.stdout.take().unwrap());
+    let mut out = std::io::BufReader::new(py.0.stdout.take().unwrap());
     std::io::BufRead::read_line(&mut out, &mut line).unwrap();
     std::thread::sleep(Duration::from_secs(1));
     let after = rss_kib(gw.id());
@@ -215,9 +154,5 @@ fn python_clients(bin: &str, clients: usize) {
     } else {
         println!("python clients did not all connect: {line:?}");
     }
-    drop(py.stdin.take());
-    let _ = py.kill();
-    let _ = py.wait();
-    let _ = gw.kill();
-    let _ = gw.wait();
+    drop(py.0.stdin.take());
 }

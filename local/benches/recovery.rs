@@ -10,21 +10,12 @@ use std::time::{Duration, Instant};
 use futures::{SinkExt, StreamExt};
 use hermes_core::{Config, Notification, UserId};
 use hermes_local::{start, Options};
+use hermes_testkit::cpu;
 use serde_json::{json, Value};
 use tokio_tungstenite::tungstenite::Message;
 
 const ROUNDS: usize = 30;
 const MISSED: usize = 100;
-
-/// CPU time of this process so far (user + system): the gateway, the SDK client and the
-/// WebSocket clients all run in it.
-fn cpu() -> Duration {
-    // SAFETY: a zeroed rusage is a valid out-parameter for getrusage(RUSAGE_SELF).
-    let mut u: libc::rusage = unsafe { std::mem::zeroed() };
-    unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut u) };
-    let us = |t: libc::timeval| t.tv_sec as u64 * 1_000_000 + t.tv_usec as u64;
-    Duration::from_micros(us(u.ru_utime) + us(u.ru_stime))
-}
 
 async fn text(
     ws: &mut tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>,
@@ -94,7 +85,8 @@ async fn main() {
         }
         // The page was away for all of them; it comes back and asks.
         let (mut ws, _) = tokio_tungstenite::connect_async(&url).await.unwrap();
-        let (c0, t0) = (cpu(), Instant::now());
+        // This process's CPU: the gateway, the SDK client and the WebSocket clients all run in it.
+        let (c0, t0) = (cpu::own(), Instant::now());
         ws.send(Message::Text(
             json!({"action": "recover", "since": seq, "epoch": epoch})
                 .to_string()
@@ -113,7 +105,7 @@ async fn main() {
             frames += 1;
         }
         walls.push(t0.elapsed());
-        cpus.push(cpu() - c0);
+        cpus.push(cpu::own() - c0);
         assert_eq!(frames, MISSED);
         ws.close(None).await.ok();
     }

@@ -7,8 +7,7 @@
 //! until the last client has each message. Loopback only, bounded, stops by itself.
 //!   SEED_BENCH_CLIENTS (1000), SEED_BENCH_MESSAGES (20), SEED_QUIET=1 (no console.log per post)
 
-use std::collections::VecDeque;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -17,45 +16,15 @@ use axum::extract::{Path, State};
 use axum::http::HeaderMap;
 use axum::routing::{get, post};
 use axum::Router;
-use futures::StreamExt;
 use hermes_core::{Backends, Config, Minter, UserId};
+use hermes_testkit::{cpu, env_num, free_port, percentile, wait_listening, Killed};
 use serde_json::{json, Value};
 use tokio::sync::{mpsc, Mutex};
-use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
-use tokio_tungstenite::tungstenite::Message;
+
+mod support;
 
 const SECRET: &str = "seed-side-by-side-benchmark-secret-0123456789";
 const PASSCODE: &str = "seed-bench";
-
-fn env_num(name: &str, default: usize) -> usize {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-/// User + system CPU of a process so far (USER_HZ ticks, 100 a second on Linux).
-fn cpu(pid: u32) -> Duration {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
-    let f: Vec<&str> = stat.rsplit(')').next().unwrap().split_whitespace().collect();
-    Duration::from_millis((f[11].parse::<u64>().unwrap() + f[12].parse::<u64>().unwrap()) * 10)
-}
-
-struct Killed(Child);
-impl Drop for Killed {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 /// A Lambda Runtime API for one function: events in, responses out.
 #[derive(Clone)]
@@ -150,7 +119,7 @@ async fn run_sender(
         .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "512")
         .stdout(Stdio::null());
     let child = Killed(cmd.spawn().unwrap_or_else(|e| panic!("{name}: {e}")));
-    let pid = child.0.id();
+    let pid = child.id();
     let mut send_one = async |i: usize| -> Duration {
         let before = received.load(Ordering::SeqCst);
         let body = json!({"user_id": 1, "room_id": room, "data": {"type": "info", "data": i}}).to_string();
@@ -178,12 +147,12 @@ async fn run_sender(
     for i in 0..3 {
         send_one(i).await;
     }
-    let (cpu0, gw0) = (cpu(pid), cpu(gw_pid));
+    let (cpu0, gw0) = (cpu::process(pid), cpu::process(gw_pid));
     let mut times = Vec::new();
     for i in 0..messages {
         times.push(send_one(100 + i).await);
     }
-    let (spent, gw_spent) = (cpu(pid) - cpu0, cpu(gw_pid) - gw0);
+    let (spent, gw_spent) = (cpu::process(pid) - cpu0, cpu::process(gw_pid) - gw0);
     drop(child);
     let posts = (messages * clients) as f64;
     (
@@ -193,12 +162,6 @@ async fn run_sender(
         },
         gw_spent,
     )
-}
-
-fn pct(times: &[Duration], p: f64) -> Duration {
-    let mut t = times.to_vec();
-    t.sort();
-    t[((t.len() as f64 * p).ceil() as usize).clamp(1, t.len()) - 1]
 }
 
 fn main() {
@@ -241,10 +204,8 @@ fn main() {
     let endpoint = format!("http://127.0.0.1:{port}");
     let received = Arc::new(AtomicUsize::new(0));
     let room = format!("SEED-{}", std::process::id());
+    wait_listening(port, Duration::from_secs(20), "hermes-local");
     rt.block_on(async {
-        while tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_err() {
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
         let cfg = Config::from_lookup(|k| aws_env.iter().find(|(n, _)| *n == k).map(|(_, v)| v.clone())).unwrap();
         let backends = Backends::from_config(&cfg).await.unwrap();
         let token = Minter::new(&cfg, backends.tokens.clone())
@@ -252,28 +213,14 @@ fn main() {
             .generate_token(&UserId::Int(1), &room)
             .await
             .unwrap();
-        let mut tasks = VecDeque::new();
-        let conf = WebSocketConfig::default().read_buffer_size(4 * 1024);
-        for _ in 0..clients {
-            let url = format!("ws://127.0.0.1:{port}/development?token={token}");
-            let (ws, _) = tokio_tungstenite::connect_async_with_config(url, Some(conf), false).await.expect("connect");
-            let received = received.clone();
-            tasks.push_back(tokio::spawn(async move {
-                let (_sink, mut stream) = ws.split();
-                while let Some(Ok(m)) = stream.next().await {
-                    if matches!(m, Message::Text(_)) {
-                        received.fetch_add(1, Ordering::SeqCst);
-                    }
-                }
-            }));
-        }
+        let tasks = support::counting_clients(port, &token, clients, &received).await;
         println!("{clients} clients connected to hermes-local (DynamoDB on moto); {messages} messages per sender, 3 to warm up");
 
         let mut ours = Command::new(&send_bin);
         ours.envs(aws_env.iter().map(|(k, v)| (*k, v.as_str())))
             .env("HERMES_WEBSOCKET_ENDPOINT", format!("{endpoint}/development"))
             .env("AWS_LAMBDA_LOG_LEVEL", "warn");
-        let (rust, gw_rust) = run_sender("rust", ours, &room, clients, messages, &received, gw.0.id()).await;
+        let (rust, gw_rust) = run_sender("rust", ours, &room, clients, messages, &received, gw.id()).await;
 
         let mut seed = Command::new("node");
         seed.arg("runtime.js")
@@ -285,15 +232,15 @@ fn main() {
             .env("TABLE_NAME", "hermesConnections")
             .env("ENDPOINT", &endpoint)
             .env("STAGE", "development");
-        let (node, gw_node) = run_sender("seed", seed, &room, clients, messages, &received, gw.0.id()).await;
+        let (node, gw_node) = run_sender("seed", seed, &room, clients, messages, &received, gw.id()).await;
 
         let posts = (messages * clients) as f64;
         for (name, f, g) in [("ours (Rust, lean post)", &rust, gw_rust), ("seed (Node, aws-sdk v2)", &node, gw_node)] {
             println!(
                 "{name:26} sender CPU {:7.1} µs per post; until the last client has it: p50 {:?}, p99 {:?}; gateway CPU {:.1} µs per post",
                 f.cpu_per_post,
-                pct(&f.times, 0.5),
-                pct(&f.times, 0.99),
+                percentile(&f.times, 0.5),
+                percentile(&f.times, 0.99),
                 g.as_secs_f64() * 1e6 / posts
             );
         }

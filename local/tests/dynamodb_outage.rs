@@ -83,7 +83,7 @@ impl Proxy {
 #[tokio::test]
 #[ignore = "needs the moto server: run under script/with-moto with --include-ignored"]
 async fn dynamodb_unreachable_mid_stream_loses_nothing_and_delivers_once() {
-    let endpoint = common::aws::endpoint();
+    let endpoint = hermes_core::testing::moto_endpoint();
     let proxy = Proxy::start(&endpoint).await;
     let direct = hermes_core::aws::sdk_config(&common::aws::config(&endpoint, "")).await;
     let sqs = hermes_core::aws::sqs(&direct);

@@ -14,7 +14,7 @@ use serde_json::json;
 #[tokio::test]
 #[ignore = "needs the moto server: run under script/with-moto with --include-ignored"]
 async fn polls_sqs_into_the_send_handler_and_deletes_what_it_delivered() {
-    let endpoint = common::aws::endpoint();
+    let endpoint = hermes_core::testing::moto_endpoint();
     let sqs = hermes_core::aws::sqs(&hermes_core::aws::sdk_config(&common::aws::config(&endpoint, "")).await);
     let (queue, suffix) = common::aws::fresh_queue(&sqs, "local", 1).await;
     let cfg = common::aws::config(&endpoint, &queue);

@@ -15,12 +15,12 @@ module Hermes
       response.headers["Cache-Control"] = "no-store"
       return render(json: { error: "cross-origin request refused" }, status: :forbidden) unless same_origin?
 
-      who = Hermes::ViewHelper.identify(self)
+      who = Hermes::PageIdentity.current(self)
       return render(json: { error: "not signed in" }, status: :unauthorized) if who.nil?
 
-      render json: { token: Hermes.generate_token(user_id: who[0], company_code: who[1]) }
+      render json: { token: who.token }
     rescue Hermes::StoreError, Hermes::LocalBackendError => e
-      Hermes::ViewHelper.log_unavailable(e)
+      Hermes::Log.unavailable(e)
       render json: { error: "live notifications are unavailable right now" }, status: :service_unavailable
     end
 

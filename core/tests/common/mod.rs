@@ -26,7 +26,6 @@ pub fn config(extra: &[(&str, &str)]) -> Config {
     Config::from_lookup(|k| pairs.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone())).unwrap()
 }
 
-/// Unique ids per test run, so tests sharing the emulator's tables never see each other's rows.
 /// A connection row, as the connect handler writes it.
 pub async fn join(store: &dyn hermes_core::store::ConnectionStore, id: &str, room: &str, user: &str) {
     let now = hermes_core::token::now_secs();
@@ -41,15 +40,9 @@ pub async fn join(store: &dyn hermes_core::store::ConnectionStore, id: &str, roo
     store.put(&row).await.unwrap();
 }
 
-pub fn unique(prefix: &str) -> String {
-    use std::sync::atomic::{AtomicU64, Ordering};
-    static N: AtomicU64 = AtomicU64::new(0);
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_nanos();
-    format!("{prefix}-{nanos:x}-{}", N.fetch_add(1, Ordering::Relaxed))
-}
+/// Unique ids per test run, so tests sharing the emulator's tables never see each other's rows.
+#[allow(unused_imports)] // as `dead_code` above: not every test binary uses it
+pub use hermes_testkit::unique;
 
 pub mod fake_api_gateway {
     //! A loopback management API that answers like API Gateway: 200 per post, 410 for ids it

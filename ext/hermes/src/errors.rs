@@ -2,9 +2,10 @@
 //! and looked up here, so their hierarchy and docs live in one place.
 
 use hermes_core::frame::PayloadTooLarge;
+use hermes_core::ids::IdError;
 use hermes_core::queue::QueueError;
 use hermes_core::store::StoreError;
-use hermes_core::{ConfigError, MintError};
+use hermes_core::{ConfigError, MintError, RevokeError};
 use magnus::value::Lazy;
 use magnus::{prelude::*, Error, ExceptionClass, RModule, Ruby};
 
@@ -39,24 +40,26 @@ pub fn store(ruby: &Ruby, e: StoreError) -> Error {
     Error::new(ruby.get_inner(&STORE), line(e.to_string()))
 }
 
-/// The token was revoked, but the disconnect could not be queued.
-pub fn queue_after_revoke(ruby: &Ruby, e: QueueError) -> Error {
-    Error::new(
-        ruby.get_inner(&QUEUE),
-        line(format!(
-            "the token was revoked, but closing the user's open sockets could not be queued: {e}"
-        )),
-    )
+/// A QueueError whose message says the token stays revoked when only the disconnect failed.
+pub fn revoke(ruby: &Ruby, e: RevokeError) -> Error {
+    match e {
+        RevokeError::Revoke(e) => mint(ruby, e),
+        e @ RevokeError::Disconnect(_) => Error::new(ruby.get_inner(&QUEUE), line(e.to_string())),
+    }
 }
 
 pub fn mint(ruby: &Ruby, e: MintError) -> Error {
     let class = match &e {
         MintError::Config(_) => ruby.get_inner(&CONFIGURATION),
         MintError::Store(_) => ruby.get_inner(&STORE),
-        MintError::Jwt(_) => ruby.get_inner(&TOKEN),
-        MintError::Invalid(_) => ruby.exception_arg_error(),
+        MintError::Jwt(_) | MintError::Hash(_) => ruby.get_inner(&TOKEN),
+        MintError::Id(_) => ruby.exception_arg_error(),
     };
     Error::new(class, line(e.to_string()))
+}
+
+pub fn id(ruby: &Ruby, e: IdError) -> Error {
+    Error::new(ruby.exception_arg_error(), e.to_string())
 }
 
 pub fn queue(ruby: &Ruby, e: QueueError) -> Error {

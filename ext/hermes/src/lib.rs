@@ -1,13 +1,18 @@
-//! The gem's native surface: one class, `Hermes::Native::Client`, over hermes-core, and the
-//! names of the settings core reads. The documented API lives in Ruby (lib/hermes.rb); this
-//! only converts arguments and errors.
+//! The gem's native surface over hermes-core: `Hermes::Native::Client` (what the Ruby API
+//! calls), `Hermes::Native::MemoryBackend` (its test surface on the memory backend), the id
+//! conversions the local backend shares with the client, and the names and limits core
+//! defines. The documented API lives in Ruby (lib/hermes.rb); this only converts arguments and
+//! errors.
 
+mod args;
 mod client;
 mod errors;
+mod memory;
 mod nogvl;
 
+use hermes_core::ids::{MAX_ID_BYTES, MAX_TOKEN_CHARS};
 use hermes_core::names::{self, env};
-use magnus::{prelude::*, Error, RModule, Ruby};
+use magnus::{function, prelude::*, Error, RModule, Ruby};
 
 #[magnus::init(name = "hermes_native")]
 fn init(ruby: &Ruby) -> Result<(), Error> {
@@ -21,5 +26,11 @@ fn init(ruby: &Ruby) -> Result<(), Error> {
     secrets.freeze();
     native.const_set("SECRET_SETTINGS", secrets)?;
     native.const_set("DEFAULT_LOCAL_URL", names::DEFAULT_LOCAL_URL)?;
-    client::init(ruby)
+    // lib/hermes/ids.rb publishes core's limits instead of restating them.
+    native.const_set("MAX_ID_BYTES", MAX_ID_BYTES)?;
+    native.const_set("MAX_TOKEN_CHARS", MAX_TOKEN_CHARS)?;
+    native.define_module_function("user_id", function!(args::rb_user_id, 2))?;
+    native.define_module_function("room_id", function!(args::rb_room_id, 2))?;
+    client::init(ruby)?;
+    memory::init(ruby, native)
 }

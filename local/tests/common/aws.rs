@@ -4,14 +4,6 @@
 
 use hermes_core::Config;
 
-/// The emulator's endpoint, from HERMES_TEST_AWS_ENDPOINT; a test that needs it fails without.
-pub fn endpoint() -> String {
-    match std::env::var("HERMES_TEST_AWS_ENDPOINT") {
-        Ok(v) if !v.is_empty() => v,
-        _ => panic!("HERMES_TEST_AWS_ENDPOINT is not set: run under script/with-moto"),
-    }
-}
-
 /// An aws-backend configuration: DynamoDB and SQS at `aws`, the queue at `queue_url`.
 pub fn config(aws: &str, queue_url: &str) -> Config {
     let pairs = [

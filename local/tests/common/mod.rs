@@ -134,13 +134,7 @@ pub async fn management_client(gw: &Gateway) -> Arc<dyn Pusher> {
 
 /// The process's resident memory (VmRSS), in bytes.
 pub fn rss_bytes() -> usize {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap();
-    let kb: usize = status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .expect("VmRSS in /proc/self/status");
-    kb * 1024
+    hermes_testkit::rss_kib(std::process::id()) as usize * 1024
 }
 
 /// One frame as a client writes it (`masked`, as RFC 6455 requires of clients) or does not.

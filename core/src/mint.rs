@@ -184,8 +184,8 @@ mod tests {
     use async_trait::async_trait;
 
     use super::*;
-    use crate::frame::{Notification, Record};
-    use crate::queue::{MemoryQueue, Received};
+    use crate::frame::Record;
+    use crate::queue::{MemoryQueue, Outgoing, Received};
     use crate::store::MemoryTokenStore;
 
     fn minter(tokens: Arc<MemoryTokenStore>) -> Minter {
@@ -204,10 +204,7 @@ mod tests {
 
     #[async_trait]
     impl Queue for Refusing {
-        async fn send(&self, _: &Notification) -> Result<String, QueueError> {
-            Err(refused())
-        }
-        async fn send_batch(&self, _: &[Notification]) -> Result<Vec<String>, QueueError> {
+        async fn send_many(&self, _: &[Outgoing]) -> Result<Vec<String>, QueueError> {
             Err(refused())
         }
         async fn send_control(&self, _: &Control) -> Result<String, QueueError> {

@@ -21,6 +21,10 @@ pub(crate) fn router(app: Arc<App>) -> Router {
         .route("/_hermes/disconnect", post(dev::disconnect))
         .route("/_hermes/presence", post(dev::presence))
         .route("/_hermes/position", post(dev::position))
+        .route("/_hermes/streams/token", post(dev::streams::token))
+        .route("/_hermes/streams/presence", post(dev::streams::presence))
+        .route("/_hermes/broadcasts", post(dev::streams::broadcast))
+        .route("/_hermes/broadcasts/batch", post(dev::streams::broadcast_batch))
         // The API Gateway surface: the WebSocket endpoint and the management API.
         .route("/{stage}", get(upgrade::upgrade))
         .route("/{stage}/@connections/{id}", any(management::manage))

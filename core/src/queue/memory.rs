@@ -6,8 +6,8 @@ use std::time::{Duration, Instant};
 use async_trait::async_trait;
 use tokio::sync::Notify;
 
-use super::{check_all, Queue, QueueError, Received};
-use crate::frame::{Control, Notification};
+use super::{Outgoing, Queue, QueueError, Received};
+use crate::frame::Control;
 
 /// An SQS-like queue in memory: received messages stay in flight until deleted, and come
 /// back after the visibility timeout if they are not.
@@ -123,14 +123,8 @@ fn random_u64() -> u64 {
 
 #[async_trait]
 impl Queue for MemoryQueue {
-    async fn send(&self, n: &Notification) -> Result<String, QueueError> {
-        n.check_size()?;
-        Ok(self.push(n.to_body()))
-    }
-
-    async fn send_batch(&self, ns: &[Notification]) -> Result<Vec<String>, QueueError> {
-        check_all(ns)?;
-        Ok(ns.iter().map(|n| self.push(n.to_body())).collect())
+    async fn send_many(&self, records: &[Outgoing]) -> Result<Vec<String>, QueueError> {
+        Ok(records.iter().map(|r| self.push(r.body.clone())).collect())
     }
 
     async fn send_body(&self, body: &str, _group: &str, delay: Duration) -> Result<String, QueueError> {
@@ -185,6 +179,7 @@ impl Queue for MemoryQueue {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::frame::Notification;
     use serde_json::json;
 
     #[tokio::test]

@@ -5,7 +5,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
 
-use crate::frame::{Control, Notification, PayloadTooLarge};
+use crate::frame::{Broadcast, Control, Notification, PayloadTooLarge};
 
 pub mod memory;
 pub mod sqs;
@@ -59,7 +59,7 @@ pub enum QueueError {
     #[error(transparent)]
     TooLarge(#[from] PayloadTooLarge),
     /// An entry of a batch is too large; nothing of the batch was sent.
-    #[error("notification #{index}: {error}")]
+    #[error("entry #{index}: {error}")]
     TooLargeAt { index: usize, error: PayloadTooLarge },
     #[error("SQS {op} on queue {queue} failed: {message}")]
     Backend {
@@ -68,7 +68,7 @@ pub enum QueueError {
         message: String,
     },
     /// Some entries of a batch were queued, some were not: the caller learns which.
-    #[error("{} of {} notifications were not queued: {}", failed.len(), failed.len() + sent.len(), failed.iter().map(|(i, m)| format!("#{i}: {m}")).collect::<Vec<_>>().join("; "))]
+    #[error("{} of {} entries were not queued: {}", failed.len(), failed.len() + sent.len(), failed.iter().map(|(i, m)| format!("#{i}: {m}")).collect::<Vec<_>>().join("; "))]
     Partial {
         /// (index in the batch, message id)
         sent: Vec<(usize, String)>,
@@ -77,12 +77,51 @@ pub enum QueueError {
     },
 }
 
+/// A record to queue: its body, and its group (a FIFO queue orders a group's records: a room's,
+/// or a stream's).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Outgoing {
+    pub body: String,
+    pub group: String,
+}
+
 #[async_trait]
 pub trait Queue: Send + Sync {
     /// Queues one notification and returns its message id.
-    async fn send(&self, n: &Notification) -> Result<String, QueueError>;
-    /// Queues many, in order; returns one message id per notification.
-    async fn send_batch(&self, ns: &[Notification]) -> Result<Vec<String>, QueueError>;
+    async fn send(&self, n: &Notification) -> Result<String, QueueError> {
+        n.check_size()?;
+        self.send_body(&n.to_body(), &n.room_id, Duration::ZERO).await
+    }
+    /// Queues many records, in order (SQS: batches of 10); returns one message id each, or
+    /// which were queued and which were not.
+    async fn send_many(&self, records: &[Outgoing]) -> Result<Vec<String>, QueueError>;
+    /// Queues many notifications, in order; none if one is too large.
+    async fn send_batch(&self, ns: &[Notification]) -> Result<Vec<String>, QueueError> {
+        check_all(ns)?;
+        let records: Vec<Outgoing> = ns
+            .iter()
+            .map(|n| Outgoing {
+                body: n.to_body(),
+                group: n.room_id.clone(),
+            })
+            .collect();
+        self.send_many(&records).await
+    }
+    /// Queues broadcasts to streams, in order; none if one is too large.
+    async fn send_broadcasts(&self, bs: &[Broadcast]) -> Result<Vec<String>, QueueError> {
+        for (index, b) in bs.iter().enumerate() {
+            b.check_size()
+                .map_err(|error| QueueError::TooLargeAt { index, error })?;
+        }
+        let records: Vec<Outgoing> = bs
+            .iter()
+            .map(|b| Outgoing {
+                body: b.to_body(),
+                group: b.stream.clone(),
+            })
+            .collect();
+        self.send_many(&records).await
+    }
     /// Queues a control record (a disconnect) and returns its message id. On a FIFO queue it
     /// shares the room's message group, so it is ordered with the room's notifications.
     async fn send_control(&self, c: &Control) -> Result<String, QueueError>;

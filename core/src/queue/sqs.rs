@@ -8,8 +8,8 @@ use aws_sdk_sqs::types::{DeleteMessageBatchRequestEntry, SendMessageBatchRequest
 use aws_sdk_sqs::Client;
 use sha2::{Digest, Sha256};
 
-use super::{check_all, Queue, QueueError, Received};
-use crate::frame::{Control, Notification};
+use super::{Outgoing, Queue, QueueError, Received};
+use crate::frame::Control;
 
 /// SendMessageBatch takes at most 10 entries and 256 KiB in all (the classic limit; newer
 /// queues accept more, older ones do not).
@@ -98,37 +98,30 @@ impl SqsQueue {
 
 #[async_trait]
 impl Queue for SqsQueue {
-    async fn send(&self, n: &Notification) -> Result<String, QueueError> {
-        n.check_size()?;
-        self.send_one(&n.to_body(), &n.room_id, Duration::ZERO).await
-    }
-
     async fn send_control(&self, c: &Control) -> Result<String, QueueError> {
         self.send_one(&c.to_body(), c.room_id(), Duration::ZERO).await
     }
 
-    async fn send_batch(&self, ns: &[Notification]) -> Result<Vec<String>, QueueError> {
-        check_all(ns)?;
-        let bodies: Vec<String> = ns.iter().map(|n| n.to_body()).collect();
-        let mut sent: Vec<(usize, String)> = Vec::with_capacity(ns.len());
+    async fn send_many(&self, records: &[Outgoing]) -> Result<Vec<String>, QueueError> {
+        let mut sent: Vec<(usize, String)> = Vec::with_capacity(records.len());
         let mut failed: Vec<(usize, String)> = Vec::new();
         let mut start = 0;
-        while start < ns.len() {
+        while start < records.len() {
             let mut end = start;
             let mut bytes = 0;
-            while end < ns.len()
+            while end < records.len()
                 && end - start < BATCH_ENTRIES
-                && (end == start || bytes + bodies[end].len() <= BATCH_BYTES)
+                && (end == start || bytes + records[end].body.len() <= BATCH_BYTES)
             {
-                bytes += bodies[end].len();
+                bytes += records[end].body.len();
                 end += 1;
             }
             let mut req = self.client.send_message_batch().queue_url(&self.url);
-            for i in start..end {
-                let (group, dedup) = self.fifo_ids(&ns[i].room_id);
+            for (i, r) in records.iter().enumerate().take(end).skip(start) {
+                let (group, dedup) = self.fifo_ids(&r.group);
                 let entry = SendMessageBatchRequestEntry::builder()
                     .id(i.to_string())
-                    .message_body(&bodies[i])
+                    .message_body(&r.body)
                     .set_message_group_id(group)
                     .set_message_deduplication_id(dedup)
                     .build()

@@ -11,7 +11,7 @@ use crate::errors;
 
 /// The class of `v` for a message: its name from Ruby's C API (no Ruby method runs, so an
 /// object whose `class` or `inspect` is overridden, or a BasicObject, is named all the same).
-fn class_name(v: Value) -> String {
+pub fn class_name(v: Value) -> String {
     // SAFETY: the name is copied out before Ruby runs again.
     unsafe { v.classname() }.into_owned()
 }

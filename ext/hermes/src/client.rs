@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 
 use hermes_core::frame::Control;
 use hermes_core::queue::Queue;
-use hermes_core::store::{ConnectionStore, HistoryStore};
+use hermes_core::store::{ConnectionStore, HistoryStore, SubscriptionStore};
 use hermes_core::{Backend, Backends, Config, MemoryBackends, Minter, Notification};
 use magnus::{function, method, prelude::*, Error, RArray, RHash, RModule, RString, Ruby, Value};
 
@@ -18,8 +18,10 @@ use crate::nogvl::nogvl;
 pub struct State {
     pid: u32,
     pub runtime: tokio::runtime::Runtime,
-    minter: Minter,
+    pub minter: Minter,
     queue: Option<Arc<dyn Queue>>,
+    /// A stream's presence reads its subscriptions (a Query on the stream's key).
+    pub subscriptions: Arc<dyn SubscriptionStore>,
     /// Presence reads the room index of the connections table (a Query, never a Scan).
     connections: Arc<dyn ConnectionStore>,
     /// The connect tag reads a room's position (its counter) here.
@@ -63,6 +65,7 @@ impl State {
             runtime,
             minter,
             queue: b.queue,
+            subscriptions: b.subscriptions,
             connections: b.connections,
             history: b.history,
             memory,
@@ -128,7 +131,7 @@ impl Client {
         &self.shared
     }
 
-    fn state(&self, ruby: &Ruby) -> Result<Arc<State>, Error> {
+    pub fn state(&self, ruby: &Ruby) -> Result<Arc<State>, Error> {
         self.shared.state(ruby)
     }
 
@@ -191,7 +194,7 @@ impl Client {
             .map_err(|e| errors::store(ruby, e))
     }
 
-    fn queue(ruby: &Ruby, s: &State) -> Result<Arc<dyn Queue>, Error> {
+    pub fn queue(ruby: &Ruby, s: &State) -> Result<Arc<dyn Queue>, Error> {
         s.queue
             .clone()
             .ok_or_else(|| errors::config(ruby, hermes_core::ConfigError::Missing("HERMES_QUEUE_URL")))

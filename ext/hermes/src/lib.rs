@@ -1,7 +1,7 @@
 //! The gem's native surface over hermes-core: `Hermes::Native::Client` (what the Ruby API
-//! calls), `Hermes::Native::MemoryBackend` (its test surface on the memory backend), the id
-//! conversions the local backend shares with the client, and the names and limits core
-//! defines. The documented API lives in Ruby (lib/hermes.rb); this only converts arguments and
+//! calls; its streams in streams.rs), `Hermes::Native::MemoryBackend` (its test surface on the
+//! memory backend), the id conversions and stream-name signing the local backend shares with
+//! the client, and the names and limits core defines. The documented API lives in Ruby (lib/hermes.rb); this only converts arguments and
 //! errors.
 
 mod args;
@@ -9,6 +9,7 @@ mod client;
 mod errors;
 mod memory;
 mod nogvl;
+mod streams;
 
 use hermes_core::ids::{MAX_ID_BYTES, MAX_TOKEN_CHARS};
 use hermes_core::names::{self, env};
@@ -32,5 +33,6 @@ fn init(ruby: &Ruby) -> Result<(), Error> {
     native.define_module_function("user_id", function!(args::rb_user_id, 2))?;
     native.define_module_function("room_id", function!(args::rb_room_id, 2))?;
     client::init(ruby)?;
+    streams::init(ruby, native)?;
     memory::init(ruby, native)
 }

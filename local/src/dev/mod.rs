@@ -5,10 +5,11 @@
 //! closes the user's sockets in the room), `POST /_hermes/notifications[/batch]` enqueues,
 //! `POST /_hermes/disconnect` closes a user's sockets in a room, `POST /_hermes/presence` lists
 //! a room's users, `POST /_hermes/position` tells where a room's history stands (`{"seq",
-//! "epoch"}`, epoch `null` for a room without messages yet). Bodies are JSON; errors are `{"error": "..."}`. `guard.rs` decides who may
-//! call them.
+//! "epoch"}`, epoch `null` for a room without messages yet); `streams.rs` has the streams'.
+//! Bodies are JSON; errors are `{"error": "..."}`. `guard.rs` decides who may call them.
 
 mod guard;
+pub(crate) mod streams;
 
 use std::sync::Arc;
 
@@ -34,11 +35,11 @@ pub(crate) struct TokenRequest {
     room_id: String,
 }
 
-fn minter(app: &App) -> &Minter {
+pub(crate) fn minter(app: &App) -> &Minter {
     app.minter.as_ref().expect("the memory backend has a minter")
 }
 
-fn queue(app: &App) -> &Arc<dyn Queue> {
+pub(crate) fn queue(app: &App) -> &Arc<dyn Queue> {
     app.queue.as_ref().expect("the memory backend has a queue")
 }
 
@@ -137,7 +138,7 @@ pub(crate) async fn enqueue_batch(State(app): State<Arc<App>>, Dev(ns): Dev<Vec<
     }
 }
 
-fn queue_error(e: QueueError) -> Response {
+pub(crate) fn queue_error(e: QueueError) -> Response {
     let status = match e {
         QueueError::TooLarge(_) | QueueError::TooLargeAt { .. } => StatusCode::PAYLOAD_TOO_LARGE,
         _ => StatusCode::INTERNAL_SERVER_ERROR,

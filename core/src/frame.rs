@@ -34,7 +34,7 @@ pub struct Notification {
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
-#[error("notification is {bytes} bytes as a WebSocket frame; API Gateway's limit is {limit} bytes")]
+#[error("the message is {bytes} bytes as a WebSocket frame; API Gateway's limit is {limit} bytes")]
 pub struct PayloadTooLarge {
     pub bytes: usize,
     pub limit: usize,

@@ -1,4 +1,4 @@
-//! One `Config` for the gem, the Lambdas and the local gateway, read from the SPEC §2 names.
+//! One `Config` for the gem, the Lambdas and the local gateway, read from the names in `names::env`.
 //!
 //! Every value is checked once, when the `Config` is built, into a type that cannot hold a bad
 //! one (`BcryptCost`, `TokenTtl`, `Backend`, a secret of at least 32 bytes); the fields are

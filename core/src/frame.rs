@@ -1,7 +1,7 @@
 //! What travels: the SQS body (`{"user_id", "room_id", "data"}`) and the frame a browser
 //! receives (`{"user_id": "<sender>", "data": ...}`, plus an `id` for de-duplication and the
 //! room's `seq`/`epoch` for recovery). Everything else, both ways, is a control message: a
-//! top-level `"hermes"` key names its kind, and it never has a `data` key (SPEC §7).
+//! top-level `"hermes"` key names its kind, and it never has a `data` key (docs/protocol.md).
 //! `data` is carried as raw JSON text from the producer to the browser: the bytes Ruby's
 //! JSON.generate wrote are the bytes the page parses (key order, float spelling and all), and
 //! the send handler never re-encodes it.

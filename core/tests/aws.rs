@@ -480,7 +480,7 @@ async fn history_counter_is_one_atomic_add_with_a_fixed_epoch() {
     seqs.sort();
     assert_eq!(seqs, (1..=20).collect::<Vec<_>>());
 
-    // The raw counter item: the SPEC's table, seq = 0.
+    // The raw counter item: the history table's, seq = 0 (docs/protocol.md).
     use aws_sdk_dynamodb::types::AttributeValue::{N, S};
     let raw = ddb
         .get_item()
@@ -565,7 +565,7 @@ async fn history_items_claims_and_markers_round_trip() {
     assert_eq!(h.claimed(&room, "m-2").await.unwrap(), None);
     assert_eq!(h.claimed(&unique("room"), "m-1").await.unwrap(), None);
 
-    // The item as stored: the SPEC's attributes and types; the claim lives below seq 0.
+    // The item as stored: the attributes and types docs/protocol.md names; the claim lives below seq 0.
     use aws_sdk_dynamodb::types::AttributeValue::{N, S};
     let raw = ddb
         .get_item()

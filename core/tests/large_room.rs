@@ -30,7 +30,7 @@ use hermes_core::queue::{handled, sqs_event, Queue, SqsQueue};
 use hermes_core::store::DynamoConnectionStore;
 use hermes_core::testing::moto_endpoint;
 use hermes_core::Notification;
-use serde_json::json;
+use serde_json::{json, Value};
 
 /// The size; `HERMES_LARGE_ROOM` sets another.
 fn room_size() -> usize {
@@ -118,6 +118,33 @@ async fn fill(ddb: &aws_sdk_dynamodb::Client, table: &str, room: &str, n: usize)
     ids
 }
 
+/// The log lines, as JSON: the engine says there how many posts a deadline left in flight.
+#[derive(Clone, Default)]
+struct Log(Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for Log {
+    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(b);
+        Ok(b.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Log {
+    /// Posts still in flight when a deadline's hard stop came: they may have been delivered,
+    /// and their continuation posts them again (at least once; the browser drops the copy).
+    fn abandoned_in_flight(&self) -> usize {
+        let text = String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned();
+        text.lines()
+            .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+            .filter(|v| v["fields"]["message"] == "deadline: posts still in flight are handed on")
+            .filter_map(|v| v["fields"]["abandoned"].as_u64())
+            .sum::<u64>() as usize
+    }
+}
+
 /// Whether the queue holds messages taken and not deleted (they come back when their
 /// visibility timeout ends).
 async fn in_flight(sqs: &aws_sdk_sqs::Client, url: &str) -> bool {
@@ -136,6 +163,16 @@ async fn in_flight(sqs: &aws_sdk_sqs::Client, url: &str) -> bool {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "needs the moto server: script/with-moto cargo test -- --include-ignored"]
 async fn a_room_of_many_pages_is_finished_by_continuations_each_connection_once() {
+    let log = Log::default();
+    let writer = log.clone();
+    tracing::subscriber::set_global_default(
+        tracing_subscriber::fmt()
+            .json()
+            .with_max_level(tracing::Level::WARN)
+            .with_writer(move || writer.clone())
+            .finish(),
+    )
+    .unwrap();
     let room = room_size();
     let ep = moto_endpoint();
     let cfg = config(&[("HERMES_AWS_ENDPOINT_URL", &ep), ("HERMES_BACKEND", "aws")]);
@@ -275,16 +312,23 @@ async fn a_room_of_many_pages_is_finished_by_continuations_each_connection_once(
             .iter()
             .filter(|c| g.delivered.get(*c).copied().unwrap_or(0) > 1)
             .count();
-        assert_eq!(
-            (missing, twice),
-            (0, 0),
-            "every connection of the room exactly once"
+        // Exactly once, but for posts a deadline cut off in flight (on a loaded machine a 20 ms
+        // post can outlast the reserve's last quarter): those are posted again.
+        let in_flight = log.abandoned_in_flight();
+        assert_eq!(missing, 0, "every connection of the room");
+        assert!(
+            twice <= in_flight,
+            "{twice} connections got the frame twice; {in_flight} posts were left in flight by a deadline"
         );
         assert!(
             next_door.iter().all(|c| !g.delivered.contains_key(c)),
             "the room next door untouched"
         );
-        assert_eq!(g.requests, room, "one post per connection, nothing else");
+        assert!(
+            g.requests >= room && g.requests <= room + in_flight,
+            "one post per connection, nothing else: {} posts",
+            g.requests
+        );
         let frame = &g.bodies[0];
         assert!(g.bodies.iter().all(|b| b == frame), "the same bytes everywhere");
         assert_eq!(

@@ -15,7 +15,7 @@
 // (set window.HERMES_URL or pass {url}), and subscribers registered with
 // subscribe(type, callback) get `frame.data.data` for frames whose `frame.data.type` matches.
 //
-// Recovery (SPEC §7): every notification carries the room's `seq` and `epoch`. After every
+// Recovery (docs/protocol.md): every notification carries the room's `seq` and `epoch`. After every
 // (re)open the client sends {"action": "recover", "since": <last seq>, "epoch": <epoch>}; the
 // server replays what the page missed, oldest first, then answers {"hermes": "recovered"}.
 // Until that answer, frames are held, then shown in seq order, each id once. When the answer

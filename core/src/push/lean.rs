@@ -1,6 +1,6 @@
 //! PostToConnection without the SDK's per-call orchestration.
 //!
-//! The SDK client spends 22 µs of CPU on each PostToConnection before any byte reaches the
+//! The SDK client spends tens of µs of CPU on each PostToConnection before any byte reaches the
 //! network (endpoint rules, interceptors, retry and timeout layers, and a fresh SigV4 key
 //! derivation; `cargo bench --bench core`, `sdk_post_to_connection_no_network`), which is most
 //! of a 10,000-connection fan-out's budget on two cores. A post is one fixed request shape, so

@@ -6,7 +6,7 @@ use aws_sdk_dynamodb::config::http::HttpResponse;
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::types::AttributeValue;
 
-use super::StoreError;
+use super::{RoomMember, RoomPage, StoreError};
 
 pub(super) type Item = HashMap<String, AttributeValue>;
 
@@ -101,4 +101,31 @@ pub(super) fn condition_failed<R>(
     r: &Result<R, SdkError<aws_sdk_dynamodb::operation::update_item::UpdateItemError, HttpResponse>>,
 ) -> bool {
     matches!(r, Err(e) if e.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception()))
+}
+
+/// A Query's page of connections (the room index's, or a stream's subscriptions): each item's
+/// connection id and user (absent for a socket of nobody), and the id the next page starts
+/// after (DynamoDB's LastEvaluatedKey).
+pub(super) fn members_page(
+    items: Option<Vec<Item>>,
+    last_evaluated_key: Option<Item>,
+    table: &str,
+    connection_id: &str,
+    user_id: &str,
+) -> Result<RoomPage, StoreError> {
+    let members = items
+        .unwrap_or_default()
+        .iter()
+        .map(|item| {
+            Ok(RoomMember {
+                connection_id: get_s(item, table, connection_id)?,
+                user_id: get_s_opt(item, table, user_id)?.unwrap_or_default(),
+            })
+        })
+        .collect::<Result<Vec<_>, StoreError>>()?;
+    let next = match last_evaluated_key {
+        Some(k) if !k.is_empty() => Some(get_s(&k, table, connection_id)?),
+        _ => None,
+    };
+    Ok(RoomPage { members, next })
 }

@@ -9,7 +9,7 @@
 //! | `publish.rs` | a notification made a frame: its seq, the history, claims for redeliveries |
 //! | `request.rs` | what a client frame asks for, checked |
 //! | `routes.rs` | the WebSocket routes and their answers to the sender |
-//! | `recovery.rs` | the `recover` route: bounded per connection and in bytes |
+//! | `recovery/` | the `recover` route: bounded per connection and in bytes (`limits.rs`), room and streams (`channel.rs`) |
 //! | `streams.rs` | `subscribe`, `unsubscribe` and a stream's presence: signed names, bounds |
 
 mod batch;

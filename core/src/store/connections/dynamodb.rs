@@ -5,11 +5,11 @@ use async_trait::async_trait;
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
 use aws_sdk_dynamodb::Client;
 
-use super::{
-    check_add, distinct, rate_check, Connection, ConnectionStore, RoomMember, RoomPage, StreamsChange,
-};
+use super::{check_add, distinct, rate_check, Connection, ConnectionStore, RoomPage, StreamsChange};
 use crate::names::connections as C;
-use crate::store::dynamo::{backend_err, condition_failed, get_n, get_s, get_s_opt, get_ss, n, s, ss, Item};
+use crate::store::dynamo::{
+    backend_err, condition_failed, get_n, get_s, get_s_opt, get_ss, members_page, n, s, ss, Item,
+};
 use crate::store::StoreError;
 
 pub struct DynamoConnectionStore {
@@ -234,22 +234,13 @@ impl ConnectionStore for DynamoConnectionStore {
                 .exclusive_start_key(C::CONNECTION_ID, s(a));
         }
         let out = q.send().await.map_err(|e| backend_err("Query", &self.table, e))?;
-        let members = out
-            .items
-            .unwrap_or_default()
-            .iter()
-            .map(|item| {
-                Ok(RoomMember {
-                    connection_id: get_s(item, &self.table, C::CONNECTION_ID)?,
-                    user_id: get_s(item, &self.table, C::USER_ID)?,
-                })
-            })
-            .collect::<Result<Vec<_>, StoreError>>()?;
-        let next = match out.last_evaluated_key {
-            Some(k) if !k.is_empty() => Some(get_s(&k, &self.table, C::CONNECTION_ID)?),
-            _ => None,
-        };
-        Ok(RoomPage { members, next })
+        members_page(
+            out.items,
+            out.last_evaluated_key,
+            &self.table,
+            C::CONNECTION_ID,
+            C::USER_ID,
+        )
     }
 
     /// One conditional UpdateItem: the condition is the lease check, so two recoveries racing

@@ -10,8 +10,8 @@ use aws_sdk_dynamodb::Client;
 
 use super::{distinct, Subscription, SubscriptionStore};
 use crate::names::subscriptions as S;
-use crate::store::dynamo::{backend_err, get_s, get_s_opt, n, s, Item};
-use crate::store::{RoomMember, RoomPage, StoreError};
+use crate::store::dynamo::{backend_err, members_page, n, s, Item};
+use crate::store::{RoomPage, StoreError};
 
 /// DynamoDB's most write requests in one BatchWriteItem.
 const BATCH: usize = 25;
@@ -154,21 +154,12 @@ impl SubscriptionStore for DynamoSubscriptionStore {
                 .exclusive_start_key(S::CONNECTION_ID, s(a));
         }
         let out = q.send().await.map_err(|e| backend_err("Query", &self.table, e))?;
-        let members = out
-            .items
-            .unwrap_or_default()
-            .iter()
-            .map(|item| {
-                Ok(RoomMember {
-                    connection_id: get_s(item, &self.table, S::CONNECTION_ID)?,
-                    user_id: get_s_opt(item, &self.table, S::USER_ID)?.unwrap_or_default(),
-                })
-            })
-            .collect::<Result<Vec<_>, StoreError>>()?;
-        let next = match out.last_evaluated_key {
-            Some(k) if !k.is_empty() => Some(get_s(&k, &self.table, S::CONNECTION_ID)?),
-            _ => None,
-        };
-        Ok(RoomPage { members, next })
+        members_page(
+            out.items,
+            out.last_evaluated_key,
+            &self.table,
+            S::CONNECTION_ID,
+            S::USER_ID,
+        )
     }
 }

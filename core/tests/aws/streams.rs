@@ -2,12 +2,10 @@
 //! template, as script/moto-bootstrap.py creates them): a connection's streams under their
 //! bound and rate, the subscriptions table, the stream history.
 
-mod common;
-
 use std::collections::HashMap;
 
+use super::common::{config, unique};
 use aws_sdk_dynamodb::types::AttributeValue;
-use common::{config, unique};
 use hermes_core::store::{
     Connection, ConnectionStore, DynamoConnectionStore, DynamoHistoryStore, DynamoSubscriptionStore,
     HistoryItem, HistoryStore, RoomPage, Subscription, SubscriptionStore,
@@ -349,128 +347,5 @@ async fn stream_history_counts_writes_and_reads_by_stream() {
             .unwrap()
             .is_empty(),
         "nothing in the room history"
-    );
-}
-
-/// The whole path of a stream on DynamoDB: a socket of nobody and a user's socket subscribe
-/// through the send handler's route, a broadcast record reaches both with the stream's seq, a
-/// second one is recovered by a socket that reconnects, and `$disconnect` takes the
-/// subscriptions with the row.
-#[tokio::test]
-#[ignore = "needs the moto server: script/with-moto cargo test -- --include-ignored"]
-async fn a_stream_is_subscribed_broadcast_recovered_and_forgotten_on_dynamodb() {
-    use std::sync::Arc;
-
-    use hermes_core::handlers::send::StreamLimits;
-    use hermes_core::handlers::{disconnect, Sender};
-    use hermes_core::push::memory::{MemoryPusher, MemoryPusherFactory};
-    use hermes_core::stream_name::StreamKey;
-    use hermes_core::Backends;
-    use serde_json::{json, Value};
-
-    let ep = moto_endpoint();
-    let cfg = config(&[("HERMES_AWS_ENDPOINT_URL", &ep), ("HERMES_BACKEND", "aws")]);
-    let b = Backends::from_config(&cfg).await.unwrap();
-    let key = StreamKey::derive(cfg.jwt_secret().unwrap());
-    let pusher = MemoryPusher::new();
-    let sender = Sender::new(
-        b.connections.clone(),
-        Arc::new(MemoryPusherFactory(pusher.clone())),
-        Some("https://x/dev".into()),
-    )
-    .with_history(b.history.clone(), cfg.history_ttl().as_duration())
-    .with_streams(
-        b.subscriptions.clone(),
-        b.stream_history.clone(),
-        key.clone(),
-        StreamLimits::default(),
-    );
-    let stream = unique("board");
-    let (nobody, user) = (unique("nobody"), unique("user"));
-    for (id, room, who) in [(&nobody, "", ""), (&user, "R", "7")] {
-        let row = Connection {
-            connection_id: id.clone(),
-            room_id: room.into(),
-            user_id: who.into(),
-            connected_at: 1,
-            expires_at: hermes_core::token::now_secs() + 60,
-            streams: vec![],
-        };
-        b.connections.put(&row).await.unwrap();
-    }
-    let route = |id: &str, body: Value| -> hermes_core::events::apigw::ApiGatewayWebsocketProxyRequest {
-        let mut ev: Value = common::fixture("send-message.json", None);
-        ev["requestContext"]["connectionId"] = json!(id);
-        ev["requestContext"]["routeKey"] = body["action"].clone();
-        ev["body"] = json!(body.to_string());
-        serde_json::from_value(ev).unwrap()
-    };
-    let took = |id: &str| -> Vec<Value> {
-        pusher
-            .take(id)
-            .iter()
-            .map(|f| serde_json::from_slice(f).unwrap())
-            .collect()
-    };
-    let signed = key.sign(&stream).unwrap();
-    for id in [&nobody, &user] {
-        let r = sender
-            .handle_route(&route(id, json!({"action": "subscribe", "streams": [signed]})))
-            .await;
-        assert_eq!(r.status_code, 200);
-        assert_eq!(took(id)[0]["hermes"], "subscribed");
-    }
-    assert_eq!(b.subscriptions.all(&stream).await.unwrap().len(), 2);
-    let cast = |n: u64| -> hermes_core::events::sqs::SqsEvent {
-        let body = json!({"hermes": "broadcast", "stream": stream, "data": {"n": n}});
-        serde_json::from_value(
-            json!({"Records": [{"messageId": format!("cast-{n}"), "body": body.to_string()}]}),
-        )
-        .unwrap()
-    };
-    assert!(sender.handle_sqs(cast(1)).await.batch_item_failures.is_empty());
-    let got = took(&nobody);
-    assert_eq!(
-        (got[0]["stream"].as_str(), got[0]["seq"].as_u64()),
-        (Some(stream.as_str()), Some(1))
-    );
-    let epoch = got[0]["epoch"].clone();
-    assert_eq!(took(&user).len(), 1);
-
-    // The user's socket goes; the next broadcast waits in the stream's history.
-    let gone = route(&user, json!({"action": "x"}));
-    assert_eq!(
-        disconnect(&*b.connections, Some(&*b.subscriptions), &gone)
-            .await
-            .status_code,
-        200
-    );
-    assert_eq!(
-        b.subscriptions.all(&stream).await.unwrap().len(),
-        1,
-        "its subscription went with it"
-    );
-    assert!(sender.handle_sqs(cast(2)).await.batch_item_failures.is_empty());
-    let back = unique("back");
-    let row = Connection {
-        connection_id: back.clone(),
-        room_id: "R".into(),
-        user_id: "7".into(),
-        connected_at: 1,
-        expires_at: hermes_core::token::now_secs() + 60,
-        streams: vec![],
-    };
-    b.connections.put(&row).await.unwrap();
-    let frame = json!({"action": "recover", "streams": [{"name": signed, "since": 1, "epoch": epoch}]});
-    assert_eq!(sender.handle_route(&route(&back, frame)).await.status_code, 200);
-    let got = took(&back);
-    assert_eq!(got.len(), 2, "{got:?}");
-    assert_eq!(
-        (got[0]["data"].clone(), got[0]["seq"].clone()),
-        (json!({"n": 2}), json!(2))
-    );
-    assert_eq!(
-        (got[1]["hermes"].clone(), got[1]["recovered"].clone()),
-        (json!("recovered"), json!(true))
     );
 }

@@ -5,9 +5,13 @@
 //   2. the same with the gateway's idle timeout and maximum connection age at a few seconds.
 // Every page must end holding every message exactly once, in order, without a gap reported.
 // Bounded: each run has a deadline, the whole script one more. Run by script/test-browser.
+import { register } from "node:module";
 import WebSocket from "ws";
-import { HermesSocket } from "../vendor/javascript/hermes.js";
 import { sleep, startGateway, until } from "./lib.mjs";
+
+// The client's files import each other by their import map names.
+register("./client-hooks.mjs", import.meta.url);
+const { HermesSocket } = await import("hermes");
 
 const MESSAGES = 300;
 const PAGES = 3;

@@ -47,6 +47,7 @@ try {
     url: proxy.url, stage: "development", anonymous: true, token: (await gw.post("/_hermes/streams/token", {})).token,
   });
   const boards = (...ids) => ids.map((id) => `<div id="${id}"><p id="${id}_first">first</p></div>`).join("\n");
+  let slow = 0; // ms the next render of /public-board waits: Turbo shows its cached preview meanwhile
   site = await startSite(async (path) => {
     switch (path) {
       case "/board":
@@ -64,6 +65,7 @@ try {
       case "/public":
         return html({ title: "public", start: await nobody(), body: '<a id="go" href="/public-board">board</a>' });
       case "/public-board":
+        await sleep(slow);
         return html({
           title: "public board", start: await nobody(), streams: [{ id: "p1", signed: S.p1 }],
           body: `${boards("public_1")}\n<a id="back" href="/public">back</a>`,
@@ -241,6 +243,23 @@ try {
   }
   say(`network drop: 1 recover frame (room at seq ${r.since} + 3 streams at their seqs); 3 + 3 broadcasts and 2 room ` +
     `notifications shown in order, once, ${recoverMs} ms after the network came back; no gap`);
+  // An attribute changed: the element follows its new name.
+  await p.evaluate((name) => {
+    window.s3events = [];
+    const el = document.getElementById("s3");
+    el.addEventListener("message", (e) => window.s3events.push(e.data));
+    el.setAttribute("signed-stream-name", name);
+  }, S.b5);
+  await until("s3 connected to board_5", () => p.evaluate(() => document.getElementById("s3").hasAttribute("connected")), 5000);
+  await broadcast("board_3", "append", "board_3", '<p id="b3_after">after</p>');
+  await broadcast("board_5", "append", "board_3", '<p id="b5_on_3">board_5</p>');
+  await rendered("#board_3 #b5_on_3");
+  await sleep(200);
+  const s3events = await p.evaluate(() => window.s3events);
+  if (s3events.length !== 1 || !s3events[0].includes("b5_on_3") || (await p.evaluate(() => !!document.getElementById("b3_after")))) {
+    throw new Error(`after the attribute change, s3 got ${JSON.stringify(s3events)}`);
+  }
+  say("signed-stream-name changed: the element follows the new stream and leaves the old one");
   if (w.errors.filter((e) => !e.includes("#forged") && !/WebSocket connection to .* failed/.test(e)).length) {
     throw new Error(`page errors: ${w.errors.join(" | ")}`);
   }
@@ -265,9 +284,22 @@ try {
   const parkMs = Date.now() - t;
   if (parkMs < 900) throw new Error(`closed ${parkMs} ms after the last stream went: no grace period`);
   await until("the gateway to drop public_1", async () => (await streamSockets("public_1")) === 0, 5000);
+  // Back to the board while its render takes 1.5 s: Turbo shows the cached snapshot as a
+  // preview meanwhile, whose element must not subscribe (nor open the socket of nobody).
+  slow = 1500;
+  await q.click("#go");
+  await until("Turbo's preview", () => q.evaluate(() => document.documentElement.hasAttribute("data-turbo-preview") && !!document.getElementById("p1")), 5000);
+  await sleep(800);
+  const duringPreview = { sockets: wq.sockets.length, connected: await q.evaluate(() => document.getElementById("p1").hasAttribute("connected")) };
+  slow = 0;
+  if (duringPreview.sockets !== 1 || duringPreview.connected) throw new Error(`during the preview: ${JSON.stringify(duringPreview)}`);
+  await until("the real page's stream connected", () =>
+    q.evaluate(() => !document.documentElement.hasAttribute("data-turbo-preview") && document.getElementById("p1").hasAttribute("connected")), 10000);
+  if (wq.sockets.length !== 2) throw new Error(`${wq.sockets.length} sockets after the preview`);
   if (wq.errors.length) throw new Error(`page errors: ${wq.errors.join(" | ")}`);
   say(`page of nobody: no socket for 1.5 s without a stream; a Drive visit to a stream opened 1 (connected in ${anonMs} ms), ` +
-    `broadcast shown; leaving the stream closed it ${parkMs} ms later`);
+    `broadcast shown; leaving the stream closed it ${parkMs} ms later; a cached preview of the board subscribed nothing ` +
+    `(no socket for 0.8 s of preview), the page after it did`);
 } catch (e) {
   failed = 1;
   console.error(`turbo: FAILED: ${e.stack || e}`);

@@ -142,8 +142,11 @@ try {
   const refusal = await p.evaluate(() => window.statuses.find(([s]) => s === "refused")[1]);
   if (refusal.name !== forged || !/signature/i.test(refusal.error)) throw new Error(`refusal reported as ${JSON.stringify(refusal)}`);
   if (!w.errors.some((e) => e.includes("hermes/turbo: the stream of #forged was refused"))) throw new Error("the element did not report its refusal");
+  const presence = await p.evaluate((name) => window.Hermes.streamPresence(name), S.b1);
+  if (JSON.stringify(presence) !== '{"stream":"board_1","users":["42"],"connections":1}') throw new Error(`stream presence: ${JSON.stringify(presence)}`);
   say(`two streams + a forged name asked in 1 frame, connected ${connectedMs} ms after goto; append/replace/remove applied ` +
-    `(append in ${appendMs} ms), each element only its own (2/2/0); forged refused: "${refusal.error}"`);
+    `(append in ${appendMs} ms), each element only its own (2/2/0); forged refused: "${refusal.error}"; ` +
+    `streamPresence(board_1): ${JSON.stringify(presence)}`);
 
   // ---- 2. a Turbo Drive visit: board_2 kept, board_3 new, board_1 left
   if ((await roomSockets()) !== 1) throw new Error(`room sockets before the visit: ${await roomSockets()}`);

@@ -97,6 +97,40 @@ await check("one frame per tick; the grace period keeps a stream across a visit;
   h.close();
 });
 
+await check("a visit swapping 50 streams for 50 others: none refused, never more than 50 on the socket", async () => {
+  const h = connect({ url: "ws://x", stage: "s", token: "t", user_id: 1, room_id: "R", WebSocketImpl: FakeSocket });
+  last().open();
+  const ws = last();
+  ws.answer({ hermes: "recovered", recovered: true, epoch: "R1", seq: 0 });
+  // The server's side: what the socket holds, answered as docs/protocol.md says.
+  const held = new Set();
+  let most = 0;
+  const serve = () => {
+    for (const f of ws.sent.splice(0)) {
+      if (f.action === "subscribe") {
+        for (const n of named(f)) held.add(n);
+        most = Math.max(most, held.size);
+        ws.answer({ hermes: "subscribed", streams: named(f).map((n) => ({ name: n, stream: n.slice(0, 8), epoch: "E", seq: 0 })) });
+      } else if (f.action === "unsubscribe") {
+        for (const n of named(f)) held.delete(n);
+        ws.answer({ hermes: "unsubscribed", streams: named(f).map((n) => ({ name: n, stream: n.slice(0, 8) })) });
+      }
+    }
+  };
+  const serving = setInterval(serve, 5);
+  const rejected = [];
+  const page = (prefix) => Array.from({ length: 50 }, (_, i) => h.stream(sign(`${prefix}${i}`), () => {}, { rejected: (r) => rejected.push(r) }));
+  const first = page("a");
+  await until("the first page's 50", () => held.size === 50, 2000);
+  for (const off of first) off();
+  page("b");
+  await until("the second page's 50", () => held.size === 50 && [...held].every((n) => n.startsWith(sign("b").slice(0, 3))), 5000);
+  clearInterval(serving);
+  expect(rejected.length === 0, `${rejected.length} refused`);
+  expect(most === 50, `the socket held ${most} at most`);
+  h.close();
+});
+
 await check("retry_after_ms waited out; a refusal without it backs off; no busy loop", async () => {
   const h = connect({ url: "ws://x", stage: "s", token: "t", user_id: 1, room_id: "R", WebSocketImpl: FakeSocket });
   last().open();
@@ -246,5 +280,5 @@ await check("the connect tag's stub queues stream() and hands it to the client",
 });
 
 clearTimeout(deadline);
-console.log(`streams: ${6 - failed} passed, ${failed} failed`);
+console.log(`streams: ${7 - failed} passed, ${failed} failed`);
 process.exit(failed ? 1 : 0);

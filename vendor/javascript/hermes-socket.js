@@ -1,16 +1,12 @@
-// Hermes browser client: the page's one WebSocket (import map entry "hermes/socket"; the
-// public API and its documentation are in "hermes"). It carries the page's room (subscribers
-// by message type, presence, recovery from the room's seq) and its streams ("hermes/streams"),
-// reconnects with backoff and fetches a new token when the gateway refuses the old one.
-//
-// Room recovery (docs/protocol.md, "Delivery guarantees"): every notification carries the
-// room's `seq` and `epoch`. After every (re)open the client sends one `recover` frame with
-// the last seq it saw (and every held stream); the server replays what the page missed, oldest
-// first, then answers {"hermes": "recovered"}. Until then frames are held, then shown in seq
-// order, each id once. When the history could not cover the gap, onGap({epoch, seq}) is called.
-// `position` ({seq, epoch} at render time, from hermes_connect_tag) makes the first open
-// recover from there; `epoch: null` means the room had no message yet, so the first answer
-// names the epoch and the client asks again from seq 0 in it.
+// Hermes browser client: the page's one WebSocket (import map entry "hermes/socket"; API and
+// documentation in "hermes"): the room (subscribers by type, presence, recovery), the streams
+// ("hermes/streams"), reconnects with backoff, a new token when the gateway refuses the old.
+// Room recovery (docs/protocol.md, "Delivery guarantees"): after every (re)open one `recover`
+// frame carries the room's last seq and epoch (and every held stream); the server replays what
+// the page missed, then answers {"hermes": "recovered"}; frames are held until then, then
+// shown in seq order, each id once; a gap the history cannot cover calls onGap({epoch, seq}).
+// `position` ({seq, epoch} at render time) makes the first open recover from there; `epoch:
+// null` (no message yet) makes the client ask again from seq 0 of the epoch the answer names.
 import { Streams } from "hermes/streams";
 
 const MAX_BACKOFF_MS = 30000;
@@ -85,14 +81,13 @@ export class HermesSocket {
     return true;
   }
 
-  // Resolves with {room_id, users, connections}: the room's distinct user ids (sorted) and
-  // its number of open connections.
+  // {room_id, users, connections}: the room's distinct user ids (sorted), its open sockets.
   presence(timeoutMs = PRESENCE_TIMEOUT_MS) {
     if (this.anonymous) return Promise.reject(new Error("hermes: a page of nobody has no room"));
     return this.askPresence({ action: "presence" }, null, timeoutMs);
   }
 
-  // Resolves with {stream, users, connections} for a stream, by its signed name.
+  // {stream, users, connections} of a stream this page holds, by its signed name.
   streamPresence(signedName, timeoutMs = PRESENCE_TIMEOUT_MS) {
     const at = this.streams.position(signedName);
     if (!at || at.state !== "live") return Promise.reject(new Error("hermes: presence of a stream this page does not hold"));

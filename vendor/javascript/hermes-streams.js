@@ -47,7 +47,8 @@ export class Streams {
     const sub = { received, connected: options.connected, disconnected: options.disconnected, rejected: options.rejected };
     let entry = this.entries.get(signed);
     if (!entry) {
-      if (this.entries.size >= MAX_STREAMS) {
+      // Streams let go (in their grace period) do not count: a visit may swap every stream.
+      if ([...this.entries.values()].filter((e) => e.subs.size > 0).length >= MAX_STREAMS) {
         const error = `a page holds at most ${MAX_STREAMS} streams`;
         later(() => call(sub.rejected, { name: signed, error }));
         this.host.status("refused", { name: signed, error });
@@ -83,15 +84,21 @@ export class Streams {
     else this.host.streamsIdle();
   }
 
+  // The streams not let go for good, those with callbacks first (at most MAX_STREAMS of them
+  // have any; the rest are in their grace period).
+  held() {
+    const held = [...this.entries.values()].filter((e) => !e.dropped);
+    return held.sort((a, b) => (b.subs.size > 0) - (a.subs.size > 0));
+  }
+
   // Whether any stream is held (a page of nobody opens its socket only then).
   wanted() {
-    for (const e of this.entries.values()) if (!e.dropped) return true;
-    return false;
+    return this.held().length > 0;
   }
 
   // The `streams` of the recover frame sent after every (re)open, or null with none held.
   recoverPart() {
-    const list = [...this.entries.values()].filter((e) => !e.dropped).slice(0, MAX_STREAMS);
+    const list = this.held().slice(0, MAX_STREAMS);
     if (!list.length) return null;
     this.began("recover", list, "asking");
     return list.map(wire);
@@ -131,7 +138,10 @@ export class Streams {
       this.schedule();
       return;
     }
-    const asks = [...this.entries.values()].filter((e) => e.state === "idle" && !e.dropped).slice(0, MAX_STREAMS);
+    // What the socket holds on the server's side stays within its bound: streams let go are
+    // unsubscribed first when the new ones would not fit beside them.
+    const onSocket = [...this.entries.values()].filter((e) => e.state !== "idle").length;
+    const asks = this.held().filter((e) => e.state === "idle").slice(0, Math.max(0, MAX_STREAMS - onSocket));
     if (asks.length) {
       this.send("subscribe", asks, asks.map(wire), "asking");
       return;

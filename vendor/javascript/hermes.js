@@ -24,12 +24,14 @@
 //     disconnected() {},     // the socket closed; it is subscribed again when it reopens
 //     rejected({ name, error }) {},  // the server refused the name (forged, too long, ...): final
 //   });                      // frame: {stream, data, id, seq, epoch}; the options are optional
-//   unsubscribe();           // the server is told GRACE (1 s) later, unless the name is held again
+//   unsubscribe();           // the server is told 1 s later, unless the name is held again by then
 //   const { stream, users, connections } = await hermes.streamPresence(signedName);
-// Several callbacks may hold one stream; names held in one tick are subscribed in one frame.
-// onGap is also called for a stream that could not be recovered: onGap({stream, name, epoch,
-// seq}) (`name` the signed name); the room's call stays onGap({epoch, seq}). A refused name
-// also reaches onStatus("refused", {name, error}). Stream frames never reach subscribe().
+// Several callbacks may hold one stream (at most 50 streams a page); names held in one tick
+// are subscribed in one frame, at most one such frame every 110 ms, and a refusal's
+// retry_after_ms is waited out. After a reconnect each stream is recovered from its last seq;
+// one that cannot be calls onGap({stream, name, epoch, seq}) (`name`: the signed name; the
+// room's call stays onGap({epoch, seq})). A refused name also reaches onStatus("refused",
+// {name, error}) and is never asked again. Stream frames never reach subscribe().
 //
 // The seed's call keeps working: connect(stage, token) connects to `${defaultUrl}/${stage}`
 // (set window.HERMES_URL or pass {url}), and subscribers registered with
@@ -41,7 +43,8 @@
 // A live client for the same url, stage and user is kept (it takes the new token and refresh
 // endpoint); another one is closed and its subscribers and streams move to the new client.
 // A page where nobody is signed in starts with {url, stage, token (a streams token),
-// anonymous: true}: no room, and a socket only while the page holds a stream.
+// anonymous: true, refreshToken?}: no room, and a socket only while the page holds a stream
+// (closed, onStatus("parked"), 1 s after its last stream goes).
 import { CLIENT, HermesSocket } from "hermes/socket";
 
 export { HermesSocket };

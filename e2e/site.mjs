@@ -17,8 +17,8 @@ const json = (v) => JSON.stringify(v).replace(/</g, "\\u003c").replace(/>/g, "\\
 const attr = (s) => String(s).replace(/&/g, "&amp;").replace(/"/g, "&quot;").replace(/</g, "&lt;");
 
 // A page: `start` are the options of the client's start() (null: no client), `streams`
-// [{id, signed}], `body` the rest of the body's HTML.
-export function page({ title, start, streams = [], body = "" }) {
+// [{id, signed}], `body` the rest of the body's HTML; Turbo loads `turboAfterMs` late when given.
+export function page({ title, start, streams = [], body = "", turboAfterMs = null }) {
   const imports = { ...clientImports("/js/"), "@hotwired/turbo": "/turbo.js" };
   const client = start
     ? `<script type="module">
@@ -41,7 +41,9 @@ import("hermes/turbo");
 <script type="importmap">${json({ imports })}</script>
 <script>${STUB}</script>
 ${client}
-<script type="module">import "@hotwired/turbo";</script>
+${turboAfterMs === null
+    ? '<script type="module">import "@hotwired/turbo";</script>'
+    : `<script type="module">setTimeout(() => import("@hotwired/turbo"), ${turboAfterMs});</script>`}
 </head>
 <body>
 ${sources.join("\n")}

@@ -12,7 +12,10 @@
 //   4. the network drops (the proxy resets and refuses): the page reconnects, sends one
 //      recover frame with its room and both streams, and shows what each missed, in order, once;
 //   5. a page of nobody (streams token) opens no socket until a Drive visit brings a stream,
-//      gets its broadcasts, and closes its socket a grace period after its last stream goes.
+//      gets its broadcasts, and closes its socket a grace period after its last stream goes;
+//      a cached preview of a page subscribes nothing;
+//   6. an element that connects before Turbo has loaded waits for window.Turbo.
+// Also: an attribute change resubscribes the element; streamPresence answers.
 // Run by script/test-browser; bounded in time.
 import { checkStreamVectors, developmentStreamKey, launchChromium, signStream, sleep, startGateway, tcpProxy, until } from "./lib.mjs";
 import { page as html, startSite } from "./site.mjs";
@@ -27,7 +30,7 @@ const key = developmentStreamKey();
 const signed = (name) => signStream(key, name);
 // Signed with another key: what a page may not subscribe with.
 const forged = signStream("not the app's key", "board_3");
-const S = { b1: signed("board_1"), b2: signed("board_2"), b3: signed("board_3"), b5: signed("board_5"), p1: signed("public_1") };
+const S = { b1: signed("board_1"), b2: signed("board_2"), b3: signed("board_3"), b5: signed("board_5"), b6: signed("board_6"), p1: signed("public_1") };
 
 let gw;
 let proxy;
@@ -62,6 +65,8 @@ try {
           streams: [{ id: "s2", signed: S.b2 }, { id: "s3", signed: S.b3 }],
           body: boards("board_2", "board_3"),
         });
+      case "/late":
+        return html({ title: "late", start: await user(), streams: [{ id: "s6", signed: S.b6 }], body: boards("board_6"), turboAfterMs: 1000 });
       case "/public":
         return html({ title: "public", start: await nobody(), body: '<a id="go" href="/public-board">board</a>' });
       case "/public-board":
@@ -303,6 +308,20 @@ try {
   say(`page of nobody: no socket for 1.5 s without a stream; a Drive visit to a stream opened 1 (connected in ${anonMs} ms), ` +
     `broadcast shown; leaving the stream closed it ${parkMs} ms later; a cached preview of the board subscribed nothing ` +
     `(no socket for 0.8 s of preview), the page after it did`);
+
+  // ---- 6. Turbo loads a second after the element: it waits, then subscribes
+  const l = await browser.newPage();
+  const wl = await watch(l);
+  await l.goto(`${site.base}/late`);
+  await until("the page's client", () => l.evaluate(() => !!window.Hermes && window.Hermes.constructor.name === "HermesSocket"));
+  await sleep(500);
+  const early = { turbo: await l.evaluate(() => !!window.Turbo), asked: wl.sent.some((f) => names(f).includes(S.b6)) };
+  if (early.turbo || early.asked) throw new Error(`before Turbo loaded: ${JSON.stringify(early)}`);
+  await until("board_6 connected once Turbo is there", () => l.evaluate(() => !!window.Turbo && document.getElementById("s6").hasAttribute("connected")), 10000);
+  await broadcast("board_6", "append", "board_6", '<p id="b6_two">two</p>');
+  await until("board_6's broadcast", () => l.evaluate(() => !!document.getElementById("b6_two")), 10000);
+  if (wl.errors.length) throw new Error(`page errors: ${wl.errors.join(" | ")}`);
+  say("Turbo loaded 1 s after the element: nothing asked before it, then subscribed and rendered");
 } catch (e) {
   failed = 1;
   console.error(`turbo: FAILED: ${e.stack || e}`);

@@ -74,7 +74,14 @@ async function run(name, gatewayArgs, { abort, busyPage }) {
     producing = false;
     await Promise.all(chaos);
     const all = (p) => p.got.length + p.streams.s0.length + p.streams.s1.length;
-    await until(`${name}: every page holds ${2 * MESSAGES} messages`, () => pages.every((p) => all(p) >= 2 * MESSAGES), 90000);
+    await until(`${name}: every page holds ${2 * MESSAGES} messages`, () => pages.every((p) => all(p) >= 2 * MESSAGES), 90000).catch((e) => {
+      const where = pages.map((p) => ({
+        room: p.got.length, s0: p.streams.s0.length, s1: p.streams.s1.length, open: p.client.isOpen(), recovering: p.client.recovering,
+        inFlight: p.client.streams.inFlight && p.client.streams.inFlight.action,
+        entries: [...p.client.streams.entries.values()].map((x) => `${x.stream}:${x.state}@${x.seq} held ${x.held.length}`),
+      }));
+      throw new Error(`${e.message}; pages: ${JSON.stringify(where)}`);
+    });
     await sleep(500); // anything extra (a duplicate) would arrive now
     const want = Array.from({ length: MESSAGES }, (_, n) => n);
     pages.forEach((p, i) => {

@@ -7,11 +7,9 @@
 // shown in seq order, each id once; a gap the history cannot cover calls onGap({epoch, seq}).
 // `position` ({seq, epoch} at render time) makes the first open recover from there; `epoch:
 // null` (no message yet) makes the client ask again from seq 0 of the epoch the answer names.
-import { Streams } from "hermes/streams";
+import { ANSWER_TIMEOUT_MS, Streams } from "hermes/streams";
 
 const MAX_BACKOFF_MS = 30000;
-// A reopened socket shows what it holds after this long without an answer to `recover`.
-const RECOVER_TIMEOUT_MS = 10000;
 const PRESENCE_TIMEOUT_MS = 5000;
 // Ids remembered to drop duplicates: far more than one recovery (100) plus what arrives meanwhile.
 const SEEN_IDS = 5000;
@@ -166,7 +164,6 @@ export class HermesSocket {
     ws.onopen = () => {
       if (this.ws !== ws) return;
       opened = true;
-      this.attempt = 0;
       this.startRecovery(ws);
       this.status("open");
     };
@@ -232,6 +229,14 @@ export class HermesSocket {
     if (this.anonymous && this.parked && !this.closedByUser) this.open();
   }
 
+  // No answer to a frame that always gets one: the socket is closed and another one opened
+  // (with the backoff, which only an answer resets), which recovers everything again.
+  unanswered() {
+    if (!this.isOpen()) return;
+    this.status("unanswered");
+    this.ws.close(1000);
+  }
+
   // A page of nobody holds no stream any more: its socket closes until it holds one again.
   streamsIdle() {
     if (!this.anonymous || this.parked || this.closedByUser) return;
@@ -261,7 +266,7 @@ export class HermesSocket {
 
   armRecoverTimer() {
     clearTimeout(this.recoverTimer);
-    this.recoverTimer = setTimeout(() => this.endRecovery(null), RECOVER_TIMEOUT_MS);
+    this.recoverTimer = setTimeout(() => this.unanswered(), ANSWER_TIMEOUT_MS);
   }
 
   endRecovery(answer) {
@@ -325,6 +330,7 @@ export class HermesSocket {
   }
 
   control(frame) {
+    if (frame.hermes === "recovered" || frame.hermes === "subscribed") this.attempt = 0;
     switch (frame.hermes) {
       case "recovered":
         if (typeof frame.stream === "string") this.streams.recovered(frame);

@@ -16,7 +16,10 @@ const GRACE_MS = 1000;
 // The server takes one subscribe/unsubscribe frame per 100 ms per socket; the margin covers
 // frames that arrive closer together than they left.
 const CHANGE_INTERVAL_MS = 110;
-const ANSWER_TIMEOUT_MS = 10000;
+// The server answers `recover` within its recovery lease (10 s), and a subscribe at once. A
+// socket with no answer by then is not being served (its connection row can be lost as it
+// opens: a post before the socket is up gets 410 and deletes it) and is replaced.
+export const ANSWER_TIMEOUT_MS = 15000;
 const MAX_BACKOFF_MS = 30000;
 // The server's bound on streams per socket (and per frame).
 export const MAX_STREAMS = 50;
@@ -168,7 +171,7 @@ export class Streams {
       // A subscribe naming positions recovers too: its refusals name the action "recover".
       recovers: action === "recover" || list.some((e) => e.known || e.fromStart),
       names: new Set(list.map((e) => e.signed)),
-      timer: setTimeout(() => this.failed(null), ANSWER_TIMEOUT_MS),
+      timer: setTimeout(() => this.host.unanswered(), ANSWER_TIMEOUT_MS),
     };
     this.nextChangeAt = Date.now() + CHANGE_INTERVAL_MS;
   }
@@ -188,8 +191,8 @@ export class Streams {
     }
   }
 
-  // The frame in flight failed as a whole (a bound, a store error, no answer): its names are
-  // asked again, after `retry_after_ms` when the server said, else with a growing backoff.
+  // The frame in flight failed as a whole (a bound, a store error): its names are asked
+  // again, after `retry_after_ms` when the server said, else with a growing backoff.
   failed(retryAfterMs) {
     if (!this.inFlight) return;
     for (const name of this.inFlight.names) {

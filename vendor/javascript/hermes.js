@@ -33,6 +33,10 @@
 // room's call stays onGap({epoch, seq})). A refused name also reaches onStatus("refused",
 // {name, error}) and is never asked again. Stream frames never reach subscribe().
 //
+// onStatus(status, detail) hears "open", "closed" (code), "recovered", "unanswered" (no answer
+// to recover for 15 s: the socket is replaced), "refused", "parked", "error", "no-token" and
+// "refresh-failed".
+//
 // The seed's call keeps working: connect(stage, token) connects to `${defaultUrl}/${stage}`
 // (set window.HERMES_URL or pass {url}), and subscribers registered with
 // subscribe(type, callback) get `frame.data.data` for frames whose `frame.data.type` matches.

@@ -2,7 +2,9 @@ use aws_lambda_events::apigw::{ApiGatewayProxyResponse, ApiGatewayWebsocketProxy
 use serde_json::Value;
 
 use super::response;
-use crate::store::{Connection, ConnectionStore, StoreError, SubscriptionStore, CONNECTION_ROW_TTL_SECS};
+use crate::store::{
+    Connection, ConnectionStore, Deleted, StoreError, SubscriptionStore, CONNECTION_ROW_TTL_SECS,
+};
 use crate::token::{now_secs, STREAMS_SCOPE};
 
 /// What the authorizer put in `requestContext.authorizer`. API Gateway flattens a Lambda
@@ -70,14 +72,44 @@ pub async fn connect(
     }
 }
 
-/// Deletes a connection's row, then the subscriptions the row names: what `$disconnect` does,
-/// and what a 410 on a post does. Returns the row that was there.
+/// How long after its `$connect` a connection's row survives a 410: API Gateway answers 410 to
+/// a post to a connection it has not established yet, and a fan-out reaching a page's socket
+/// while its `$connect` runs must not delete the row the page is about to use (the page
+/// recovers the frame it missed from the history once its socket opens).
+pub const YOUNG_CONNECTION_SECS: u64 = 30;
+
+/// Deletes a connection's row, then the subscriptions the row names: what `$disconnect` does.
+/// Returns the row that was there.
 pub async fn forget(
     connections: &dyn ConnectionStore,
     subscriptions: Option<&dyn SubscriptionStore>,
     connection_id: &str,
 ) -> Result<Option<Connection>, StoreError> {
     let row = connections.delete(connection_id).await?;
+    forget_subscriptions(subscriptions, connection_id, row).await
+}
+
+/// What a 410 on a post does: `forget`, but a connection younger than
+/// `YOUNG_CONNECTION_SECS` is kept (`Deleted::Kept`).
+pub async fn forget_gone(
+    connections: &dyn ConnectionStore,
+    subscriptions: Option<&dyn SubscriptionStore>,
+    connection_id: &str,
+) -> Result<Deleted, StoreError> {
+    let since = now_secs().saturating_sub(YOUNG_CONNECTION_SECS);
+    match connections.delete_established(connection_id, since).await? {
+        Deleted::Row(row) => Ok(forget_subscriptions(subscriptions, connection_id, Some(row))
+            .await?
+            .map_or(Deleted::NoRow, Deleted::Row)),
+        other => Ok(other),
+    }
+}
+
+async fn forget_subscriptions(
+    subscriptions: Option<&dyn SubscriptionStore>,
+    connection_id: &str,
+    row: Option<Connection>,
+) -> Result<Option<Connection>, StoreError> {
     if let (Some(row), Some(subscriptions)) = (row.as_ref().filter(|r| !r.streams.is_empty()), subscriptions)
     {
         subscriptions.delete(connection_id, &row.streams).await?;

@@ -14,7 +14,7 @@ pub mod subscriptions;
 pub mod tokens;
 
 pub use connections::{
-    Connection, ConnectionStore, DynamoConnectionStore, MemoryConnectionStore, RoomMember, RoomPage,
+    Connection, ConnectionStore, Deleted, DynamoConnectionStore, MemoryConnectionStore, RoomMember, RoomPage,
     StreamsChange, CONNECTION_ROW_TTL_SECS,
 };
 pub use history::{Counter, DynamoHistoryStore, HistoryItem, HistoryStore, MemoryHistoryStore};

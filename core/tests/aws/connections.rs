@@ -65,6 +65,23 @@ async fn connections_fan_out_by_query_across_pages() {
     assert_eq!(store.delete(&want[3]).await.unwrap(), Some(one));
     assert!(store.get(&want[3]).await.unwrap().is_none());
     assert_eq!(store.room(&room).await.unwrap().len(), 6);
+    // A 410 to a connection made at or after the cutoff keeps its row (one conditional delete).
+    use hermes_core::store::Deleted;
+    assert_eq!(
+        store.delete_established(&want[4], 1).await.unwrap(),
+        Deleted::Kept
+    );
+    assert!(store.get(&want[4]).await.unwrap().is_some());
+    let old = store.get(&want[4]).await.unwrap().unwrap();
+    assert_eq!(
+        store.delete_established(&want[4], 2).await.unwrap(),
+        Deleted::Row(old)
+    );
+    assert_eq!(
+        store.delete_established(&want[4], 2).await.unwrap(),
+        Deleted::NoRow
+    );
+    assert_eq!(store.room(&room).await.unwrap().len(), 5);
     assert!(store.room(&unique("empty")).await.unwrap().is_empty());
 }
 

@@ -27,14 +27,26 @@ pub fn config(extra: &[(&str, &str)]) -> Config {
 }
 
 /// A connection row, as the connect handler writes it.
+/// A connection row, as the connect handler writes it, of a connection made a minute ago
+/// (established: a 410 to it means it is gone).
 pub async fn join(store: &dyn hermes_core::store::ConnectionStore, id: &str, room: &str, user: &str) {
-    let now = hermes_core::token::now_secs();
+    join_at(store, id, room, user, hermes_core::token::now_secs() - 60).await
+}
+
+/// A connection row made at `connected_at` (seconds).
+pub async fn join_at(
+    store: &dyn hermes_core::store::ConnectionStore,
+    id: &str,
+    room: &str,
+    user: &str,
+    connected_at: u64,
+) {
     let row = hermes_core::store::Connection {
         connection_id: id.into(),
         room_id: room.into(),
         user_id: user.into(),
-        connected_at: now,
-        expires_at: now + 60,
+        connected_at,
+        expires_at: connected_at + 120,
         streams: Vec::new(),
     };
     store.put(&row).await.unwrap();
@@ -235,6 +247,13 @@ pub mod counting_store {
         }
         async fn delete(&self, id: &str) -> Result<Option<Connection>, StoreError> {
             self.inner.delete(id).await
+        }
+        async fn delete_established(
+            &self,
+            id: &str,
+            since: u64,
+        ) -> Result<hermes_core::store::Deleted, StoreError> {
+            self.inner.delete_established(id, since).await
         }
         async fn add_streams(
             &self,

@@ -51,6 +51,35 @@ async fn gone_connections_are_deleted_and_the_rest_delivered() {
     assert_eq!(w.conns.len(), 4);
 }
 
+/// API Gateway answers 410 to a post to a connection whose `$connect` still runs: that row
+/// stays, or the page would open a socket nobody posts to (it recovers the frame it missed
+/// once it opens). An established connection's 410 still deletes its row.
+#[tokio::test]
+async fn a_connection_still_opening_keeps_its_row_on_a_410() {
+    let w = world();
+    let now = hermes_core::token::now_secs();
+    common::join_at(&*w.conns, "opening", "ACME", "1", now).await;
+    common::join_at(
+        &*w.conns,
+        "gone",
+        "ACME",
+        "2",
+        now - hermes_core::handlers::connect::YOUNG_CONNECTION_SECS - 1,
+    )
+    .await;
+    w.pusher.mark_gone("opening");
+    w.pusher.mark_gone("gone");
+    let frame = hermes_core::frame::encode_frame("1", &hermes_core::frame::raw(&json!("x")), None);
+    let d = w
+        .sender
+        .deliver("https://e/dev", "ACME", None, &frame)
+        .await
+        .unwrap();
+    assert_eq!(d.gone, 2);
+    assert!(w.conns.get("opening").await.unwrap().is_some(), "kept");
+    assert!(w.conns.get("gone").await.unwrap().is_none(), "deleted");
+}
+
 #[tokio::test]
 async fn retryable_failures_fail_the_record_rejections_do_not() {
     let w = world();

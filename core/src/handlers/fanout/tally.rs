@@ -6,8 +6,8 @@ use futures::stream::{self, StreamExt};
 
 use super::engine::Outcome;
 use super::job::Audience;
-use crate::handlers::connect::forget;
-use crate::store::{ConnectionStore, SubscriptionStore};
+use crate::handlers::connect::forget_gone;
+use crate::store::{ConnectionStore, Deleted, SubscriptionStore};
 
 /// Gone rows deleted at once.
 const DELETES_IN_FLIGHT: usize = 16;
@@ -45,8 +45,16 @@ pub(super) async fn settle(
     let deletes = stream::iter(out.gone.iter().cloned())
         .map(|id| async move {
             tracing::info!(connection_id = id, "stale connection, deleting");
-            if let Err(e) = forget(store, subscriptions, &id).await {
-                tracing::warn!(connection_id = id, error = %e, "could not delete stale connection");
+            let kept = match forget_gone(store, subscriptions, &id).await {
+                Ok(d) => d == Deleted::Kept,
+                Err(e) => {
+                    tracing::warn!(connection_id = id, error = %e, "could not delete stale connection");
+                    false
+                }
+            };
+            if kept {
+                tracing::info!(connection_id = id, "a connection still opening: its row stays");
+                return;
             }
             // Its row may be gone already (or never have named this stream): the item that
             // brought the post goes in any case, or every broadcast would post to it again.

@@ -5,7 +5,7 @@ use async_trait::async_trait;
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
 use aws_sdk_dynamodb::Client;
 
-use super::{check_add, distinct, rate_check, Connection, ConnectionStore, RoomPage, StreamsChange};
+use super::{check_add, distinct, rate_check, Connection, ConnectionStore, Deleted, RoomPage, StreamsChange};
 use crate::names::connections as C;
 use crate::store::dynamo::{
     backend_err, condition_failed, get_n, get_s, get_s_opt, get_ss, members_page, n, s, ss, Item,
@@ -207,6 +207,39 @@ impl ConnectionStore for DynamoConnectionStore {
         match out.attributes.filter(|i| !i.is_empty()) {
             Some(item) => self.connection_from(&item).map(Some),
             None => Ok(None),
+        }
+    }
+
+    /// One DeleteItem, its condition the connection's age: a young row is kept whatever
+    /// happens between a read and the delete.
+    async fn delete_established(
+        &self,
+        connection_id: &str,
+        connected_since: u64,
+    ) -> Result<Deleted, StoreError> {
+        let r = self
+            .client
+            .delete_item()
+            .table_name(&self.table)
+            .key(C::CONNECTION_ID, s(connection_id))
+            .condition_expression("attribute_not_exists(#at) OR #at < :since")
+            .expression_attribute_names("#at", C::CONNECTED_AT)
+            .expression_attribute_values(":since", n(connected_since))
+            .return_values(ReturnValue::AllOld)
+            .send()
+            .await;
+        match r {
+            Ok(out) => match out.attributes.filter(|i| !i.is_empty()) {
+                Some(item) => self.connection_from(&item).map(Deleted::Row),
+                None => Ok(Deleted::NoRow),
+            },
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
+            {
+                Ok(Deleted::Kept)
+            }
+            Err(e) => Err(backend_err("DeleteItem", &self.table, e)),
         }
     }
 

@@ -8,7 +8,8 @@ use std::sync::Mutex;
 use async_trait::async_trait;
 
 use super::{
-    check_add, distinct, rate_check, Connection, ConnectionStore, RoomMember, RoomPage, StreamsChange,
+    check_add, distinct, rate_check, Connection, ConnectionStore, Deleted, RoomMember, RoomPage,
+    StreamsChange,
 };
 use crate::store::StoreError;
 
@@ -92,6 +93,23 @@ impl ConnectionStore for MemoryConnectionStore {
             g.unlink(&old.connection);
         }
         Ok(old.map(|r| r.connection))
+    }
+
+    async fn delete_established(
+        &self,
+        connection_id: &str,
+        connected_since: u64,
+    ) -> Result<Deleted, StoreError> {
+        let mut g = self.inner.lock().unwrap();
+        match g.rows.get(connection_id) {
+            None => Ok(Deleted::NoRow),
+            Some(r) if r.connection.connected_at >= connected_since => Ok(Deleted::Kept),
+            Some(_) => {
+                let old = g.rows.remove(connection_id).expect("just seen");
+                g.unlink(&old.connection);
+                Ok(Deleted::Row(old.connection))
+            }
+        }
     }
 
     async fn room_page(
@@ -416,5 +434,33 @@ mod tests {
         c.streams = names(&["y", "x", "y"]);
         store.put(&c).await.unwrap();
         assert_eq!(streams_of(&store, "c1").await, ["x", "y"]);
+    }
+
+    #[tokio::test]
+    async fn a_young_connection_is_kept_by_delete_established() {
+        let store = MemoryConnectionStore::new();
+        let mut young = conn("young", "R", "1");
+        young.connected_at = 100;
+        let mut old = conn("old", "R", "2");
+        old.connected_at = 99;
+        store.put(&young).await.unwrap();
+        store.put(&old).await.unwrap();
+        assert_eq!(
+            store.delete_established("young", 100).await.unwrap(),
+            Deleted::Kept
+        );
+        assert_eq!(
+            store.delete_established("old", 100).await.unwrap(),
+            Deleted::Row(old)
+        );
+        assert_eq!(
+            store.delete_established("old", 100).await.unwrap(),
+            Deleted::NoRow
+        );
+        assert_eq!(
+            store.room("R").await.unwrap().len(),
+            1,
+            "the young one is still in its room"
+        );
     }
 }

@@ -61,6 +61,17 @@ pub struct RoomPage {
     pub next: Option<String>,
 }
 
+/// What `delete_established` did.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Deleted {
+    /// The row, as it was.
+    Row(Connection),
+    /// There was none.
+    NoRow,
+    /// The connection is too young: its row stays.
+    Kept,
+}
+
 /// API Gateway closes a WebSocket after 2 hours; the row outlives it by a margin so a late
 /// `$disconnect` still finds it, and DynamoDB's TTL sweeps rows whose disconnect never came.
 pub const CONNECTION_ROW_TTL_SECS: u64 = 2 * 3600 + 15 * 60;
@@ -73,6 +84,14 @@ pub trait ConnectionStore: Send + Sync {
     /// Deletes the row and returns it as it was (`None`: there was none), so the caller
     /// can delete the subscriptions its `streams` name.
     async fn delete(&self, connection_id: &str) -> Result<Option<Connection>, StoreError>;
+    /// `delete`, unless the connection was made at or after `connected_since` (seconds): API
+    /// Gateway answers 410 to a post to a connection it has not established yet (its `$connect`
+    /// still running), and that connection's row must stay.
+    async fn delete_established(
+        &self,
+        connection_id: &str,
+        connected_since: u64,
+    ) -> Result<Deleted, StoreError>;
 
     /// At most `limit` of the room's connections after `after` (all when `None`), in id order
     /// (the room index's sort key, so a connection id is also a Query cursor). A page may hold
@@ -189,6 +208,9 @@ mod tests {
         }
         async fn delete(&self, id: &str) -> Result<Option<Connection>, StoreError> {
             self.0.delete(id).await
+        }
+        async fn delete_established(&self, id: &str, since: u64) -> Result<Deleted, StoreError> {
+            self.0.delete_established(id, since).await
         }
         async fn room_page(
             &self,

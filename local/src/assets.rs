@@ -1,5 +1,5 @@
-//! The demo page and the browser client it loads (vendor/javascript/hermes.js, the file the
-//! gem ships), compiled into the binary.
+//! The demo page (a console of the gateway, fed by `dev/console.rs`) and the browser client it
+//! loads (vendor/javascript/hermes.js, the file the gem ships), compiled into the binary.
 
 use std::sync::Arc;
 
@@ -10,7 +10,14 @@ use axum::response::{Html, IntoResponse, Response};
 use crate::state::App;
 
 pub(crate) async fn demo_page(State(app): State<Arc<App>>) -> Response {
-    Html(include_str!("demo.html").replace("__STAGE__", &app.opts.stage)).into_response()
+    // The page imports the client by its import map entry, as an app's pages do.
+    let map = r#"{"imports":{"hermes":"/hermes.js"}}"#;
+    Html(
+        include_str!("demo.html")
+            .replace("__IMPORTMAP__", map)
+            .replace("__STAGE__", &app.opts.stage),
+    )
+    .into_response()
 }
 
 pub(crate) async fn client_js() -> Response {

@@ -15,7 +15,8 @@ pub(crate) async fn demo_page(State(app): State<Arc<App>>) -> Response {
     Html(
         include_str!("demo.html")
             .replace("__IMPORTMAP__", map)
-            .replace("__STAGE__", &app.opts.stage),
+            .replace("__STAGE__", &app.opts.stage)
+            .replace("__MEMORY__", if app.memory { "true" } else { "false" }),
     )
     .into_response()
 }

@@ -1,13 +1,18 @@
-// Chaos for the browser client's recovery: the real vendor/javascript/hermes.js, in Node over
+// Chaos for the browser client's recovery: the real client (vendor/javascript), in Node over
 // the `ws` package, against hermes-local (memory backend) on 127.0.0.1.
 //   1. 300 notifications at a steady rate to 3 pages whose sockets are aborted (TCP reset, no
-//      close frame) every 1-3 s;
+//      close frame) every 1-3 s, and as many broadcasts to two streams every page holds;
 //   2. the same with the gateway's idle timeout and maximum connection age at a few seconds.
-// Every page must end holding every message exactly once, in order, without a gap reported.
+// Every page must end holding every message exactly once, in order, without a gap reported:
+// the room's, and each stream's.
 // Bounded: each run has a deadline, the whole script one more. Run by script/test-browser.
+import { register } from "node:module";
 import WebSocket from "ws";
-import { HermesSocket } from "../vendor/javascript/hermes.js";
-import { sleep, startGateway, until } from "./lib.mjs";
+import { developmentStreamKey, signStream, sleep, startGateway, until } from "./lib.mjs";
+
+// The client's files import each other by their import map names.
+register("./client-hooks.mjs", import.meta.url);
+const { HermesSocket } = await import("hermes");
 
 const MESSAGES = 300;
 const PAGES = 3;
@@ -25,7 +30,7 @@ async function run(name, gatewayArgs, { abort, busyPage }) {
   try {
     for (let i = 0; i < PAGES; i++) {
       const { token } = await gw.post("/_hermes/tokens", { user_id: 100 + i, room_id: room });
-      const page = { got: [], gaps: [], opens: 0, recoveries: 0 };
+      const page = { got: [], streams: { s0: [], s1: [] }, gaps: [], opens: 0, recoveries: 0 };
       page.client = new HermesSocket({
         url: gw.url,
         stage: "chaos",
@@ -38,6 +43,7 @@ async function run(name, gatewayArgs, { abort, busyPage }) {
         },
       });
       page.client.subscribe("chaos", (n) => page.got.push(n));
+      for (const s of ["s0", "s1"]) page.client.stream(signStream(developmentStreamKey(), `${room}-${s}`), (n) => page.streams[s].push(n));
       pages.push(page);
     }
     await until("every page has its first answer", () => pages.every((p) => p.recoveries >= 1));
@@ -63,10 +69,19 @@ async function run(name, gatewayArgs, { abort, busyPage }) {
       const due = start + n * EVERY_MS;
       if (due > Date.now()) await sleep(due - Date.now());
       await gw.post("/_hermes/notifications", { user_id: 1, room_id: room, data: { type: "chaos", data: n } });
+      await gw.post("/_hermes/broadcasts", { stream: `${room}-s${n % 2}`, data: n });
     }
     producing = false;
     await Promise.all(chaos);
-    await until(`${name}: every page holds ${MESSAGES} messages`, () => pages.every((p) => p.got.length >= MESSAGES), 90000);
+    const all = (p) => p.got.length + p.streams.s0.length + p.streams.s1.length;
+    await until(`${name}: every page holds ${2 * MESSAGES} messages`, () => pages.every((p) => all(p) >= 2 * MESSAGES), 90000).catch((e) => {
+      const where = pages.map((p) => ({
+        room: p.got.length, s0: p.streams.s0.length, s1: p.streams.s1.length, open: p.client.isOpen(), recovering: p.client.recovering,
+        inFlight: p.client.streams.inFlight && p.client.streams.inFlight.action,
+        entries: [...p.client.streams.entries.values()].map((x) => `${x.stream}:${x.state}@${x.seq} held ${x.held.length}`),
+      }));
+      throw new Error(`${e.message}; pages: ${JSON.stringify(where)}`);
+    });
     await sleep(500); // anything extra (a duplicate) would arrive now
     const want = Array.from({ length: MESSAGES }, (_, n) => n);
     pages.forEach((p, i) => {
@@ -75,10 +90,16 @@ async function run(name, gatewayArgs, { abort, busyPage }) {
         const dupes = p.got.filter((n, k) => p.got.indexOf(n) !== k);
         throw new Error(`${name}: page ${i} holds ${p.got.length} messages (duplicates: ${dupes.slice(0, 10)}), first out of order at ${p.got.findIndex((n, k) => n !== k)}`);
       }
+      for (const [s, got] of Object.entries(p.streams)) {
+        const mine = want.filter((n) => `s${n % 2}` === s);
+        if (JSON.stringify(got) !== JSON.stringify(mine)) {
+          throw new Error(`${name}: page ${i} stream ${s} holds ${got.length} of ${mine.length}, first wrong at ${got.findIndex((n, k) => n !== mine[k])}`);
+        }
+      }
       if (p.gaps.length) throw new Error(`${name}: page ${i} was told of a gap: ${JSON.stringify(p.gaps)}`);
       if (p.opens < 2) throw new Error(`${name}: page ${i} opened ${p.opens} times; the run did not exercise reconnects`);
     });
-    console.log(`chaos ${name}: ${PAGES} pages x ${MESSAGES} messages, each exactly once and in order; ` +
+    console.log(`chaos ${name}: ${PAGES} pages x ${MESSAGES} notifications + ${MESSAGES} broadcasts on 2 streams, each exactly once and in order; ` +
       `sockets opened ${pages.map((p) => p.opens).join("/")} times`);
   } finally {
     for (const p of pages) p.client.close();

@@ -32,6 +32,7 @@ require_relative "hermes/configuration"
 require_relative "hermes/type_name"
 require_relative "hermes/json_data"
 require_relative "hermes/ids"
+require_relative "hermes/streams"
 require_relative "hermes/local_backend"
 require_relative "hermes/client"
 require_relative "hermes/api"
@@ -47,6 +48,7 @@ require_relative "hermes/notification_authorizer"
 #
 #   Hermes.generate_token(user_id: current_user.id, company_code: company.code)  # in a view
 #   Hermes.enqueue_notification(user_id: 1, room_id: "ACME", data: { type: "info", data: "Done" })
+#   Hermes.broadcast(stream: "board_1", data: { moved: 7 })   # to pages holding Hermes.signed_stream_name("board_1")
 module Hermes
   @mutex = Mutex.new
   # Always set, so reading it needs no lock: a ConfigurationError raised while `configure` or

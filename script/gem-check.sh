@@ -24,7 +24,8 @@ at_most() {
 # smoke_test LABEL EXT RUBY...: in the current directory (an unrelated one), RUBY... (ruby, or
 # a wrapper that ends in ruby, such as `bundle exec ruby`) requires the installed gem, which
 # must load its extension from EXT (relative to the gem's directory) and nowhere else, then
-# mints a token and queues a notification on the memory backend.
+# mints a token, queues a notification and a broadcast on the memory backend, and loads the
+# Action Cable adapter where Action Cable looks for it.
 smoke_test() {
   local label=$1 ext=$2
   shift 2
@@ -40,6 +41,9 @@ smoke_test() {
     abort "#{label}: bad token" unless token.count(".") == 2
     Hermes.enqueue_notification(user_id: 1, room_id: "ACME", data: { type: "info" })
     abort "#{label}: nothing queued" unless Hermes::Testing.notifications.size == 1
+    Hermes.broadcast(stream: "board_1", data: "<p>")
+    abort "#{label}: no broadcast" unless Hermes::Testing.broadcasts == [{ "stream" => "board_1", "data" => "<p>" }]
+    abort "#{label}: no Action Cable adapter" unless $LOAD_PATH.resolve_feature_path("action_cable/subscription_adapter/hermes")
     puts "#{label} OK: #{want}"
   ' "$label" "$ext"
 }

@@ -65,6 +65,41 @@ RSpec.describe "on DynamoDB and SQS" do
     expect(ids.map { |i| JSON.parse(bodies.fetch(i))["data"] }).to eq((1..12).to_a)
   end
 
+  it "puts broadcasts on the queue, their data byte for byte" do
+    queue = boto(%(print(json.dumps(sqs.create_queue(QueueName="gem-#{SecureRandom.hex(4)}")["QueueUrl"]))))
+    c = client(backend: "aws", aws_endpoint_url: moto_endpoint, queue_url: queue)
+    json = '"\u003cturbo-stream action=\"remove\" target=\"card_1\"\u003e\u003c/turbo-stream\u003e"'
+    one = c.broadcast_json(stream: "board_1", json: json)
+    many = c.broadcast_many((1..11).map { |i| { stream: "board_#{i % 2}", data: { n: i } } })
+    got = boto(<<~PY)
+      out = []
+      for _ in range(10):
+          r = sqs.receive_message(QueueUrl=#{queue.inspect}, MaxNumberOfMessages=10, WaitTimeSeconds=1)
+          for m in r.get("Messages", []):
+              out.append([m["MessageId"], m["Body"]])
+              sqs.delete_message(QueueUrl=#{queue.inspect}, ReceiptHandle=m["ReceiptHandle"])
+          if len(out) >= 12: break
+      print(json.dumps(out))
+    PY
+    bodies = got.to_h
+    expect(bodies[one]).to eq(%({"hermes":"broadcast","stream":"board_1","data":#{json}}))
+    expect(many.map { |i| JSON.parse(bodies.fetch(i)).values_at("stream", "data") })
+      .to eq((1..11).map { |i| ["board_#{i % 2}", { "n" => i }] })
+  end
+
+  it "reads a stream's presence from the subscriptions table by its key" do
+    stream = "board-#{SecureRandom.hex(6)}"
+    boto(<<~PY)
+      for conn, user in [("c1", "42"), ("c2", "7"), ("c3", "42"), ("c4", None)]:
+          item = {"stream": {"S": #{stream.inspect}}, "connection_id": {"S": conn}, "expires_at": {"N": "4102444800"}}
+          if user: item["user_id"] = {"S": user}
+          ddb.put_item(TableName="hermesSubscriptions", Item=item)
+      print("null")
+    PY
+    expect(aws.presence(stream: stream)).to eq(%w[42 7])
+    expect(aws.presence(stream: "#{stream}-empty")).to eq([])
+  end
+
   it "reads a room's position from its counter in the history table, without creating it" do
     room = "room-#{SecureRandom.hex(6)}"
     expect(aws.position(room_id: room)).to eq(seq: 0, epoch: nil)

@@ -47,7 +47,7 @@ RSpec.describe "enqueue_notification" do
     expect(notifications(c).map { |n| n["data"]["n"] }).to eq((1..25).to_a)
 
     bad = [{ user_id: 1, room_id: "R", data: 1 }, { user_id: 2, room_id: "R", data: "x" * 140_000 }]
-    expect { c.enqueue_notifications(bad) }.to raise_error(Hermes::PayloadTooLargeError, /notification #1/)
+    expect { c.enqueue_notifications(bad) }.to raise_error(Hermes::PayloadTooLargeError, /\Aentry #1: the message is 140\d{3} bytes/)
     expect { c.enqueue_notifications([{ user_id: 1, data: 1 }]) }.to raise_error(ArgumentError, /#0 is missing room_id/)
     expect { c.enqueue_notifications([{ user_id: 1, room_id: "R", data: Time.now }]) }.to raise_error(ArgumentError, /Time/)
     expect(raw_bodies(c)).to be_empty

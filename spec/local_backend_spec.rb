@@ -63,6 +63,40 @@ RSpec.describe "the local backend" do
     expect { local.position(room_id: "") }.to raise_error(ArgumentError, "room_id must not be empty")
   end
 
+  it "mints the token of a page of nobody and broadcasts through hermes-local" do
+    claims, = JWT.decode(local.streams_token, SECRET, true, algorithm: "HS512")
+    expect(claims.keys).to contain_exactly("scope", "exp", "iat")
+    expect(claims["scope"]).to eq("streams")
+    expect(local.broadcast(stream: [:board, 1], data: { html: "<p>ü</p>" })).to match(/\S/)
+    expect(local.broadcast_json(stream: "board_1", json: '"\u003cturbo-stream\u003e"')).to match(/\S/)
+    ids = local.broadcast_many([{ stream: "a", data: 1 }, { "stream" => "b", "data" => [2] }])
+    expect(ids.size).to eq(2)
+    expect(local.presence(stream: "board_1")).to eq([])
+  end
+
+  it "refuses bad broadcasts with the errors of the native backend, before sending anything" do
+    native = client
+    [
+      ->(c) { c.broadcast(stream: "", data: 1) },
+      ->(c) { c.broadcast(stream: "s" * 1025, data: 1) },
+      ->(c) { c.broadcast_json(stream: "s", json: "<p>") },
+      ->(c) { c.broadcast(stream: "s", data: "x" * 140_000) },
+      ->(c) { c.broadcast_many([{ stream: "s", data: 1 }, { stream: "s", data: "x" * 140_000 }]) },
+      ->(c) { c.presence(stream: "") },
+    ].each do |call|
+      expected = begin
+        call.(native)
+        nil
+      rescue ArgumentError, Hermes::Error => e
+        e
+      end
+      expect(expected).not_to be_nil
+      expect { call.(local) }.to raise_error(expected.class, expected.message)
+    end
+    dead = client(backend: "local", local_url: "http://127.0.0.1:9")
+    expect { dead.broadcast(stream: "", data: 1) }.to raise_error(ArgumentError, "a stream name must not be empty")
+  end
+
   it "says plainly when hermes-local is not running" do
     dead = client(backend: "local", local_url: "http://127.0.0.1:9")
     expect { dead.generate_token(user_id: 1, company_code: "R") }

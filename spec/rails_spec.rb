@@ -56,40 +56,80 @@ RSpec.describe "in a Rails application" do
       expect(stub).to start_with("(function (w) {").and include("w.Hermes = {", "__hermesInstall")
       expect(stub).not_to include("//")
       expect(map_attrs).to eq(' type="importmap"')
-      expect(JSON.parse(map)).to eq("imports" => { "hermes" => app["asset"]["path"] })
+      # Every file of the client is an entry, "hermes" included.
+      imports = JSON.parse(map)["imports"]
+      expect(imports.keys).to eq(app["entries"].keys)
+      expect(imports.keys.first).to eq("hermes")
+      expect(imports["hermes"]).to eq(app["asset"]["path"])
       expect(app["asset"]["path"]).to match(%r{\A/assets/hermes-\h+\.js\z})
       expect(mod_attrs).to eq(' type="module"')
-      expect(mod).to start_with('import { start, tokenEndpoint } from "hermes";')
+      expect(mod.lines.first(2)).to eq(["import { start, tokenEndpoint } from \"hermes\";\n",
+                                        "import(\"hermes/turbo\").catch(() => {});\n"])
       args = connect_args(app["html"])
       expect(args["url"]).to eq("wss://abc123.execute-api.eu-west-1.amazonaws.com")
       expect(args["stage"]).to eq("development")
       # Who the client is for (start() keeps a live client only for the same user) and where
       # the room's history stood: the memory backend's room has had no message yet.
       expect(args).to include("user_id" => 42, "room_id" => "ACME", "position" => { "seq" => 0, "epoch" => nil })
+      expect(args).not_to have_key("anonymous")
       claims, = JWT.decode(args["token"], "credentials-secret-for-hs512-0123456789-abcdef", true, algorithm: "HS512")
       expect(claims["room_id"]).to eq("ACME")
     end
 
-    it "serves the browser client through Sprockets, precompiled in production" do
+    it "serves every file of the browser client through Sprockets, precompiled in production" do
       expect(app["asset"]).to include("status" => 200, "type" => "application/javascript", "has_start" => true)
+      expect(app["served"].keys).to eq(app["entries"].keys)
+      app["served"].each_value do |served|
+        expect(served).to include("status" => 200, "type" => "application/javascript", "holds" => true)
+        expect(served["path"]).to start_with("/assets/")
+      end
       expect(app["precompile_has_client"]).to be(true)
+    end
+
+    it "gives Turbo the key derived from the credentials' secret, and refuses to guess it earlier" do
+      expect(app["key"]).to eq(Hermes::Native.stream_key("credentials-secret-for-hs512-0123456789-abcdef"))
+      expect(app["early_key"]).to start_with("Hermes::ConfigurationError: the key of signed stream names was asked for " \
+                                             "before Rails loaded Hermes's settings")
+      expect(app["early_key"]).to include("config/initializers/hermes.rb")
+    end
+
+    it "says once at boot which entries an earlier install's config/importmap.rb lacks" do
+      old = app["old_pins"]
+      expect(old["pins"]).to eq(["hermes"])
+      missing = app["entries"].keys - ["hermes"]
+      if missing.empty?
+        expect(old["log"]).to eq([])
+      else
+        expect(old["log"].size).to eq(1)
+        expect(old["log"].first).to include(%([hermes] config/importmap.rb pins "hermes" but not #{missing.map(&:inspect).join(", ")}),
+                                            "bin/rails g hermes:install again")
+      end
     end
 
     it "leaves the import map to importmap-rails when config/importmap.rb pins hermes" do
       expect(scripts(app["pinned_html"]).map(&:first)).to eq(["", ' type="module"'])
     end
 
-    it "mints for the user the initializer names, with a refresh endpoint, and nothing when signed out" do
+    it "mints for the user the initializer names, with a refresh endpoint" do
       expect(app["page"]["status"]).to eq(200)
       args = connect_args(app["page"]["body"])
       claims, = JWT.decode(args["token"], "credentials-secret-for-hs512-0123456789-abcdef", true, algorithm: "HS512")
       expect(claims).to include("user_id" => 42, "room_id" => "ACME")
       expect(args["refresh"]["url"]).to eq("/hermes/token")
       expect(args["refresh"]["csrf"]).to match(/\S{20,}/)
-      # Signed out: no token, and a script closing a client a Turbo visit left open.
+    end
+
+    it "starts a page where nobody is signed in with a streams token: no user, no room" do
       anonymous = scripts(app["anonymous_page"])
-      expect(anonymous.map(&:first)).to eq(["", ' type="importmap"', ""])
-      expect(anonymous.last.last).to eq("window.Hermes.close();")
+      expect(anonymous.map(&:first)).to eq(["", ' type="importmap"', ' type="module"'])
+      expect(anonymous.last.last).to include('import("hermes/turbo").catch(() => {});')
+      args = connect_args(app["anonymous_page"])
+      expect(args.keys).to contain_exactly("url", "stage", "anonymous", "token", "refresh")
+      expect(args).to include("anonymous" => true, "url" => "wss://abc123.execute-api.eu-west-1.amazonaws.com")
+      claims, = JWT.decode(args["token"], "credentials-secret-for-hs512-0123456789-abcdef", true, algorithm: "HS512")
+      expect(claims.keys).to contain_exactly("scope", "exp", "iat")
+      expect(claims["scope"]).to eq("streams")
+      expect(args["refresh"]["url"]).to eq("/hermes/token")
     end
 
     it "refreshes a token only for a signed-in user, same-origin, with the CSRF token, uncached" do
@@ -100,7 +140,12 @@ RSpec.describe "in a Rails application" do
       expect(r["no_csrf"]["status"]).to eq(422)
       expect(r["other_origin"]).to include("status" => 403)
       expect(r["cross_site"]).to include("status" => 403)
-      expect(r["signed_out"]).to include("status" => 401, "body" => '{"error":"not signed in"}')
+      # Signed out: a fresh streams token, as the page of nobody got.
+      expect(r["signed_out"]).to include("status" => 200, "cache" => "no-store")
+      body = JSON.parse(r["signed_out"]["body"])
+      expect(body["anonymous"]).to be(true)
+      claims, = JWT.decode(body["token"], "credentials-secret-for-hs512-0123456789-abcdef", true, algorithm: "HS512")
+      expect(claims["scope"]).to eq("streams")
       expect(r["get"]).to eq(404)
     end
 
@@ -115,6 +160,12 @@ RSpec.describe "in a Rails application" do
       expect(down["log"].first).to include("[hermes] no live notifications for this page: Hermes::LocalBackendError: " \
                                            "cannot reach hermes-local at http://127.0.0.1:9")
       expect(app["down_raises"]).to start_with("Hermes::LocalBackendError: cannot reach hermes-local")
+
+      anonymous = app["down_anonymous"]
+      expect(anonymous["status"]).to eq(200)
+      expect(connect_args(anonymous["body"])).to include("anonymous" => true, "token" => nil)
+      expect(anonymous["log"].size).to eq(1)
+      expect(anonymous["log"].first).to include("[hermes] no live streams for this page: Hermes::LocalBackendError")
     end
 
     it "renders the page without the room's position when it cannot be read, logging one line" do
@@ -138,14 +189,30 @@ RSpec.describe "in a Rails application" do
       expect(g["routes"].scan("mount Hermes::Engine, at: \"/hermes\"").size).to eq(1)
       expect(g["importmap"]).to be_nil
       expect(g["printed"]).to include("hermes:", "jwt_secret:", "passcode:", "queue_url:", "c.current_user_id", "c.current_company_code",
-                                      "hermes-local", 'window.Hermes.subscribe("info"', "Hermes.enqueue_notification")
+                                      "hermes-local", 'window.Hermes.subscribe("info"', "Hermes.enqueue_notification",
+                                      "config/cable.yml", "adapter: hermes", "adapter: test", "@hotwired/turbo-rails")
+      # Turbo's key, after Hermes.configure (where development picks the local backend), once.
+      init = g["initializer"]
+      expect(init.scan("config.turbo.signed_stream_verifier_key = Hermes.turbo_signed_stream_verifier_key").size).to eq(1)
+      expect(init.index("signed_stream_verifier_key")).to be > init.index("c.backend = \"local\"")
+      expect(init).to include("if Rails.application.config.respond_to?(:turbo) &&")
     end
 
-    it "installs into a layout with importmap: after the import map, and pinned once" do
+    it "installs into a layout with importmap: after the import map, every file pinned once" do
       g = app["generator_importmap"]
       expect(g["layout"]).to match(/javascript_importmap_tags %>\n.*\n\s*<%= hermes_connect_tag %>\n\s*<\/head>/)
-      expect(g["importmap"].scan('pin "hermes", to: "hermes.js"').size).to eq(1)
+      app["entries"].each do |specifier, file|
+        expect(g["importmap"].scan(%(pin "#{specifier}", to: "#{file}")).size).to eq(1)
+      end
       expect(app["generator_bare"]["layout"]).to match(/<%= hermes_connect_tag %>\n\s*<\/head>/)
+    end
+
+    it "completes an install made by an earlier version: the missing pins, Turbo's key, the app's own lines kept" do
+      g = app["generator_upgrade"]
+      expect(g["importmap"].scan(/^pin "hermes"/).size).to eq(1)
+      app["entries"].each { |specifier, _| expect(g["importmap"].scan(/^pin "#{Regexp.escape(specifier)}"/).size).to eq(1) }
+      expect(g["initializer"]).to start_with("Hermes.configure do |c|\n  c.current_user_id = -> { current_user&.id }\nend\n")
+      expect(g["initializer"].scan("signed_stream_verifier_key = Hermes.turbo_signed_stream_verifier_key").size).to eq(1)
     end
   end
 
@@ -154,6 +221,14 @@ RSpec.describe "in a Rails application" do
 
     it "serves the browser client from the mounted engine and points the import map there" do
       expect(app["page"]["status"]).to eq(200)
+      expect(app["served"].keys).to eq(app["entries"].keys)
+      app["served"].each do |specifier, served|
+        file = app["entries"][specifier]
+        expect(served["path"]).to match(%r{\A/hermes/#{Regexp.escape(file.delete_suffix(".js"))}-\h{16}\.js\z})
+        expect(served).to include("status" => 200, "type" => "text/javascript; charset=utf-8", "same" => true,
+                                  "cache" => "public, max-age=31536000, immutable")
+      end
+      expect(app["plain_files"].values.uniq).to eq([200])
       asset = app["asset"]
       expect(asset["path"]).to match(%r{\A/hermes/hermes-\h{16}\.js\z})
       expect(asset).to include("status" => 200, "type" => "text/javascript; charset=utf-8", "has_start" => true,

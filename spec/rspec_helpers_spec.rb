@@ -21,6 +21,12 @@ RSpec.describe "require 'hermes/rspec'" do
     expect(out).to match(/3 examples, 0 failures/)
   end
 
+  it "gives a user's suite the have_enqueued_broadcast matcher, the broadcasts and a stream's presence" do
+    out, status = run_suite("broadcasts.rb")
+    expect(status).to be_success, out
+    expect(out).to match(/5 examples, 0 failures/)
+  end
+
   it "fails an example whose block enqueued nothing matching, with the reason" do
     out, status = run_suite("failing.rb")
     expect(status).not_to be_success

@@ -16,10 +16,11 @@ RSpec.describe "the test surface" do
     out, status = Open3.capture2e(RbConfig.ruby, "-I", File.join(ROOT, "lib"), "-e", script)
     expect(status).to be_success, out
     methods = JSON.parse(out.lines.last)
-    expect(methods["native"]).to eq(%w[backend compose_token disconnect enqueue enqueue_batch generate_token
-                                       position presence revoke_token])
-    expect(methods["client"]).to eq(%w[backend check_token compose_token config disconnect enqueue_notification
-                                       enqueue_notifications generate_token position presence revoke_token])
+    expect(methods["native"]).to eq(%w[backend broadcast broadcast_batch compose_token disconnect enqueue enqueue_batch
+                                       generate_token position presence revoke_token stream_presence streams_token])
+    expect(methods["client"]).to eq(%w[backend broadcast broadcast_json broadcast_many check_token compose_token config
+                                       disconnect enqueue_notification enqueue_notifications generate_token position
+                                       presence revoke_token streams_token])
     expect(methods["testing"]).to eq("")
   end
 
@@ -38,12 +39,17 @@ RSpec.describe "the test surface" do
     memory = Hermes::Testing.memory(c)
     c.enqueue_notification(user_id: 1, room_id: "R", data: { "a" => 1 })
     c.disconnect(user_id: 2, room_id: "R")
+    c.broadcast(stream: "S", data: [1])
     expect(memory.records).to eq([{ "user_id" => 1, "room_id" => "R", "data" => { "a" => 1 } },
-                                  { "hermes" => "disconnect", "target" => { "room_id" => "R", "user_id" => "2" }, "reason" => "disconnect" }])
+                                  { "hermes" => "disconnect", "target" => { "room_id" => "R", "user_id" => "2" }, "reason" => "disconnect" },
+                                  { "hermes" => "broadcast", "stream" => "S", "data" => [1] }])
     expect(memory.records).to eq([])
     memory.connect("c1", user_id: 5, room_id: "R")
+    memory.subscribe("c1", user_id: 5, stream: "S")
     expect(c.presence(room_id: "R")).to eq(["5"])
+    expect(c.presence(stream: "S")).to eq(["5"])
     memory.clear_connections
     expect(c.presence(room_id: "R")).to eq([])
+    expect(c.presence(stream: "S")).to eq([])
   end
 end

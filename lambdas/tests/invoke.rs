@@ -144,6 +144,18 @@ fn each_binary_answers_through_the_runtime_api() {
     ev["queryStringParameters"]["token"] = json!(format!("{jwt}x"));
     let out = emu.invoke(env!("CARGO_BIN_EXE_authorizer"), &env, &ev);
     assert_eq!(out["policyDocument"]["Statement"][0]["Effect"], "Deny", "{out}");
+    // A page where nobody is signed in: signed streams only, as `anonymous`.
+    let streams_jwt = Minter::new(&cfg, backends.tokens.clone())
+        .unwrap()
+        .mint_streams()
+        .unwrap();
+    ev["queryStringParameters"]["token"] = json!(streams_jwt);
+    let out = emu.invoke(env!("CARGO_BIN_EXE_authorizer"), &env, &ev);
+    assert_eq!(out["policyDocument"]["Statement"][0]["Effect"], "Allow", "{out}");
+    assert_eq!(
+        (out["principalId"].clone(), out["context"].clone()),
+        (json!("anonymous"), json!({"scope": "streams"}))
+    );
 
     // connect: the row lands in DynamoDB with the authorizer's room and user.
     let conn_id = format!("c{nanos:x}=");
@@ -170,15 +182,27 @@ fn each_binary_answers_through_the_runtime_api() {
     let body = json!({"user_id": 42, "room_id": format!("{room}-empty"), "data": {"type": "t", "data": 1}})
         .to_string();
     let body_to_room = json!({"user_id": 42, "room_id": room, "data": 1}).to_string();
+    // A broadcast to a stream nobody holds: sequenced in the stream's history, posted to none.
+    let cast = json!({"hermes": "broadcast", "stream": format!("{room}-stream"), "data": "<turbo-stream>"})
+        .to_string();
     let ev = json!({"Records": [
         {"messageId": "ok", "body": body, "eventSource": "aws:sqs"},
         {"messageId": "bad", "body": "{", "eventSource": "aws:sqs"},
-        {"messageId": "unreachable", "body": body_to_room, "eventSource": "aws:sqs"}
+        {"messageId": "unreachable", "body": body_to_room, "eventSource": "aws:sqs"},
+        {"messageId": "cast", "body": cast, "eventSource": "aws:sqs"}
     ]});
     let out = emu.invoke(env!("CARGO_BIN_EXE_send"), &send_env, &ev);
     assert_eq!(
         out,
         json!({"batchItemFailures": [{"itemIdentifier": "bad"}, {"itemIdentifier": "unreachable"}]})
+    );
+    let position = rt
+        .block_on(backends.stream_history.position(&format!("{room}-stream")))
+        .unwrap();
+    assert_eq!(
+        position.map(|c| c.last_seq),
+        Some(1),
+        "the broadcast took the stream's first seq"
     );
 
     // send from the WebSocket route: a sender with no row is refused.

@@ -24,8 +24,9 @@ module Hermes
       Hermes.client.disconnect(user_id: user_id, room_id: room_id)
     end
 
-    def presence(room_id:)
-      Hermes.client.presence(room_id: room_id)
+    # presence(room_id:) or presence(stream:).
+    def presence(**room_id_or_stream)
+      Hermes.client.presence(**room_id_or_stream)
     end
 
     def position(room_id:)
@@ -38,6 +39,27 @@ module Hermes
 
     def enqueue_notifications(notifications)
       Hermes.client.enqueue_notifications(notifications)
+    end
+
+    def broadcast(stream:, data:)
+      Hermes.client.broadcast(stream: stream, data: data)
+    end
+
+    def broadcast_many(broadcasts)
+      Hermes.client.broadcast_many(broadcasts)
+    end
+
+    # What a page subscribes to +stream+ with (a name, or streamables as turbo_stream_from
+    # takes them): signed as turbo-rails signs turbo_stream_from's names, with the key below.
+    def signed_stream_name(stream)
+      Streams.signed_name(Hermes.config, stream)
+    end
+
+    # The key the gateway checks signed stream names with: for
+    # `config.turbo.signed_stream_verifier_key`, so that turbo_stream_from's names verify.
+    # Derived from the JWT secret (on the local backend: the development key hermes-local uses).
+    def turbo_signed_stream_verifier_key
+      Streams.key(Hermes.config)
     end
   end
 end

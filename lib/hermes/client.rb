@@ -8,6 +8,10 @@ module Hermes
   # Ruby threads keep running. Safe across fork: the native side rebuilds its runtime and
   # AWS clients in a child process.
   class Client
+    # An argument not given (nil is given: it is refused with the argument's name).
+    UNSET = Object.new.freeze
+    private_constant :UNSET
+
     attr_reader :config
 
     def initialize(config = Hermes.config)
@@ -50,10 +54,15 @@ module Hermes
       @backend.disconnect(user_id, room_id)
     end
 
-    # The user ids connected to +room_id+ right now, distinct and sorted (Strings): a Query on
-    # the connections table's room index (never a Scan).
-    def presence(room_id:)
-      @backend.presence(room_id)
+    # The user ids connected to +room_id+ right now, or subscribed to +stream+ (give one),
+    # distinct and sorted (Strings): a Query on the connections table's room index, or on the
+    # subscriptions table's key (never a Scan). Pages where nobody is signed in count for no user.
+    def presence(room_id: UNSET, stream: UNSET)
+      if room_id.equal?(UNSET) == stream.equal?(UNSET)
+        raise ArgumentError, "presence takes room_id: or stream:, not #{room_id.equal?(UNSET) ? "neither" : "both"}"
+      end
+
+      room_id.equal?(UNSET) ? @backend.stream_presence(Streams.name(stream)) : @backend.presence(room_id)
     end
 
     # Where +room_id+'s history stands: { seq: 12, epoch: "9f2c0e4b7a1d3c58" }, or
@@ -92,6 +101,49 @@ module Hermes
         [get.(:user_id), get.(:room_id), JSONData.generate(get.(:data)), get.(:to_user_id)]
       end
       @backend.enqueue_batch(entries)
+    end
+
+    # Queues +data+ for every page subscribed to +stream+ (a name, or streamables as
+    # turbo_stream_from takes them: Hermes::Streams.name). Returns the SQS message id.
+    def broadcast(stream:, data:)
+      @backend.broadcast(Streams.name(stream), JSONData.generate(data))
+    end
+
+    # The same with JSON text sent as it is, byte for byte: what Action Cable already encoded
+    # (lib/action_cable/subscription_adapter/hermes.rb). An ArgumentError unless it is one
+    # JSON value.
+    def broadcast_json(stream:, json:)
+      raise ArgumentError, "json must be a String of JSON text, got #{TypeName.of(json)}" unless ::String === json # rubocop:disable Style/CaseEquality
+
+      @backend.broadcast(Streams.name(stream), json)
+    end
+
+    # Queues many at once (SQS batches of 10): an Array of Hashes with :stream and :data.
+    # Returns the message ids in order; Hermes::PartialBatchError if some were queued and some
+    # were not.
+    def broadcast_many(broadcasts)
+      unless ::Array === broadcasts # rubocop:disable Style/CaseEquality
+        raise ArgumentError, "broadcasts must be an Array of Hashes, got #{TypeName.of(broadcasts)}"
+      end
+
+      entries = broadcasts.each_with_index.map do |b, i|
+        unless ::Hash === b # rubocop:disable Style/CaseEquality
+          raise ArgumentError, "broadcast ##{i} must be a Hash with :stream and :data, got #{TypeName.of(b)}"
+        end
+
+        missing = %i[stream data].reject { |k| b.key?(k) || b.key?(k.to_s) }
+        raise ArgumentError, "broadcast ##{i} is missing #{missing.join(", ")}" unless missing.empty?
+
+        get = ->(k) { b.key?(k) ? b[k] : b[k.to_s] }
+        [Streams.name(get.(:stream)), JSONData.generate(get.(:data))]
+      end
+      @backend.broadcast_batch(entries)
+    end
+
+    # The token of a page where nobody is signed in: its socket can only subscribe to signed
+    # streams. One HMAC: no bcrypt, no table write.
+    def streams_token
+      @backend.streams_token
     end
 
     # "aws", "memory" or "local".

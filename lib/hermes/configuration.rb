@@ -25,7 +25,7 @@ module Hermes
     #   current_user_id, current_company_code  procs run on the controller (instance_exec, so
     #       `current_user` and other private helpers work) that say who the page is for:
     #       hermes_connect_tag with no arguments and the token refresh endpoint call them.
-    #       nil from either means nobody is signed in: no token is minted.
+    #       nil from either means nobody is signed in: the page gets a streams token only.
     #   raise_connect_errors  hermes_connect_tag raises when the backend cannot be reached,
     #       instead of logging one line and rendering the page without live notifications.
     RUBY_ONLY = %i[current_user_id current_company_code raise_connect_errors].freeze

@@ -37,6 +37,26 @@ module Hermes
       call(:post, "/_hermes/presence", room_id: Ids.room(room_id, "room_id")).fetch("users")
     end
 
+    def stream_presence(stream)
+      call(:post, "/_hermes/streams/presence", stream: Native.stream_name(stream)).fetch("users")
+    end
+
+    def streams_token
+      call(:post, "/_hermes/streams/token", {}).fetch("token")
+    end
+
+    # Checked here as the native backend checks them (lib/hermes/streams.rb), so both refuse
+    # the same broadcast with the same error before anything is sent.
+    def broadcast(stream, data_json)
+      call(:post, "/_hermes/broadcasts", broadcast_body(Native.check_broadcast(stream, data_json), data_json)).fetch("message_id")
+    end
+
+    def broadcast_batch(entries)
+      names = Native.check_broadcasts(entries)
+      body = entries.each_with_index.map { |(_, data_json), i| broadcast_body(names[i], data_json) }
+      call(:post, "/_hermes/broadcasts/batch", "[#{body.join(",")}]").fetch("message_ids")
+    end
+
     # [seq, epoch] (epoch nil: the room has had no message yet).
     def position(room_id)
       answer = call(:post, "/_hermes/position", room_id: Ids.room(room_id, "room_id"))
@@ -64,6 +84,10 @@ module Hermes
       head = { user_id: Ids.user(user_id), room_id: Ids.room(room_id, "room_id") }
       head[:target_user_id] = Ids.user(to_user_id, "to_user_id").to_s unless to_user_id.nil?
       "#{JSON.generate(head).chomp("}")},\"data\":#{data_json}}"
+    end
+
+    def broadcast_body(stream, data_json)
+      "#{JSON.generate(stream: stream).chomp("}")},\"data\":#{data_json}}"
     end
 
     def call(method, path, body)

@@ -26,6 +26,18 @@ module Hermes
       user_id.nil? || company_code.nil? ? nil : new(user_id, company_code)
     end
 
+    # The token of a page where nobody is signed in (signed streams only), or nil when the
+    # backend cannot be reached (one log line; the page's client asks the refresh endpoint
+    # later). With `c.raise_connect_errors = true` (tests) the error is raised instead.
+    def self.streams_token_for_page
+      Hermes.client.streams_token
+    rescue StoreError, LocalBackendError => e
+      raise if Hermes.config.raise_connect_errors
+
+      Log.unavailable(e, "no live streams for this page")
+      nil
+    end
+
     # Whether the initializer names the user and company (the refresh endpoint needs it).
     def self.configured?
       config = Hermes.config

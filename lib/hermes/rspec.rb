@@ -9,20 +9,13 @@ module Hermes
   #
   #   expect { job.perform_now }.to have_enqueued_notification(room_id: "ACME", data: { type: "info" })
   #   expect { ... }.to have_enqueued_notification(room_id: "ACME").to(42).exactly(2).times
+  #   expect { board.cards.create!(title: "x") }.to have_enqueued_broadcast(stream: board, data: /turbo-stream action="append"/)
   module RSpecMatchers
-    # Passes when the block enqueues a notification to +room_id+ whose data includes +data+
-    # (a Hash is matched as a subset, deep; anything else by ==).
-    class HaveEnqueuedNotification
-      def initialize(room_id:, data: nil)
-        @room_id = room_id.to_s
+    # What both matchers share: run the block, take what it queued, count what matches.
+    class Enqueued
+      def initialize(data)
         @data = data
         @count = nil
-        @to = nil
-      end
-
-      def to(user_id)
-        @to = user_id.to_s
-        self
       end
 
       def exactly(count)
@@ -37,9 +30,9 @@ module Hermes
       def supports_block_expectations? = true
 
       def matches?(block)
-        Hermes::Testing.take
+        take
         block.call
-        @all = Hermes::Testing.take
+        @all = take
         @matching = @all.select { |n| match?(n) }
         @count ? @matching.size == @count : @matching.any?
       end
@@ -48,29 +41,29 @@ module Hermes
         !matches?(block)
       end
 
-      def failure_message
-        want = @count ? "exactly #{@count}" : "a"
-        "expected #{want} notification to room #{@room_id.inspect}#{@to ? " for user #{@to}" : ""}" \
-          "#{@data.nil? ? "" : " with data including #{@data.inspect}"}, found #{@matching.size}; " \
-          "enqueued: #{@all.inspect}"
-      end
-
-      def failure_message_when_negated
-        "expected no notification to room #{@room_id.inspect} matching, found #{@matching.inspect}"
-      end
-
       private
 
-      def match?(n)
-        n["room_id"] == @room_id && (@to.nil? || n["target_user_id"] == @to) && (@data.nil? || subset?(@data, n["data"]))
+      def wanted
+        @count ? "exactly #{@count}" : "a"
       end
 
+      def with_data
+        @data.nil? ? "" : " with data #{@data.is_a?(Regexp) ? "matching" : "including"} #{@data.inspect}"
+      end
+
+      def data_matches?(got)
+        @data.nil? || subset?(@data, got)
+      end
+
+      # A Hash is matched as a subset, deep; a Regexp matches a String; anything else by ==.
       def subset?(want, got)
         case want
         when Hash
           got.is_a?(Hash) && want.all? { |k, v| got.key?(k.to_s) && subset?(v, got[k.to_s]) }
         when Array
           got.is_a?(Array) && want.size == got.size && want.zip(got).all? { |w, g| subset?(w, g) }
+        when Regexp
+          got.is_a?(String) && want.match?(got)
         when Symbol
           got == want.to_s
         else
@@ -79,8 +72,70 @@ module Hermes
       end
     end
 
+    # Passes when the block enqueues a notification to +room_id+ whose data matches +data+.
+    class HaveEnqueuedNotification < Enqueued
+      def initialize(room_id:, data: nil)
+        super(data)
+        @room_id = room_id.to_s
+        @to = nil
+      end
+
+      def to(user_id)
+        @to = user_id.to_s
+        self
+      end
+
+      def failure_message
+        "expected #{wanted} notification to room #{@room_id.inspect}#{@to ? " for user #{@to}" : ""}#{with_data}, " \
+          "found #{@matching.size}; enqueued: #{@all.inspect}"
+      end
+
+      def failure_message_when_negated
+        "expected no notification to room #{@room_id.inspect} matching, found #{@matching.inspect}"
+      end
+
+      private
+
+      def take = Hermes::Testing.take
+
+      def match?(n)
+        n["room_id"] == @room_id && (@to.nil? || n["target_user_id"] == @to) && data_matches?(n["data"])
+      end
+    end
+
+    # Passes when the block broadcasts to +stream+ (a name, or streamables as turbo_stream_from
+    # takes them) data matching +data+: Hermes.broadcast, or Action Cable's broadcasts
+    # (turbo-rails' broadcast_*_to) when config/cable.yml says `adapter: hermes`.
+    class HaveEnqueuedBroadcast < Enqueued
+      def initialize(stream:, data: nil)
+        super(data)
+        @stream = Hermes::Streams.name(stream)
+      end
+
+      def failure_message
+        "expected #{wanted} broadcast to stream #{@stream.inspect}#{with_data}, found #{@matching.size}; " \
+          "broadcast: #{@all.inspect}"
+      end
+
+      def failure_message_when_negated
+        "expected no broadcast to stream #{@stream.inspect} matching, found #{@matching.inspect}"
+      end
+
+      private
+
+      def take = Hermes::Testing.take_broadcasts
+
+      def match?(b)
+        b["stream"] == @stream && data_matches?(b["data"])
+      end
+    end
+
     def have_enqueued_notification(room_id:, data: nil)
       HaveEnqueuedNotification.new(room_id: room_id, data: data)
+    end
+
+    def have_enqueued_broadcast(stream:, data: nil)
+      HaveEnqueuedBroadcast.new(stream: stream, data: data)
     end
   end
 end

@@ -13,6 +13,9 @@ module Hermes
   #   Hermes.revoke_token(user_id: 42, company_code: "ACME")
   #   expect(Hermes::Testing.disconnects).to eq([{ "room_id" => "ACME", "user_id" => "42", "reason" => "revoked" }])
   #   Hermes::Testing.connect(user_id: 42, room_id: "ACME")   # then Hermes.presence(room_id: "ACME") == ["42"]
+  #   Hermes.broadcast(stream: "board_1", data: "<turbo-stream ...>")
+  #   expect(Hermes::Testing.broadcasts).to eq([{ "stream" => "board_1", "data" => "<turbo-stream ...>" }])
+  #   Hermes::Testing.connect(user_id: 42, stream: "board_1") # then Hermes.presence(stream: "board_1") == ["42"]
   #
   # None of this is loaded in production: the production classes have no test hooks.
   module Testing
@@ -48,6 +51,12 @@ module Hermes
       # counts it.
       def connect(connection_id, user_id:, room_id:)
         @native.join(connection_id, user_id, room_id)
+      end
+
+      # A subscription of a page of +user_id+ (nil: a page where nobody is signed in) to
+      # +stream+: Hermes.presence(stream:) counts it.
+      def subscribe(connection_id, user_id:, stream:)
+        @native.subscribe(connection_id, user_id, Streams.name(stream))
       end
 
       def clear_connections
@@ -97,10 +106,24 @@ module Hermes
       @disconnects.dup
     end
 
-    # A browser of +user_id+ connected to +room_id+, as far as Hermes.presence can tell.
-    def connect(user_id:, room_id:)
+    # The broadcasts queued (Hermes.broadcast, and Action Cable's broadcasts with
+    # `adapter: hermes`) since the last `take_broadcasts` (or `clear`), oldest first:
+    # [{"stream" => "board_1", "data" => ...}].
+    def broadcasts
+      drain
+      @broadcasts.dup
+    end
+
+    # A browser of +user_id+ connected to +room_id+, or subscribed to +stream+ (+user_id+ nil: a
+    # page where nobody is signed in), as far as Hermes.presence can tell.
+    def connect(user_id: nil, room_id: nil, stream: nil)
+      raise ArgumentError, "connect takes room_id: or stream:, not #{room_id.nil? ? "neither" : "both"}" if room_id.nil? == stream.nil?
+
       @connections = (@connections || 0) + 1
-      memory.connect("test-connection-#{@connections}", user_id: user_id, room_id: room_id)
+      id = "test-connection-#{@connections}"
+      return memory.subscribe(id, user_id: user_id, stream: stream) if room_id.nil?
+
+      memory.connect(id, user_id: user_id, room_id: room_id)
     end
 
     # Nothing queued, recorded or connected.
@@ -110,6 +133,7 @@ module Hermes
       backend.clear_connections
       @seen = []
       @disconnects = []
+      @broadcasts = []
     end
 
     # The notifications since the last `take` (or `clear`), which are then forgotten.
@@ -119,14 +143,22 @@ module Hermes
       list
     end
 
+    # The broadcasts since the last `take_broadcasts` (or `clear`), which are then forgotten.
+    def take_broadcasts
+      list = broadcasts
+      @broadcasts = []
+      list
+    end
+
     def drain
       @seen ||= []
       @disconnects ||= []
+      @broadcasts ||= []
       memory.records.each do |record|
-        if record["hermes"] == "disconnect"
-          @disconnects << record.fetch("target").merge("reason" => record["reason"])
-        elsif !record.key?("hermes")
-          @seen << record
+        case record["hermes"]
+        when "disconnect" then @disconnects << record.fetch("target").merge("reason" => record["reason"])
+        when "broadcast" then @broadcasts << record.slice("stream", "data")
+        when nil then @seen << record
         end
       end
     end

@@ -16,33 +16,33 @@ module Hermes
   #   `Hermes.subscribe("info", callback)` before the module below has loaded (the
   #   subscriptions are queued and handed to the client when it connects);
   # - unless config/importmap.rb pins "hermes" (importmap-rails renders that map), an import
-  #   map naming "hermes" as the browser client, so the module specifier "hermes" resolves
-  #   with or without importmap: served by the asset pipeline, or by the mounted
-  #   Hermes::Engine when the app has none (API-only, --skip-sprockets);
-  # - a module script that starts the page's client with a freshly minted token, the room's
-  #   position in its history at render time (so what is sent before the socket opens is
-  #   recovered, not lost) and, when the app mounts Hermes::Engine, a way to fetch a new token
-  #   when the gateway refuses the old one. Running it again (Turbo and Turbolinks run a new
-  #   page's head scripts on each visit) keeps the page's live client when it is for the same
-  #   gateway, stage and user, giving it the new token; otherwise the old client is closed
-  #   first. One socket per page, whatever the navigation.
+  #   map naming every file of the browser client ("hermes", "hermes/turbo", ...:
+  #   Hermes::ClientAsset::ENTRIES), so the module specifiers resolve with or without
+  #   importmap: served by the asset pipeline, or by the mounted Hermes::Engine when the app has
+  #   none (API-only, --skip-sprockets);
+  # - a module script that loads the Turbo Streams element ("hermes/turbo": what
+  #   turbo_stream_from renders subscribes over the page's socket) and starts the page's client
+  #   with a freshly minted token, the room's position in its history at render time (so what
+  #   is sent before the socket opens is recovered, not lost) and, when the app mounts
+  #   Hermes::Engine, a way to fetch a new token when the gateway refuses the old one. Running
+  #   it again (Turbo and Turbolinks run a new page's head scripts on each visit) keeps the
+  #   page's live client when it is for the same gateway, stage and user, giving it the new
+  #   token; otherwise the old client is closed first. One socket per page, whatever the
+  #   navigation.
   #
-  # Nobody signed in (the initializer's procs answer nil): the first two, no token, and a
-  # script closing a client a previous Turbo visit left open for someone who signed out.
-  # The backend unreachable (hermes-local stopped, DynamoDB down): one line in the log and a
-  # page without live notifications, whose client asks the refresh endpoint later; with
-  # `c.raise_connect_errors = true` (tests) the error is raised instead. The position
-  # unreadable: one line in the log, and the page connects without it.
+  # Nobody signed in (the initializer's procs answer nil): the client starts with a streams
+  # token (`anonymous: true`: no user, no room; one HMAC to mint, no bcrypt, no table write),
+  # and opens a socket only while the page holds a stream, so public pages get their Turbo
+  # Streams as with turbo-rails. The backend unreachable (hermes-local stopped, DynamoDB down):
+  # one line in the log and a page without live notifications, whose client asks the refresh
+  # endpoint later; with `c.raise_connect_errors = true` (tests) the error is raised instead.
+  # The position unreadable: one line in the log, and the page connects without it.
   module ViewHelper
     UNSET = Object.new.freeze
     private_constant :UNSET
 
     STUB_JS = File.read(File.expand_path("../../vendor/javascript/hermes-stub.js", __dir__))
                   .lines.reject { |l| l.lstrip.start_with?("//") }.join.strip.freeze
-
-    # Closes a client that a Turbo visit left open once nobody is signed in; on a page's first
-    # load window.Hermes is the stub, whose close() does nothing.
-    SIGNED_OUT_JS = "window.Hermes.close();"
 
     def hermes_connect_tag(user_id: UNSET, company_code: UNSET, stage: nil, url: nil, nonce: true)
       config = Hermes.config
@@ -52,29 +52,35 @@ module Hermes
       who = given == 2 ? PageIdentity.of(user_id, company_code) : PageIdentity.current(controller)
       tags = [hermes_script(STUB_JS, nonce)]
       unless ClientAsset.importmap_pins_hermes
-        map = JSON.generate(imports: { "hermes" => ClientAsset.path(self) })
+        map = JSON.generate(imports: ClientAsset.imports(self))
         tags << hermes_script(hermes_escape(map), nonce, type: "importmap")
       end
-      return safe_join(tags << hermes_script(SIGNED_OUT_JS, nonce), "\n") if who.nil?
-
-      token = who.token_for_page
       options = {
         url: hermes_websocket_url(config, url),
         stage: (stage || config[:stage] || (defined?(::Rails) ? ::Rails.env.to_s : "development")).to_s,
-        user_id: who.user_id,
-        room_id: who.company_code.to_s,
-        token: token,
-        position: token && who.position_for_page,
-        refresh: hermes_refresh,
       }
-      js = "import { start, tokenEndpoint } from \"hermes\";\n" \
-           "const o = #{hermes_escape(JSON.generate(options))};\n" \
-           "start({ ...o, refreshToken: o.refresh && tokenEndpoint(o.refresh.url, o.refresh.csrf) });"
-      tags << hermes_script(js, nonce, type: "module")
+      if who.nil?
+        options.merge!(anonymous: true, token: PageIdentity.streams_token_for_page)
+      else
+        token = who.token_for_page
+        options.merge!(user_id: who.user_id, room_id: who.company_code.to_s, token: token,
+                       position: token && who.position_for_page)
+      end
+      options[:refresh] = hermes_refresh
+      tags << hermes_script(hermes_start_js(options), nonce, type: "module")
       safe_join(tags, "\n")
     end
 
     private
+
+    # Starts the page's client, and loads the Turbo Streams element ("hermes/turbo") without
+    # the app importing it; where the import map lacks it, only Turbo Streams are missing.
+    def hermes_start_js(options)
+      "import { start, tokenEndpoint } from \"hermes\";\n" \
+        "import(#{JSON.generate(ClientAsset::TURBO)}).catch(() => {});\n" \
+        "const o = #{hermes_escape(JSON.generate(options))};\n" \
+        "start({ ...o, refreshToken: o.refresh && tokenEndpoint(o.refresh.url, o.refresh.csrf) });"
+    end
 
     def hermes_websocket_url(config, url)
       url ||= config[:websocket_url]

@@ -10,10 +10,12 @@ use crate::{assets, dev, management, upgrade};
 
 /// The clients' listener: everything.
 pub(crate) fn router(app: Arc<App>) -> Router {
-    Router::new()
-        // The demo page and its client (memory backend or not: harmless, static).
-        .route("/", get(assets::demo_page))
-        .route("/hermes.js", get(assets::client_js))
+    // The demo page and its client (memory backend or not: harmless, static).
+    let pages = assets::CLIENT.iter().fold(
+        Router::new().route("/", get(assets::demo_page)),
+        |r, (_, path, _)| r.route(path, get(assets::client_js)),
+    );
+    pages
         // Development endpoints: what the gem's `local` backend and the demo page call.
         .route("/_hermes/tokens", post(dev::mint).delete(dev::revoke))
         .route("/_hermes/notifications", post(dev::enqueue))

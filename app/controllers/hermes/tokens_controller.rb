@@ -1,10 +1,12 @@
 # frozen_string_literal: true
 
 module Hermes
-  # POST /hermes/token: a fresh token for the signed-in user, for a page whose token was
-  # refused (the gateway restarted, the token expired or was revoked, API Gateway closed the
-  # socket after 2 hours). The user and company are the ones config/initializers/hermes.rb
-  # names (c.current_user_id, c.current_company_code), never anything from the request.
+  # POST /hermes/token: a fresh token for a page whose token was refused (the gateway
+  # restarted, the token expired or was revoked, API Gateway closed the socket after 2 hours).
+  # For the signed-in user, the user and company are the ones config/initializers/hermes.rb
+  # names (c.current_user_id, c.current_company_code), never anything from the request; when
+  # nobody is signed in, a streams token (`"anonymous": true`: signed streams only, as
+  # hermes_connect_tag gives such a page).
   #
   # It inherits the app's ApplicationController, so the app's authentication helpers and
   # filters apply; it always checks the CSRF token, and answers only same-origin requests.
@@ -16,7 +18,7 @@ module Hermes
       return render(json: { error: "cross-origin request refused" }, status: :forbidden) unless same_origin?
 
       who = Hermes::PageIdentity.current(self)
-      return render(json: { error: "not signed in" }, status: :unauthorized) if who.nil?
+      return render(json: { token: Hermes.client.streams_token, anonymous: true }) if who.nil?
 
       render json: { token: who.token }
     rescue Hermes::StoreError, Hermes::LocalBackendError => e

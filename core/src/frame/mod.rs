@@ -25,7 +25,7 @@ pub const MAX_EPOCH_BYTES: usize = 32;
 const POSITION_RESERVE_BYTES: usize = 7 + 20 + 11 + MAX_EPOCH_BYTES;
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
-#[error("notification is {bytes} bytes as a WebSocket frame; API Gateway's limit is {limit} bytes")]
+#[error("the message is {bytes} bytes as a WebSocket frame; API Gateway's limit is {limit} bytes")]
 pub struct PayloadTooLarge {
     pub bytes: usize,
     pub limit: usize,

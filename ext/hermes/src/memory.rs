@@ -7,7 +7,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use hermes_core::queue::Queue;
-use hermes_core::store::{Connection, ConnectionStore, CONNECTION_ROW_TTL_SECS};
+use hermes_core::store::{
+    Connection, ConnectionStore, Subscription, SubscriptionStore, CONNECTION_ROW_TTL_SECS,
+};
 use hermes_core::{Backend, MemoryBackends};
 use magnus::{function, method, prelude::*, Error, RModule, Ruby, Value};
 
@@ -91,9 +93,39 @@ impl MemoryBackend {
         nogvl(|| s.runtime.block_on(m.connections.put(&row))).map_err(|e| errors::store(ruby, e))
     }
 
-    /// Forgets every connection row.
+    /// A subscription of `connection_id` to `stream`, as if a page of `user_id` (`nil`: a page
+    /// of nobody) had subscribed with the stream's signed name: `Hermes.presence(stream:)`
+    /// counts it.
+    fn subscribe(
+        ruby: &Ruby,
+        rb_self: &Self,
+        connection_id: String,
+        user_id: Option<Value>,
+        stream: String,
+    ) -> Result<(), Error> {
+        let user = user_id
+            .map(|u| args::user_id(ruby, u, "user_id").map(|u| u.to_string()))
+            .transpose()?;
+        hermes_core::stream_name::check_name(&stream).map_err(|e| errors::arg(ruby, e.to_string()))?;
+        let (s, m) = rb_self.parts(ruby)?;
+        let row = Subscription {
+            stream,
+            connection_id,
+            user_id: user,
+            expires_at: hermes_core::token::now_secs() + CONNECTION_ROW_TTL_SECS,
+        };
+        nogvl(|| {
+            s.runtime
+                .block_on(m.subscriptions.put(std::slice::from_ref(&row)))
+        })
+        .map_err(|e| errors::store(ruby, e))
+    }
+
+    /// Forgets every connection row and subscription.
     fn clear_connections(ruby: &Ruby, rb_self: &Self) -> Result<(), Error> {
-        rb_self.parts(ruby)?.1.connections.clear();
+        let (_, m) = rb_self.parts(ruby)?;
+        m.connections.clear();
+        m.subscriptions.clear();
         Ok(())
     }
 }
@@ -103,6 +135,7 @@ pub fn init(ruby: &Ruby, native: RModule) -> Result<(), Error> {
     class.define_singleton_method("new", function!(MemoryBackend::new, 1))?;
     class.define_method("drain_queue", method!(MemoryBackend::drain_queue, 0))?;
     class.define_method("join", method!(MemoryBackend::join, 3))?;
+    class.define_method("subscribe", method!(MemoryBackend::subscribe, 3))?;
     class.define_method("clear_connections", method!(MemoryBackend::clear_connections, 0))?;
     Ok(())
 }

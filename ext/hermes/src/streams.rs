@@ -1,6 +1,8 @@
 //! Streams on the native surface: `Hermes::Native::Client#broadcast` (and its batch form), the
 //! token of a page where nobody is signed in, a stream's presence, and the signed names of
-//! streams (`Hermes::Native.stream_key`, `.sign_stream_name`), which the local backend uses too.
+//! streams (`Hermes::Native.stream_key`, `.sign_stream_name`). The local backend checks its
+//! broadcasts here too (`Hermes::Native.check_broadcast[s]`), so every backend refuses the same
+//! broadcast with the same error.
 
 use hermes_core::config::JwtSecret;
 use hermes_core::frame::Broadcast;
@@ -38,19 +40,15 @@ fn broadcast_of(ruby: &Ruby, stream: Value, data_json: Value) -> Result<Broadcas
     Broadcast::from_json(stream, json).map_err(|e| errors::arg(ruby, format!("data is not valid JSON: {e}")))
 }
 
-/// `data_json` is what `JSON.generate` made of the caller's data (lib/hermes/json_data.rb).
-fn broadcast(ruby: &Ruby, rb_self: &Client, stream: Value, data_json: Value) -> Result<String, Error> {
+/// One broadcast, checked: its name, its data (one JSON value) and its size.
+fn checked(ruby: &Ruby, stream: Value, data_json: Value) -> Result<Broadcast, Error> {
     let b = broadcast_of(ruby, stream, data_json)?;
     b.check_size().map_err(|e| errors::too_large(ruby, e))?;
-    let s = rb_self.state(ruby)?;
-    let q = Client::queue(ruby, &s)?;
-    nogvl(|| s.runtime.block_on(q.send_broadcasts(std::slice::from_ref(&b))))
-        .map(|mut ids| ids.remove(0))
-        .map_err(|e| errors::queue(ruby, e))
+    Ok(b)
 }
 
-/// `entries`: `[[stream, data_json], ...]`.
-fn broadcast_batch(ruby: &Ruby, rb_self: &Client, entries: RArray) -> Result<Vec<String>, Error> {
+/// `entries`: `[[stream, data_json], ...]`, each checked; a size refused names its entry.
+fn checked_batch(ruby: &Ruby, entries: RArray) -> Result<Vec<Broadcast>, Error> {
     let mut bs = Vec::with_capacity(entries.len());
     for entry in entries.into_iter() {
         let e = RArray::try_convert(entry)?;
@@ -61,6 +59,23 @@ fn broadcast_batch(ruby: &Ruby, rb_self: &Client, entries: RArray) -> Result<Vec
             errors::queue(ruby, hermes_core::queue::QueueError::TooLargeAt { index, error })
         })?;
     }
+    Ok(bs)
+}
+
+/// `data_json` is what `JSON.generate` made of the caller's data (lib/hermes/json_data.rb), or
+/// the payload Action Cable encoded (lib/action_cable/subscription_adapter/hermes.rb).
+fn broadcast(ruby: &Ruby, rb_self: &Client, stream: Value, data_json: Value) -> Result<String, Error> {
+    let b = checked(ruby, stream, data_json)?;
+    let s = rb_self.state(ruby)?;
+    let q = Client::queue(ruby, &s)?;
+    nogvl(|| s.runtime.block_on(q.send_broadcasts(std::slice::from_ref(&b))))
+        .map(|mut ids| ids.remove(0))
+        .map_err(|e| errors::queue(ruby, e))
+}
+
+/// `entries`: `[[stream, data_json], ...]`.
+fn broadcast_batch(ruby: &Ruby, rb_self: &Client, entries: RArray) -> Result<Vec<String>, Error> {
+    let bs = checked_batch(ruby, entries)?;
     if bs.is_empty() {
         return Ok(vec![]);
     }
@@ -118,6 +133,24 @@ fn sign_stream_name(ruby: &Ruby, key: String, name: Value) -> Result<String, Err
         .map_err(|e| errors::arg(ruby, e.to_string()))
 }
 
+/// A stream name as the native client takes it, for the local backend.
+fn rb_stream_name(ruby: &Ruby, name: Value) -> Result<String, Error> {
+    stream_name(ruby, name)
+}
+
+/// What `broadcast` checks before queueing, for the local backend: the stream's name as sent.
+fn check_broadcast(ruby: &Ruby, stream: Value, data_json: Value) -> Result<String, Error> {
+    Ok(checked(ruby, stream, data_json)?.stream)
+}
+
+/// What `broadcast_batch` checks before queueing: the streams' names as sent.
+fn check_broadcasts(ruby: &Ruby, entries: RArray) -> Result<Vec<String>, Error> {
+    Ok(checked_batch(ruby, entries)?
+        .into_iter()
+        .map(|b| b.stream)
+        .collect())
+}
+
 pub fn init(_ruby: &Ruby, native: RModule) -> Result<(), Error> {
     let class = native.const_get::<_, magnus::RClass>("Client")?;
     class.define_method("broadcast", method!(broadcast, 2))?;
@@ -126,5 +159,8 @@ pub fn init(_ruby: &Ruby, native: RModule) -> Result<(), Error> {
     class.define_method("stream_presence", method!(stream_presence, 1))?;
     native.define_module_function("stream_key", function!(stream_key, 1))?;
     native.define_module_function("sign_stream_name", function!(sign_stream_name, 2))?;
+    native.define_module_function("stream_name", function!(rb_stream_name, 1))?;
+    native.define_module_function("check_broadcast", function!(check_broadcast, 2))?;
+    native.define_module_function("check_broadcasts", function!(check_broadcasts, 1))?;
     Ok(())
 }

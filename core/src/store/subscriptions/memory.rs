@@ -46,6 +46,11 @@ impl MemorySubscriptionStore {
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
+
+    /// Forgets every subscription (the gem's test surface, between two tests).
+    pub fn clear(&self) {
+        self.streams.lock().unwrap().clear();
+    }
 }
 
 fn count(streams: &HashMap<String, BTreeMap<String, Entry>>) -> usize {

@@ -5,17 +5,40 @@ require "rails/generators"
 module Hermes
   module Generators
     # rails g hermes:install: the initializer (where the app names the page's user and
-    # company), the connect tag in the layout, the token refresh endpoint in the routes, the
-    # importmap pin when the app uses importmap, and the next steps.
+    # company, and gives Turbo Hermes's key for signed stream names), the connect tag in the
+    # layout, the token refresh endpoint in the routes, the importmap pins when the app uses
+    # importmap, and the next steps. Running it again adds only what is missing.
     class InstallGenerator < ::Rails::Generators::Base
       source_root File.expand_path("templates", __dir__)
       desc "Sets Hermes up: config/initializers/hermes.rb, the connect tag in the layout, " \
-           "the token endpoint route, the importmap pin."
+           "the token endpoint route, the importmap pins."
 
       class_option :layout, type: :string, default: "app/views/layouts/application.html.erb"
 
+      TURBO_KEY = <<~RUBY
+
+        # Turbo Streams (turbo-rails): turbo_stream_from signs its stream names with Hermes's key,
+        # the one the gateway checks them with. turbo-rails reads this setting once the
+        # initializers have run. Where Hermes has no key (no JWT secret outside the local backend:
+        # tests without one, an image build's assets:precompile), Turbo keeps its own.
+        if Rails.application.config.respond_to?(:turbo) &&
+           (Hermes.config.backend_name == "local" || Hermes.config[:jwt_secret])
+          Rails.application.config.turbo.signed_stream_verifier_key = Hermes.turbo_signed_stream_verifier_key
+        end
+      RUBY
+
+      # An initializer the app already has is the app's: kept as it is.
       def create_initializer
-        template "initializer.rb", "config/initializers/hermes.rb"
+        template "initializer.rb", "config/initializers/hermes.rb", skip: true
+      end
+
+      # After Hermes.configure, where the backend is chosen; also into an initializer an earlier
+      # version of the gem wrote.
+      def give_turbo_the_stream_key
+        path = "config/initializers/hermes.rb"
+        return if File.read(File.join(destination_root, path)).include?("signed_stream_verifier_key")
+
+        append_to_file path, TURBO_KEY
       end
 
       # After the import map when importmap-rails renders one (the tag imports "hermes" from
@@ -50,11 +73,14 @@ module Hermes
         route %(mount Hermes::Engine, at: "/hermes" # POST /hermes/token: a fresh token for a page whose token was refused)
       end
 
+      # Every file of the browser client is its own entry (Hermes::ClientAsset::ENTRIES).
       def pin_browser_client
         return unless importmap?
-        return if File.read(File.join(destination_root, "config/importmap.rb")).match?(/^\s*pin\s+["']hermes["']/)
 
-        append_to_file "config/importmap.rb", %(pin "hermes", to: "hermes.js"\n)
+        pinned = ClientAsset.pinned_in(File.read(File.join(destination_root, "config/importmap.rb")))
+        pins = ClientAsset::ENTRIES.reject { |specifier, _| pinned.include?(specifier) }
+                                   .map { |specifier, file| %(pin "#{specifier}", to: "#{file}"\n) }
+        append_to_file "config/importmap.rb", pins.join unless pins.empty?
       end
 
       def show_next_steps
@@ -87,6 +113,12 @@ module Hermes
           5. From a job or a console:
                Hermes.enqueue_notification(user_id: user.id, room_id: company_code,
                                            data: { type: "info", data: "Backup finished" })
+
+          6. Turbo Streams (turbo_stream_from, broadcasts_to) through Hermes: in config/cable.yml,
+             `adapter: hermes` for development and production (keep `adapter: test` in test), and
+             load @hotwired/turbo in the page instead of @hotwired/turbo-rails (whose JavaScript
+             would define <turbo-cable-stream-source> first). config/initializers/hermes.rb gives
+             Turbo Hermes's key for signed stream names.
         TEXT
       end
 

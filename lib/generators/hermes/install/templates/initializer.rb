@@ -7,7 +7,8 @@ Hermes.configure do |c|
   # Who a page is for. Both run on the controller of every page whose layout has
   # hermes_connect_tag, and of the token refresh endpoint (mounted at /hermes in
   # config/routes.rb), so your authentication's helpers work here. Answer nil when nobody is
-  # signed in: then no token is minted and no WebSocket is opened.
+  # signed in: the page then gets no room, only its streams (Turbo Streams on public pages),
+  # and opens a WebSocket only while it holds one.
   #
   # FILL IN the signed-in user's id (an Integer or a String), e.g. `current_user&.id`:
   c.current_user_id = -> { nil }

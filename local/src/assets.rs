@@ -1,6 +1,7 @@
-//! The demo page (a console of the gateway, fed by `dev/console.rs`) and the browser client it loads (vendor/javascript, the files the gem ships),
-//! compiled into the binary. The client's files import each other by bare specifiers
-//! ("hermes", "hermes/socket", ...): the page gets the import map that resolves them.
+//! The demo page (a console of the gateway, fed by `dev/console.rs`) and the browser client it
+//! loads (vendor/javascript, the files the gem ships), compiled into the binary. The client's
+//! files import each other by bare specifiers ("hermes", "hermes/socket", ...): the page gets
+//! the import map that resolves them.
 
 use std::sync::Arc;
 

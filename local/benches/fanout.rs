@@ -9,6 +9,12 @@
 //! sets that up). `FANOUT_TRACE=1` also prints every message's time in order;
 //! `FANOUT_CLIENTS` (10,000) and `FANOUT_MESSAGES` (100) size it. Loopback only; bounded: it
 //! stops by itself. Needs `ulimit -n` above the clients plus 100.
+//!
+//! `FANOUT_MODE=stream`: the same clients as pages of nobody (a streams token), each
+//! subscribed to the stream `bench` (one name a frame) and then to 9 more (one frame), each
+//! subscribe timed from the frame written to the `subscribed` answer; the gateway's RSS per
+//! socket idle and with 10 streams; then broadcasts to `bench` (what `Hermes.broadcast` and
+//! Turbo Streams send), timed and costed as the room's notifications are.
 
 use std::io::{Read, Write};
 use std::net::TcpStream as StdTcp;
@@ -17,6 +23,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use hermes_core::stream_name::StreamKey;
 use hermes_testkit::{cpu, env_num, free_port, percentile, rss_kib, wait_listening, Killed};
 
 mod support;
@@ -55,16 +62,39 @@ fn main() {
     let clients = env_num("FANOUT_CLIENTS", 10_000);
     let messages = env_num("FANOUT_MESSAGES", 100);
     let bin = env!("CARGO_BIN_EXE_hermes-local");
-    let (gw, port) = gateway(bin);
-    // The clients share one thread, as browsers would share one core; a current-thread
-    // runtime costs them the least per frame.
-    let rt = tokio::runtime::Builder::new_current_thread()
+    match std::env::var("FANOUT_MODE").as_deref() {
+        Ok("stream") => stream_mode(bin, clients, messages),
+        Ok("room") | Err(_) => {
+            room_mode(bin, clients, messages);
+            python_clients(bin, clients);
+        }
+        Ok(other) => panic!("FANOUT_MODE={other:?}: room (the default) or stream"),
+    }
+}
+
+/// The clients share one thread, as browsers would share one core; a current-thread runtime
+/// costs them the least per frame.
+fn clients_runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
-        .unwrap();
-    let token: serde_json::Value =
-        serde_json::from_str(&post(port, "/_hermes/tokens", r#"{"user_id":1,"room_id":"BIG"}"#)).unwrap();
-    let token = token["token"].as_str().unwrap().to_owned();
+        .unwrap()
+}
+
+fn token(port: u16, path: &str, body: &str) -> String {
+    let answer: serde_json::Value = serde_json::from_str(&post(port, path, body)).unwrap();
+    answer["token"].as_str().unwrap().to_owned()
+}
+
+fn per_connection(before: u64, after: u64, clients: usize) -> f64 {
+    after.saturating_sub(before) as f64 / clients as f64
+}
+
+/// One notification to a room of `clients` sockets of user 1, `messages` times.
+fn room_mode(bin: &str, clients: usize, messages: usize) {
+    let (gw, port) = gateway(bin);
+    let rt = clients_runtime();
+    let token = token(port, "/_hermes/tokens", r#"{"user_id":1,"room_id":"BIG"}"#);
     let before = rss_kib(gw.id());
     let received = Arc::new(AtomicUsize::new(0));
     rt.block_on(async {
@@ -73,48 +103,129 @@ fn main() {
         let after = rss_kib(gw.id());
         println!(
             "gateway RSS: {before} KiB before, {after} KiB with {clients} idle connections (Rust clients, opened one at a time): {:.1} KiB per connection",
-            (after.saturating_sub(before)) as f64 / clients as f64
+            per_connection(before, after, clients)
         );
-        let mut times = Vec::new();
-        let (gw_cpu, own_cpu) = (cpu::process(gw.id()), cpu::own());
-        let started = Instant::now();
-        for i in 0..messages {
-            let target = (i + 1) * clients;
-            let t0 = Instant::now();
+        fan_out(&gw, clients, messages, &received, move |i| {
             let body = format!(r#"{{"user_id":1,"room_id":"BIG","data":{{"type":"info","data":{i}}}}}"#);
-            tokio::task::spawn_blocking(move || post(port, "/_hermes/notifications", &body)).await.unwrap();
-            while received.load(Ordering::Relaxed) < target {
-                assert!(t0.elapsed() < Duration::from_secs(30), "message {i} not delivered to all in 30 s");
-                tokio::time::sleep(Duration::from_millis(1)).await;
-            }
-            times.push(t0.elapsed());
-        }
-        let wall = started.elapsed();
-        let (gw_cpu, own_cpu) = (cpu::process(gw.id()) - gw_cpu, cpu::own() - own_cpu);
-        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-        let per_post = |d: Duration| d.as_secs_f64() * 1e6 / (messages * clients) as f64;
-        println!(
-            "CPU per delivered frame: gateway {:.1} µs, the {clients} clients {:.1} µs ({:.0}% of {cores} cores for {:.1} s)",
-            per_post(gw_cpu),
-            per_post(own_cpu),
-            (gw_cpu + own_cpu).as_secs_f64() * 100.0 / (cores as f64 * wall.as_secs_f64()),
-            wall.as_secs_f64()
-        );
-        if std::env::var_os("FANOUT_TRACE").is_some() {
-            println!("{:?}", times.iter().map(|t| t.as_millis()).collect::<Vec<_>>());
-        }
-        println!(
-            "one message to {clients} clients, until the last has it ({messages} messages): p50 {:?}, p99 {:?}, min {:?}",
-            percentile(&times, 0.5),
-            percentile(&times, 0.99),
-            times.iter().min().unwrap()
-        );
+            post(port, "/_hermes/notifications", &body);
+        })
+        .await;
         for t in tasks {
             t.abort();
         }
     });
-    drop(gw);
-    python_clients(bin, clients);
+}
+
+/// Pages of nobody (streams tokens), each subscribed to the stream `bench` and to 9 others
+/// (1,000 streams of `clients / 100` subscribers each): the subscribe round trip, the gateway's
+/// memory per socket idle and with 10 streams, then one broadcast to `bench`, `messages` times.
+fn stream_mode(bin: &str, clients: usize, messages: usize) {
+    let (gw, port) = gateway(bin);
+    let rt = clients_runtime();
+    let token = token(port, "/_hermes/streams/token", "{}");
+    let key = StreamKey::development();
+    let bench = vec![key.sign("bench").unwrap()];
+    let others = |i: usize| -> Vec<String> {
+        (0..9)
+            .map(|j| {
+                key.sign(&format!("gid://bench/Board/{}", (i * 9 + j) % 1000))
+                    .unwrap()
+            })
+            .collect()
+    };
+    let before = rss_kib(gw.id());
+    let received = Arc::new(AtomicUsize::new(0));
+    rt.block_on(async {
+        let mut pages = support::open_clients(port, &token, clients).await;
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        let idle = rss_kib(gw.id());
+        let (mut one, mut sent) = (Vec::with_capacity(clients), Vec::with_capacity(clients));
+        for ws in &mut pages {
+            sent.push(Instant::now());
+            one.push(support::subscribe(ws, &bench).await);
+        }
+        let mut nine = Vec::with_capacity(clients);
+        for (i, ws) in pages.iter_mut().enumerate() {
+            // A socket changes its streams at most every 100 ms (docs/protocol.md).
+            tokio::time::sleep_until((sent[i] + Duration::from_millis(150)).into()).await;
+            nine.push(support::subscribe(ws, &others(i)).await);
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        let subscribed = rss_kib(gw.id());
+        let ms = |d: Duration| d.as_secs_f64() * 1e3;
+        for (what, times) in [("1 name", &one), ("9 names", &nine)] {
+            println!(
+                "subscribe round trip, socket open, {what} a frame ({} frames, one at a time): p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
+                times.len(),
+                ms(percentile(times, 0.5)),
+                ms(percentile(times, 0.99)),
+                ms(*times.iter().max().unwrap())
+            );
+        }
+        println!(
+            "gateway RSS: {before} KiB before, {idle} KiB with {clients} idle connections ({:.1} KiB each), {subscribed} KiB once each holds 10 streams ({:.1} KiB each: {:.1} KiB more)",
+            per_connection(before, idle, clients),
+            per_connection(before, subscribed, clients),
+            per_connection(idle, subscribed, clients)
+        );
+        let tasks = support::count_frames(pages, &received);
+        fan_out(&gw, clients, messages, &received, move |i| {
+            post(port, "/_hermes/broadcasts", &format!(r#"{{"stream":"bench","data":{i}}}"#));
+        })
+        .await;
+        for t in tasks {
+            t.abort();
+        }
+    });
+}
+
+/// `messages` times: `send(i)`, then wait until every client has one more frame. Prints the
+/// CPU per delivered frame and the times.
+async fn fan_out(
+    gw: &Killed,
+    clients: usize,
+    messages: usize,
+    received: &AtomicUsize,
+    send: impl Fn(usize) + Clone + Send + 'static,
+) {
+    let base = received.load(Ordering::SeqCst);
+    let mut times = Vec::new();
+    let (gw_cpu, own_cpu) = (cpu::process(gw.id()), cpu::own());
+    let started = Instant::now();
+    for i in 0..messages {
+        let target = base + (i + 1) * clients;
+        let t0 = Instant::now();
+        let send = send.clone();
+        tokio::task::spawn_blocking(move || send(i)).await.unwrap();
+        while received.load(Ordering::Relaxed) < target {
+            assert!(
+                t0.elapsed() < Duration::from_secs(30),
+                "message {i} not delivered to all in 30 s"
+            );
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+        times.push(t0.elapsed());
+    }
+    let wall = started.elapsed();
+    let (gw_cpu, own_cpu) = (cpu::process(gw.id()) - gw_cpu, cpu::own() - own_cpu);
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let per_post = |d: Duration| d.as_secs_f64() * 1e6 / (messages * clients) as f64;
+    println!(
+        "CPU per delivered frame: gateway {:.1} µs, the {clients} clients {:.1} µs ({:.0}% of {cores} cores for {:.1} s)",
+        per_post(gw_cpu),
+        per_post(own_cpu),
+        (gw_cpu + own_cpu).as_secs_f64() * 100.0 / (cores as f64 * wall.as_secs_f64()),
+        wall.as_secs_f64()
+    );
+    if std::env::var_os("FANOUT_TRACE").is_some() {
+        println!("{:?}", times.iter().map(|t| t.as_millis()).collect::<Vec<_>>());
+    }
+    println!(
+        "one message to {clients} clients, until the last has it ({messages} messages): p50 {:?}, p99 {:?}, min {:?}",
+        percentile(&times, 0.5),
+        percentile(&times, 0.99),
+        times.iter().min().unwrap()
+    );
 }
 
 /// Gateway memory per idle connection with Python `websockets` clients on a fresh gateway.

@@ -1,6 +1,7 @@
-//! The demo page and the browser client it loads (vendor/javascript, the files the gem ships),
-//! compiled into the binary. The client's files import each other by bare specifiers
-//! ("hermes", "hermes/socket", ...): the page gets the import map that resolves them.
+//! The demo page (a console of the gateway, fed by `dev/console.rs`) and the browser client it
+//! loads (vendor/javascript, the files the gem ships), compiled into the binary. The client's
+//! files import each other by bare specifiers ("hermes", "hermes/socket", ...): the page gets
+//! the import map that resolves them.
 
 use std::sync::Arc;
 
@@ -44,7 +45,9 @@ pub(crate) async fn demo_page(State(app): State<Arc<App>>) -> Response {
     Html(
         include_str!("demo.html")
             .replace("__IMPORTMAP__", &map)
-            .replace("__STAGE__", &app.opts.stage),
+            .replace("__STAGE__", &app.opts.stage)
+            // The console's polling: development endpoints answer on the memory backend only.
+            .replace("__MEMORY__", if app.memory { "true" } else { "false" }),
     )
     .into_response()
 }

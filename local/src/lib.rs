@@ -28,9 +28,10 @@
 //! | `management.rs` | the management API: `POST/GET/DELETE /{stage}/@connections/{id}` |
 //! | `pushers.rs` | the send handler's management client, bounded in flight |
 //! | `poller.rs` | the queue, polled into the send handler |
-//! | `dev/` | the development endpoints (mint, revoke, enqueue) and the checks in front of them |
+//! | `dev/` | the development endpoints (mint, revoke, enqueue, streams, the console's JSON) and the checks in front of them |
+//! | `frames.rs` | the last frames posted through the management API, bounded, for the console |
 //! | `loopback.rs` | whether a request comes from this machine and no web page of another host |
-//! | `assets.rs` | the demo page and the browser client |
+//! | `assets.rs` | the demo page (a console) and the browser client |
 //! | `error.rs` | error answers, in API Gateway's shape or the development endpoints' |
 //! | `clock.rs`, `ids.rs` | timestamps and ids written the way API Gateway writes them |
 
@@ -42,6 +43,7 @@ mod dev;
 mod dispatch;
 mod error;
 mod events;
+mod frames;
 mod gateway;
 mod ids;
 mod loopback;

@@ -81,11 +81,15 @@ pub(crate) async fn manage(
             }
             let text = Utf8Bytes::try_from(body.clone())
                 .unwrap_or_else(|_| String::from_utf8_lossy(&body).into_owned().into());
-            match app.sockets.post(&live, text) {
+            // For the console (`frames.rs`): a copy of the frame's first bytes, not the frame.
+            let shown = text.clone();
+            let answer = match app.sockets.post(&live, text) {
                 Ok(()) => StatusCode::OK.into_response(),
                 Err(PostRefused::Gone) => ApiError::gone().into_response(),
                 Err(PostRefused::Throttled) => ApiError::limit_exceeded().into_response(),
-            }
+            };
+            app.frames.record(&id, shown.as_str(), answer.status().as_u16());
+            answer
         }
         Method::GET => Json(json!({
             "connectedAt": iso8601(live.peer.connected_at),

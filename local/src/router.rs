@@ -25,6 +25,8 @@ pub(crate) fn router(app: Arc<App>) -> Router {
         .route("/_hermes/position", post(dev::position))
         .route("/_hermes/streams/token", post(dev::streams::token))
         .route("/_hermes/streams/presence", post(dev::streams::presence))
+        .route("/_hermes/streams/sign", post(dev::streams::sign))
+        .route("/_hermes/console", get(dev::console::console))
         .route("/_hermes/broadcasts", post(dev::streams::broadcast))
         .route("/_hermes/broadcasts/batch", post(dev::streams::broadcast_batch))
         // The API Gateway surface: the WebSocket endpoint and the management API.

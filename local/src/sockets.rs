@@ -96,6 +96,12 @@ impl Sockets {
         self.open.lock().unwrap().get(connection_id).cloned()
     }
 
+    /// Every open socket (at most `Options::max_connections`), for the console.
+    pub fn all(&self) -> Vec<(String, Arc<Live>)> {
+        let open = self.open.lock().unwrap();
+        open.iter().map(|(id, l)| (id.clone(), l.clone())).collect()
+    }
+
     pub fn len(&self) -> usize {
         self.open.lock().unwrap().len()
     }

@@ -14,6 +14,7 @@ use hermes_core::{Backend, Backends, Config, ConfigError, Minter};
 use tokio::sync::Semaphore;
 
 use crate::events::Events;
+use crate::frames::FrameLog;
 use crate::ids::Ids;
 use crate::options::Options;
 use crate::pushers::BoundedPushers;
@@ -40,6 +41,13 @@ pub(crate) struct App {
     /// Connection and request ids, as API Gateway writes them.
     pub ids: Arc<Ids>,
     pub events: Events,
+    /// The key stream names are signed with (the development key on the memory backend).
+    pub stream_key: StreamKey,
+    /// The last frames posted through the management API, for the console.
+    pub frames: FrameLog,
+    /// The console's last answer and when it was made: one is built at a time, and polls
+    /// within `dev::console::FRESH` of it get the same bytes.
+    pub console: tokio::sync::Mutex<Option<(std::time::Instant, bytes::Bytes)>>,
 }
 
 impl App {
@@ -81,7 +89,7 @@ impl App {
                 .with_streams(
                     backends.subscriptions.clone(),
                     backends.stream_history.clone(),
-                    stream_key,
+                    stream_key.clone(),
                     StreamLimits::default(),
                 ),
             subscriptions: backends.subscriptions.clone(),
@@ -90,6 +98,9 @@ impl App {
             memory,
             sockets: Sockets::new(&opts),
             routes: Arc::new(Semaphore::new(opts.max_routes.max(1))),
+            stream_key,
+            frames: FrameLog::default(),
+            console: tokio::sync::Mutex::default(),
             opts,
         })
     }

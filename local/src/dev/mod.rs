@@ -5,9 +5,11 @@
 //! closes the user's sockets in the room), `POST /_hermes/notifications[/batch]` enqueues,
 //! `POST /_hermes/disconnect` closes a user's sockets in a room, `POST /_hermes/presence` lists
 //! a room's users, `POST /_hermes/position` tells where a room's history stands (`{"seq",
-//! "epoch"}`, epoch `null` for a room without messages yet); `streams.rs` has the streams'.
+//! "epoch"}`, epoch `null` for a room without messages yet); `streams.rs` has the streams',
+//! `console.rs` the console's `GET /_hermes/console`.
 //! Bodies are JSON; errors are `{"error": "..."}`. `guard.rs` decides who may call them.
 
+pub(crate) mod console;
 mod guard;
 pub(crate) mod streams;
 

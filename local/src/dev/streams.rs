@@ -1,7 +1,9 @@
 //! The development endpoints of streams: `POST /_hermes/streams/token` (the token of a page
 //! where nobody is signed in), `POST /_hermes/broadcasts[/batch]` (`{"stream", "data"}`: what
-//! `Hermes.broadcast` queues) and `POST /_hermes/streams/presence` (`{"stream"}` → `{"users",
-//! "connections"}`).
+//! `Hermes.broadcast` queues), `POST /_hermes/streams/presence` (`{"stream"}` → `{"users",
+//! "connections"}`) and `POST /_hermes/streams/sign` (`{"stream"}` → `{"signed"}`: the name
+//! signed with the development key, for the console to subscribe with, as a Rails view would
+//! render it).
 
 use std::sync::Arc;
 
@@ -69,5 +71,14 @@ pub(crate) async fn presence(State(app): State<Arc<App>>, Dev(req): Dev<StreamRe
             Json(json!({ "users": users, "connections": connections })).into_response()
         }
         Err(e) => ApiError::dev(StatusCode::INTERNAL_SERVER_ERROR, e).into_response(),
+    }
+}
+
+/// The memory backend's key is the development key, public by design (the gem's `local`
+/// backend signs with it too): signing for any page of this machine gives nothing away.
+pub(crate) async fn sign(State(app): State<Arc<App>>, Dev(req): Dev<StreamRequest>) -> Response {
+    match app.stream_key.sign(&req.stream) {
+        Ok(signed) => Json(json!({ "signed": signed })).into_response(),
+        Err(e) => bad_name(e),
     }
 }

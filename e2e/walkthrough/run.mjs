@@ -2,42 +2,19 @@
 // following the README's "Rails in 10 minutes": boots Puma and hermes-local (`bundle exec
 // hermes-local` from the app, as the README says; each on a free 127.0.0.1 port), opens the
 // page in Chromium, enqueues from `bin/rails runner` and sees the notification on the page;
-// runs the connect tag's scripts again and simulates a Turbo visit (head scripts merged the way
-// Turbo merges them) and counts the page's sockets on the gateway: one; opens a second page
-// whose socket is held back while a notification goes out, and sees it once the socket opens;
-// restarts hermes-local and sees the next one without a reload; stops it and checks that the
-// page still renders. Bounded in time; stops what it started.
+// runs the connect tag's scripts again, then follows a link with Turbo 8's own Drive (from npm:
+// the new page's head scripts run, its body replaces the old) and counts the page's sockets on
+// the gateway: one; opens a second page whose socket is held back while a notification goes
+// out, and sees it once the socket opens; restarts hermes-local and sees the next one without
+// a reload; stops it and checks that the page still renders. Bounded in time; stops what it
+// started.
 //   node e2e/walkthrough/run.mjs APP_DIR VARIANT
-import { spawn, execFile } from "node:child_process";
-import { existsSync, readFileSync } from "node:fs";
-import net from "node:net";
+import { readFileSync } from "node:fs";
 import path from "node:path";
-import { chromium } from "playwright-core";
+import { appProcesses, freePort, launchChromium, sleep, until, watchPage } from "./app.mjs";
 
 const [appDir, variant] = process.argv.slice(2);
 if (!appDir || !variant) throw new Error("usage: run.mjs APP_DIR VARIANT");
-const started = Date.now();
-const say = (m) => console.log(`walkthrough[${variant}] ${((Date.now() - started) / 1000).toFixed(1)}s: ${m}`);
-
-const freePort = () =>
-  new Promise((resolve) => {
-    const s = net.createServer().listen(0, "127.0.0.1", () => {
-      const { port } = s.address();
-      s.close(() => resolve(port));
-    });
-  });
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-async function until(what, check, ms) {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const got = await check().catch(() => false);
-    if (got) return got;
-    if (Date.now() > deadline) throw new Error(`timed out after ${ms / 1000} s waiting for ${what}`);
-    await sleep(200);
-  }
-}
-const listening = (port) =>
-  new Promise((r) => net.connect(port, "127.0.0.1").on("connect", function () { this.end(); r(true); }).on("error", () => r(false)));
 
 const railsPort = await freePort();
 const localPort = await freePort();
@@ -50,44 +27,14 @@ const env = {
   HERMES_LOCAL_URL: `http://127.0.0.1:${localPort}`,
 };
 for (const k of ["HERMES_JWT_SECRET", "HERMES_PASSCODE", "HERMES_QUEUE_URL", "HERMES_WEBSOCKET_URL", "HERMES_AWS_ENDPOINT_URL"]) delete env[k];
-
-const children = new Set();
-function start(cmd, args, opts = {}) {
-  // Its own process group, so stopping it stops whatever it started (Puma's workers).
-  const child = spawn(cmd, args, { cwd: appDir, env, detached: true, stdio: ["ignore", "pipe", "pipe"], ...opts });
-  const log = [];
-  const keep = (d) => { log.push(d.toString()); if (log.length > 200) log.shift(); };
-  child.stdout.on("data", keep);
-  child.stderr.on("data", keep);
-  child.log = log;
-  children.add(child);
-  child.on("exit", () => children.delete(child));
-  return child;
-}
-async function stop(child) {
-  if (child.exitCode !== null || child.signalCode !== null) return;
-  const exited = new Promise((r) => child.once("exit", r));
-  try { process.kill(-child.pid, "SIGTERM"); } catch {}
-  const timer = setTimeout(() => { try { process.kill(-child.pid, "SIGKILL"); } catch {} }, 10000);
-  await exited;
-  clearTimeout(timer);
-}
+const label = `walkthrough[${variant}]`;
+const app = appProcesses({ appDir, label, env, limitMs: 300000 });
+const { say, stop, runner } = app;
 // hermes-local runs as a developer starts it in another terminal, from the app (the gem's own,
 // README step 5), in a shell that exported HERMES_BACKEND=local for Rails: it takes that as
 // its own memory backend, with a development secret made up for each run.
-const localEnv = { ...env };
-async function startLocal(args = [], extraEnv = {}) {
-  // The port was free a moment ago and is reused on restart; retry if something took it.
-  for (let i = 0; i < 5; i++) {
-    const gw = start("bundle", ["exec", "hermes-local", "--port", String(localPort), ...args], { env: { ...localEnv, ...extraEnv } });
-    const exited = new Promise((r) => gw.once("exit", () => r("exited")));
-    const up = await Promise.race([exited, until("hermes-local to listen", async () => (await listening(localPort)) && "up", 20000)]);
-    if (up === "up" && gw.exitCode === null) return gw;
-    console.log(`walkthrough[${variant}] hermes-local did not start: ${gw.log.join("").trim()}`);
-    await sleep(500);
-  }
-  throw new Error("hermes-local could not bind its port");
-}
+const startLocal = (args, extraEnv) => app.startLocal(localPort, args, extraEnv);
+
 // What the gateway holds for the app's room (its development endpoint, as the gem's local
 // backend calls it): the sockets open there.
 async function gatewayRoom() {
@@ -106,27 +53,17 @@ async function socketsStay(what, n) {
   }
 }
 
-// Turbo's visit, as far as the page's head goes (Turbo 7's PageRenderer; Turbolinks 5 does the
-// same): scripts of the new <head> whose outerHTML the current head lacks are copied in as new
-// elements, so they run; the body is replaced (its scripts, which Turbo would also run, are the
-// page's own and left out). Returns how many head scripts ran.
-async function turboVisit(page, url) {
-  return page.evaluate(async (url) => {
-    const html = await (await fetch(url, { headers: { Accept: "text/html" } })).text();
-    const next = new DOMParser().parseFromString(html, "text/html");
-    const current = new Set([...document.head.querySelectorAll("script")].map((s) => s.outerHTML));
-    let ran = 0;
-    for (const script of next.head.querySelectorAll("script")) {
-      if (current.has(script.outerHTML)) continue;
-      const copy = document.createElement("script");
-      for (const { name, value } of script.attributes) copy.setAttribute(name, value);
-      copy.textContent = script.textContent;
-      document.head.appendChild(copy);
-      ran += 1;
-    }
-    document.body.replaceWith(document.adoptNode(next.body));
-    return ran;
-  }, url);
+// A Drive visit by Turbo's own JavaScript: a click on the page's link to /again. Returns how
+// many of the new page's head scripts Turbo ran (the ones the old head lacked).
+async function turboVisit(page) {
+  await page.evaluate(() => {
+    window.headScriptsBefore = new Set([...document.head.querySelectorAll("script")].map((s) => s.outerHTML));
+    window.turboLoaded = new Promise((r) => addEventListener("turbo:load", () => r(location.pathname), { once: true }));
+  });
+  await page.click("#again");
+  const landed = await page.evaluate(() => window.turboLoaded);
+  if (landed !== "/again") throw new Error(`the Turbo visit landed on ${landed}`);
+  return page.evaluate(() => [...document.head.querySelectorAll("script")].filter((s) => !window.headScriptsBefore.has(s.outerHTML)).length);
 }
 
 // A page whose WebSockets open only when the test says: rendered (token and room position in
@@ -152,46 +89,22 @@ const HOLD_SOCKETS = `(() => {
   };
 })();`;
 
-const runner = (code) =>
-  new Promise((resolve, reject) =>
-    execFile("bin/rails", ["runner", code], { cwd: appDir, env, timeout: 90000 }, (e, out, err) =>
-      e ? reject(new Error(`bin/rails runner failed: ${e.message}\n${out}\n${err}`)) : resolve(out.trim())));
-
 let browser;
 let puma;
 let gateway;
-const deadline = setTimeout(() => {
-  console.error(`walkthrough[${variant}]: timed out after 300 s`);
-  for (const c of children) { try { process.kill(-c.pid, "SIGKILL"); } catch {} }
-  process.exit(1);
-}, 300000);
 let failed = false;
 try {
   gateway = await startLocal();
   say(`hermes-local on 127.0.0.1:${localPort}`);
-  puma = start("bin/rails", ["server", "-b", "127.0.0.1", "-p", String(railsPort)]);
+  puma = await app.startPuma(railsPort);
   const base = `http://127.0.0.1:${railsPort}`;
-  await until("Puma to answer", async () => (await fetch(`${base}/`)).status === 200, 90000).catch((e) => {
-    throw new Error(`${e.message}\n${puma.log.join("")}`);
-  });
   say(`Puma on ${base}`);
 
-  browser = await chromium.launch({
-    executablePath: ["/usr/lib/chromium/chromium", "/usr/bin/chromium"].find((p) => existsSync(p)),
-    args: ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
-      "--disable-component-update", "--disable-sync"],
-    timeout: 30000,
-  });
+  browser = await launchChromium();
   const page = await browser.newPage();
   const exceptions = [];
-  page.on("pageerror", (e) => exceptions.push(String(e)));
-  page.on("response", (r) => {
-    if (r.status() >= 400) console.log(`walkthrough[${variant}] ${r.status()} for ${r.url().replace(/token=[^&]+/, "token=[FILTERED]")}`);
-  });
   // Refused and failed attempts are expected while hermes-local restarts; shown without tokens.
-  page.on("console", (m) => {
-    if (m.type() === "error") console.log(`walkthrough[${variant}] page console: ${m.text().replace(/token=[^'&\s]+/g, "token=[FILTERED]")}`);
-  });
+  watchPage(page, label, exceptions);
   await page.goto(`${base}/`);
   const opened = () => page.evaluate(() => window.Hermes && window.Hermes.ws && window.Hermes.ws.readyState === 1 && window.Hermes.ws);
   await until("the page's WebSocket to open", opened, 30000);
@@ -242,8 +155,10 @@ try {
   });
   if (!before || rerun !== 2) throw new Error(`expected the tag's 2 scripts in <head>, found ${rerun}`);
   await socketsStay("the tag's scripts run twice", 1);
-  const ran = await turboVisit(page, `${base}/`);
+  if (!(await page.evaluate(() => typeof window.Turbo === "object" && window.Turbo.session.drive))) throw new Error("Turbo Drive is not running on the page");
+  const ran = await turboVisit(page);
   if (ran < 1) throw new Error("the Turbo visit ran none of the new page's head scripts: the test shows nothing");
+  if (!(await page.evaluate(() => window.loadedOnce === true))) throw new Error("the link was followed by a full load, not a Turbo visit");
   await until("the tag's module to run again on the visit", () => page.evaluate(() => window.Hermes.refreshToken !== window.refreshBefore), 20000);
   await socketsStay("after a Turbo visit", 1);
   const kept = await page.evaluate(() => window.Hermes === window.clientBefore && window.Hermes.ws === window.wsBefore && window.Hermes.ws.readyState === 1);
@@ -252,7 +167,7 @@ try {
   await shown("After a Turbo visit");
   const copies = await page.evaluate(() => [...document.querySelectorAll("#notifications li")].filter((li) => li.textContent === "After a Turbo visit").length);
   if (copies !== 1) throw new Error(`"After a Turbo visit" shown ${copies} times`);
-  say(`tag scripts run twice, then a Turbo visit (${ran} head scripts ran): one client, one socket on the gateway, notification shown once`);
+  say(`tag scripts run twice, then a Turbo Drive visit (${ran} new head scripts ran): one client, one socket on the gateway, notification shown once`);
 
   // Sent between the render and the socket opening: recovered from the position in the page.
   const held = await browser.newPage();
@@ -312,9 +227,8 @@ try {
   if (puma) console.error(`--- Puma's output ---\n${puma.log.join("").slice(-4000)}`);
   if (gateway) console.error(`--- hermes-local's output ---\n${gateway.log.join("").slice(-2000)}`);
 } finally {
-  clearTimeout(deadline);
   if (browser) await browser.close().catch(() => {});
-  for (const c of [...children]) await stop(c);
+  await app.stopAll();
 }
 say(failed ? "failed" : "passed");
 process.exit(failed ? 1 : 0);

@@ -106,6 +106,15 @@ RSpec.describe "in a Rails application" do
       end
     end
 
+    it "passes how long a hidden page keeps its socket: the tag's argument, else the setting, else the client's default" do
+      expect(app["hidden"]).to eq(
+        "default" => "absent", "seconds" => 90_000, "duration" => 120_000, "float" => 250, "never" => false,
+        "negative" => "ArgumentError: close_hidden_after is a number of seconds (>= 0) or false, not a negative or infinite number",
+        "text" => "ArgumentError: close_hidden_after is a number of seconds (>= 0) or false, not a String",
+        "setting" => 30_000, "setting_overridden" => false, "setting_never" => false
+      )
+    end
+
     it "leaves the import map to importmap-rails when config/importmap.rb pins hermes" do
       expect(scripts(app["pinned_html"]).map(&:first)).to eq(["", ' type="module"'])
     end

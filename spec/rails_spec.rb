@@ -141,6 +141,17 @@ RSpec.describe "in a Rails application" do
       expect(args["refresh"]["url"]).to eq("/hermes/token")
     end
 
+    it "sends mint.hermes for the API, the connect tag and the token endpoint, saying which, never with a token" do
+      expect(app["mints"]).to contain_exactly(["api", "room", "ACME"], ["connect_tag", "room", "ACME"], ["connect_tag", "streams", nil],
+                                              ["token_endpoint", "room", "ACME"], ["token_endpoint", "streams", nil])
+      tokens = [app["token"], connect_args(app["html"])["token"], connect_args(app["page"]["body"])["token"],
+                connect_args(app["anonymous_page"])["token"], JSON.parse(app["refresh"]["ok"]["body"])["token"],
+                JSON.parse(app["refresh"]["signed_out"]["body"])["token"]]
+      expect(tokens).to all(match(/\A[\w-]+\.[\w-]+\.[\w-]+\z/))
+      secrets = tokens + ["credentials-secret-for-hs512-0123456789-abcdef", "credentials-passcode"]
+      expect(app["mint_values"].select { |v| secrets.any? { |s| v.include?(s) } }).to eq([])
+    end
+
     it "refreshes a token only for a signed-in user, same-origin, with the CSRF token, uncached" do
       r = app["refresh"]
       expect(r["ok"]).to include("status" => 200, "cache" => "no-store")

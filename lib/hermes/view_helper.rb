@@ -65,12 +65,14 @@ module Hermes
         url: hermes_websocket_url(config, url),
         stage: (stage || config[:stage] || (defined?(::Rails) ? ::Rails.env.to_s : "development")).to_s,
       }
-      if who.nil?
-        options.merge!(anonymous: true, token: PageIdentity.streams_token_for_page)
-      else
-        token = who.token_for_page
-        options.merge!(user_id: who.user_id, room_id: who.company_code.to_s, token: token,
-                       position: token && who.position_for_page)
+      Instrumentation.via("connect_tag") do
+        if who.nil?
+          options.merge!(anonymous: true, token: PageIdentity.streams_token_for_page)
+        else
+          token = who.token_for_page
+          options.merge!(user_id: who.user_id, room_id: who.company_code.to_s, token: token,
+                         position: token && who.position_for_page)
+        end
       end
       options[:refresh] = hermes_refresh
       hidden = close_hidden_after.equal?(UNSET) ? config.close_hidden_after : close_hidden_after

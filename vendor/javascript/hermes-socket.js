@@ -24,7 +24,8 @@ export const CLIENT = Symbol.for("hermes.client");
 export class HermesSocket {
   // `anonymous`: a page of nobody (a streams token, no user, no room): the socket opens only
   // while a stream is held. `takeover`: the client this one replaces (start()): its room
-  // subscribers and its streams move here. `closeHiddenAfterMs`: see hiddenAfter().
+  // subscribers and its streams move here. `closeHiddenAfterMs`: see hiddenAfter(); `document`:
+  // whose visibility counts (the page's; tests in Node pass their own, none means always visible).
   constructor({ url, stage, token, refreshToken = null, WebSocketImpl = globalThis.WebSocket, onStatus = null, onGap = null,
     position = null, user_id = null, room_id = null, anonymous = false, takeover = null,
     closeHiddenAfterMs = CLOSE_HIDDEN_AFTER_MS, document = globalThis.document }) {

@@ -79,10 +79,12 @@ const expect = (cond, why) => {
 };
 
 let failed = 0;
+let passed = 0;
 async function check(what, fn) {
   FakeSocket.all = [];
   try {
     await fn();
+    passed += 1;
     console.log(`hidden-client: ${what}`);
   } catch (e) {
     failed += 1;
@@ -254,5 +256,5 @@ await check("a page of nobody given a stream while parked opens nothing until it
 });
 
 clearTimeout(deadline);
-console.log(`hidden-client: ${failed ? `${failed} failed` : "all passed"}`);
+console.log(`hidden-client: ${passed} passed, ${failed} failed`);
 process.exit(failed ? 1 : 0);

@@ -182,7 +182,7 @@ await check("a reconnect in backoff, or a token refresh under way, when the page
   expect(h.attempt === 3, `attempt ${h.attempt}`);
   last().drop();
   doc.set("hidden");
-  await sleep(4500 * 1.0 + 200); // past the longest delay the 4th retry could have had (4 s)
+  await sleep(4700); // past the retry that drop scheduled (at most 4 s with 3 attempts behind it)
   expect(sockets() === 5, `${sockets()} sockets: a hidden page retried`);
   doc.set("visible");
   expect(sockets() === 6, "shown: the reconnect did not happen at once");

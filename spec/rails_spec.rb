@@ -106,6 +106,15 @@ RSpec.describe "in a Rails application" do
       end
     end
 
+    it "passes how long a hidden page keeps its socket: the tag's argument, else the setting, else the client's default" do
+      expect(app["hidden"]).to eq(
+        "default" => "absent", "seconds" => 90_000, "duration" => 120_000, "float" => 250, "never" => false,
+        "negative" => "ArgumentError: close_hidden_after is a number of seconds (>= 0) or false, not a negative or infinite number",
+        "text" => "ArgumentError: close_hidden_after is a number of seconds (>= 0) or false, not a String",
+        "setting" => 30_000, "setting_overridden" => false, "setting_never" => false
+      )
+    end
+
     it "leaves the import map to importmap-rails when config/importmap.rb pins hermes" do
       expect(scripts(app["pinned_html"]).map(&:first)).to eq(["", ' type="module"'])
     end
@@ -130,6 +139,17 @@ RSpec.describe "in a Rails application" do
       expect(claims.keys).to contain_exactly("scope", "exp", "iat")
       expect(claims["scope"]).to eq("streams")
       expect(args["refresh"]["url"]).to eq("/hermes/token")
+    end
+
+    it "sends mint.hermes for the API, the connect tag and the token endpoint, saying which, never with a token" do
+      expect(app["mints"]).to contain_exactly(["api", "room", "ACME"], ["connect_tag", "room", "ACME"], ["connect_tag", "streams", nil],
+                                              ["token_endpoint", "room", "ACME"], ["token_endpoint", "streams", nil])
+      tokens = [app["token"], connect_args(app["html"])["token"], connect_args(app["page"]["body"])["token"],
+                connect_args(app["anonymous_page"])["token"], JSON.parse(app["refresh"]["ok"]["body"])["token"],
+                JSON.parse(app["refresh"]["signed_out"]["body"])["token"]]
+      expect(tokens).to all(match(/\A[\w-]+\.[\w-]+\.[\w-]+\z/))
+      secrets = tokens + ["credentials-secret-for-hs512-0123456789-abcdef", "credentials-passcode"]
+      expect(app["mint_values"].select { |v| secrets.any? { |s| v.include?(s) } }).to eq([])
     end
 
     it "refreshes a token only for a signed-in user, same-origin, with the CSRF token, uncached" do

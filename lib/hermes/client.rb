@@ -27,7 +27,7 @@ module Hermes
     # in the tokens table first; a hash this process stored that is still fresh is reused
     # (no bcrypt, no write), so calling this on every page view is cheap.
     def generate_token(user_id:, company_code:)
-      @backend.generate_token(user_id, company_code)
+      minting(user_id, company_code) { @backend.generate_token(user_id, company_code) }
     end
 
     # The seed's view calls this name.
@@ -35,7 +35,7 @@ module Hermes
 
     # The hex token (SHA-256 of user_id + passcode + company_code), after storing its hash.
     def compose_token(user_id:, company_code:)
-      @backend.compose_token(user_id, company_code)
+      minting(user_id, company_code) { @backend.compose_token(user_id, company_code) }
     end
 
     # Deletes the stored hash: every token minted for this user and room stops connecting.
@@ -78,7 +78,12 @@ module Hermes
     # Queues +data+ for every browser connected to +room_id+ (or only +to_user_id+'s).
     # Returns the SQS message id.
     def enqueue_notification(user_id:, room_id:, data:, to_user_id: nil)
-      @backend.enqueue(user_id, room_id, JSONData.generate(data), to_user_id)
+      json = JSONData.generate(data)
+      payload = { room_id: room_id, user_id: user_id, count: 1, bytes: json.bytesize }
+      payload[:to_user_id] = to_user_id unless to_user_id.nil?
+      Instrumentation.instrument("enqueue.hermes", payload) do |p|
+        p[:message_id] = @backend.enqueue(user_id, room_id, json, to_user_id)
+      end
     end
 
     # Queues many at once (SQS batches of 10). +notifications+: an Array of Hashes with
@@ -100,13 +105,16 @@ module Hermes
         get = ->(k) { n.key?(k) ? n[k] : n[k.to_s] }
         [get.(:user_id), get.(:room_id), JSONData.generate(get.(:data)), get.(:to_user_id)]
       end
-      @backend.enqueue_batch(entries)
+      payload = { room_ids: entries.map { |e| e[1] }.uniq, count: entries.size, bytes: entries.sum { |e| e[2].bytesize } }
+      Instrumentation.instrument("enqueue.hermes", payload) do |p|
+        p[:message_ids] = @backend.enqueue_batch(entries)
+      end
     end
 
     # Queues +data+ for every page subscribed to +stream+ (a name, or streamables as
     # turbo_stream_from takes them: Hermes::Streams.name). Returns the SQS message id.
     def broadcast(stream:, data:)
-      @backend.broadcast(Streams.name(stream), JSONData.generate(data))
+      broadcasting(Streams.name(stream), JSONData.generate(data))
     end
 
     # The same with JSON text sent as it is, byte for byte: what Action Cable already encoded
@@ -115,7 +123,7 @@ module Hermes
     def broadcast_json(stream:, json:)
       raise ArgumentError, "json must be a String of JSON text, got #{TypeName.of(json)}" unless ::String === json # rubocop:disable Style/CaseEquality
 
-      @backend.broadcast(Streams.name(stream), json)
+      broadcasting(Streams.name(stream), json)
     end
 
     # Queues many at once (SQS batches of 10): an Array of Hashes with :stream and :data.
@@ -137,18 +145,34 @@ module Hermes
         get = ->(k) { b.key?(k) ? b[k] : b[k.to_s] }
         [Streams.name(get.(:stream)), JSONData.generate(get.(:data))]
       end
-      @backend.broadcast_batch(entries)
+      payload = { streams: entries.map(&:first).uniq, count: entries.size, bytes: entries.sum { |e| e[1].bytesize } }
+      Instrumentation.instrument("broadcast.hermes", payload) do |p|
+        p[:message_ids] = @backend.broadcast_batch(entries)
+      end
     end
 
     # The token of a page where nobody is signed in: its socket can only subscribe to signed
     # streams. One HMAC: no bcrypt, no table write.
     def streams_token
-      @backend.streams_token
+      Instrumentation.instrument("mint.hermes", { kind: "streams" }) { @backend.streams_token }
     end
 
     # "aws", "memory" or "local".
     def backend
       @backend.backend
+    end
+
+    private
+
+    # A room token's mint.hermes event: who and where, never the token.
+    def minting(user_id, company_code, &mint)
+      Instrumentation.instrument("mint.hermes", { kind: "room", user_id: user_id, room_id: company_code }) { mint.call }
+    end
+
+    def broadcasting(stream, json)
+      Instrumentation.instrument("broadcast.hermes", { stream: stream, count: 1, bytes: json.bytesize }) do |p|
+        p[:message_id] = @backend.broadcast(stream, json)
+      end
     end
   end
 end

@@ -28,7 +28,10 @@ module Hermes
     #       nil from either means nobody is signed in: the page gets a streams token only.
     #   raise_connect_errors  hermes_connect_tag raises when the backend cannot be reached,
     #       instead of logging one line and rendering the page without live notifications.
-    RUBY_ONLY = %i[current_user_id current_company_code raise_connect_errors].freeze
+    #   close_hidden_after  seconds a page stays hidden (a background tab) before its socket
+    #       closes until the page is shown again (nil: the browser client's default, 60;
+    #       false: never); hermes_connect_tag(close_hidden_after:) overrides it per page.
+    RUBY_ONLY = %i[current_user_id current_company_code raise_connect_errors close_hidden_after].freeze
 
     attr_accessor(*ENV_NAMES.keys, *RUBY_ONLY)
 

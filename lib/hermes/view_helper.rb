@@ -37,6 +37,11 @@ module Hermes
   # one line in the log and a page without live notifications, whose client asks the refresh
   # endpoint later; with `c.raise_connect_errors = true` (tests) the error is raised instead.
   # The position unreadable: one line in the log, and the page connects without it.
+  #
+  # A page hidden for `close_hidden_after` seconds (a background tab; default 60, from
+  # `c.close_hidden_after` or the browser client's own default; `false`: never) closes its
+  # socket until it is shown again, then recovers what it missed: API Gateway bills every
+  # connected minute.
   module ViewHelper
     UNSET = Object.new.freeze
     private_constant :UNSET
@@ -44,7 +49,8 @@ module Hermes
     STUB_JS = File.read(File.expand_path("../../vendor/javascript/hermes-stub.js", __dir__))
                   .lines.reject { |l| l.lstrip.start_with?("//") }.join.strip.freeze
 
-    def hermes_connect_tag(user_id: UNSET, company_code: UNSET, stage: nil, url: nil, nonce: true)
+    def hermes_connect_tag(user_id: UNSET, company_code: UNSET, stage: nil, url: nil, nonce: true,
+                           close_hidden_after: UNSET)
       config = Hermes.config
       given = [user_id, company_code].count { |v| !v.equal?(UNSET) }
       raise ArgumentError, "hermes_connect_tag takes both user_id: and company_code:, or neither" if given == 1
@@ -59,14 +65,18 @@ module Hermes
         url: hermes_websocket_url(config, url),
         stage: (stage || config[:stage] || (defined?(::Rails) ? ::Rails.env.to_s : "development")).to_s,
       }
-      if who.nil?
-        options.merge!(anonymous: true, token: PageIdentity.streams_token_for_page)
-      else
-        token = who.token_for_page
-        options.merge!(user_id: who.user_id, room_id: who.company_code.to_s, token: token,
-                       position: token && who.position_for_page)
+      Instrumentation.via("connect_tag") do
+        if who.nil?
+          options.merge!(anonymous: true, token: PageIdentity.streams_token_for_page)
+        else
+          token = who.token_for_page
+          options.merge!(user_id: who.user_id, room_id: who.company_code.to_s, token: token,
+                         position: token && who.position_for_page)
+        end
       end
       options[:refresh] = hermes_refresh
+      hidden = close_hidden_after.equal?(UNSET) ? config.close_hidden_after : close_hidden_after
+      options[:closeHiddenAfterMs] = hermes_hidden_ms(hidden) unless hidden.nil?
       tags << hermes_script(hermes_start_js(options), nonce, type: "module")
       safe_join(tags, "\n")
     end
@@ -80,6 +90,18 @@ module Hermes
         "import(#{JSON.generate(ClientAsset::TURBO)}).catch(() => {});\n" \
         "const o = #{hermes_escape(JSON.generate(options))};\n" \
         "start({ ...o, refreshToken: o.refresh && tokenEndpoint(o.refresh.url, o.refresh.csrf) });"
+    end
+
+    # Seconds (an Integer, Float or ActiveSupport::Duration) as the client's milliseconds;
+    # false as false (never close).
+    def hermes_hidden_ms(seconds)
+      return false if seconds == false
+      unless seconds.is_a?(Numeric) && seconds.to_f.finite? && seconds >= 0
+        got = seconds.is_a?(Numeric) ? "a negative or infinite number" : "a #{seconds.class}"
+        raise ArgumentError, "close_hidden_after is a number of seconds (>= 0) or false, not #{got}"
+      end
+
+      (seconds.to_f * 1000).round
     end
 
     def hermes_websocket_url(config, url)

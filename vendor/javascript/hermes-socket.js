@@ -11,6 +11,10 @@ import { ANSWER_TIMEOUT_MS, Streams } from "hermes/streams";
 
 const MAX_BACKOFF_MS = 30000;
 const PRESENCE_TIMEOUT_MS = 5000;
+// A page hidden this long (a background tab, a minimised window) closes its socket: API Gateway
+// bills every connected minute, and the page recovers what it missed when it is shown again.
+// Long enough that switching tabs to copy something, or a short look elsewhere, keeps it.
+export const CLOSE_HIDDEN_AFTER_MS = 60000;
 // Ids remembered to drop duplicates: far more than one recovery (100) plus what arrives meanwhile.
 const SEEN_IDS = 5000;
 // Marks the page's client for start(), across copies of this module (a page that imports it
@@ -20,9 +24,11 @@ export const CLIENT = Symbol.for("hermes.client");
 export class HermesSocket {
   // `anonymous`: a page of nobody (a streams token, no user, no room): the socket opens only
   // while a stream is held. `takeover`: the client this one replaces (start()): its room
-  // subscribers and its streams move here.
+  // subscribers and its streams move here. `closeHiddenAfterMs`: see hiddenAfter(); `document`:
+  // whose visibility counts (the page's; tests in Node pass their own, none means always visible).
   constructor({ url, stage, token, refreshToken = null, WebSocketImpl = globalThis.WebSocket, onStatus = null, onGap = null,
-    position = null, user_id = null, room_id = null, anonymous = false, takeover = null }) {
+    position = null, user_id = null, room_id = null, anonymous = false, takeover = null,
+    closeHiddenAfterMs = CLOSE_HIDDEN_AFTER_MS, document = globalThis.document }) {
     this[CLIENT] = true;
     this.url = normalUrl(url);
     this.stage = stage;
@@ -59,6 +65,10 @@ export class HermesSocket {
     this.attempt = 0;
     this.closedByUser = false;
     this.parked = false;
+    // Closed because the page was hidden: nothing opens a socket until it is shown again.
+    this.hiddenParked = false;
+    this.closeHiddenAfterMs = hiddenAfter(closeHiddenAfterMs);
+    this.watchVisibility(document);
     this.open();
   }
 
@@ -117,9 +127,13 @@ export class HermesSocket {
 
   // A newer token and refresh endpoint (a page rendered again, as by a Turbo visit). The open
   // socket is kept; a client still waiting for its first token opens now.
-  renew({ token, refreshToken }) {
+  renew({ token, refreshToken, closeHiddenAfterMs }) {
     if (token) this.token = token;
     if (refreshToken) this.refreshToken = refreshToken;
+    if (closeHiddenAfterMs !== undefined) {
+      this.closeHiddenAfterMs = hiddenAfter(closeHiddenAfterMs);
+      this.visibilityChanged();
+    }
     if (this.waitingForToken && this.token && !this.closedByUser) {
       this.waitingForToken = false;
       this.open();
@@ -129,6 +143,8 @@ export class HermesSocket {
   close() {
     this.closedByUser = true;
     clearTimeout(this.retryTimer);
+    clearTimeout(this.hiddenTimer);
+    if (this.document) this.document.removeEventListener("visibilitychange", this.onVisibility);
     this.dropSocket();
   }
 
@@ -141,6 +157,7 @@ export class HermesSocket {
   }
 
   open() {
+    if (this.hiddenParked || this.closedByUser) return;
     // A page of nobody pays for a socket only while it holds a stream.
     if (this.anonymous && !this.streams.wanted()) {
       this.parked = true;
@@ -210,7 +227,8 @@ export class HermesSocket {
         this.status("refresh-failed", e);
       }
     }
-    if (this.closedByUser) return;
+    // Parked while the token was being fetched: the page's return opens the socket.
+    if (this.closedByUser || this.hiddenParked) return;
     const delay = Math.min(MAX_BACKOFF_MS, 500 * 2 ** this.attempt) * (0.5 + Math.random() / 2);
     this.attempt += 1;
     clearTimeout(this.retryTimer);
@@ -226,7 +244,7 @@ export class HermesSocket {
   }
 
   streamsWanted() {
-    if (this.anonymous && this.parked && !this.closedByUser) this.open();
+    if (this.anonymous && this.parked && !this.closedByUser && !this.hiddenParked) this.open();
   }
 
   // No answer to a frame that always gets one: the socket is closed and another one opened
@@ -244,6 +262,45 @@ export class HermesSocket {
     clearTimeout(this.retryTimer);
     this.dropSocket();
     this.status("parked");
+  }
+
+  // ---- Hidden pages (the Page Visibility API): a page hidden for closeHiddenAfterMs closes
+  // its socket and opens none until it is visible again; then one socket opens at once and its
+  // `recover` frame brings the room and every stream up to date. Closing it is not a failure:
+  // the backoff neither grows nor applies to the return.
+
+  watchVisibility(document) {
+    if (!document || typeof document.addEventListener !== "function" || typeof document.visibilityState !== "string") return;
+    this.document = document;
+    this.onVisibility = () => this.visibilityChanged();
+    document.addEventListener("visibilitychange", this.onVisibility);
+    this.visibilityChanged();
+  }
+
+  visibilityChanged() {
+    if (!this.document || this.closedByUser) return;
+    clearTimeout(this.hiddenTimer);
+    this.hiddenTimer = null;
+    if (this.document.visibilityState === "hidden") {
+      if (this.closeHiddenAfterMs !== null && !this.hiddenParked) {
+        this.hiddenTimer = setTimeout(() => this.parkHidden(), this.closeHiddenAfterMs);
+      }
+    } else if (this.hiddenParked) {
+      this.hiddenParked = false;
+      this.attempt = 0;
+      this.open();
+    }
+  }
+
+  parkHidden() {
+    this.hiddenTimer = null;
+    if (this.closedByUser || this.hiddenParked || this.document.visibilityState !== "hidden") return;
+    this.hiddenParked = true;
+    // A reconnect waiting out its backoff is a reconnect a hidden page does not make.
+    clearTimeout(this.retryTimer);
+    this.waitingForToken = false;
+    this.dropSocket();
+    this.status("parked", "hidden");
   }
 
   // ---- Recovery after every (re)open: one frame for the room and the streams.
@@ -408,6 +465,16 @@ export class HermesSocket {
       w.reject(new Error(why));
     }
   }
+}
+
+// closeHiddenAfterMs as given: a number of ms (0: as soon as the page is hidden), or false /
+// null: the socket stays open however long the page is hidden.
+function hiddenAfter(ms) {
+  if (ms === false || ms === null) return null;
+  if (typeof ms !== "number" || !Number.isFinite(ms) || ms < 0) {
+    throw new TypeError("hermes: closeHiddenAfterMs is a number of milliseconds (>= 0), or false to keep a hidden page's socket open");
+  }
+  return ms;
 }
 
 function normalUrl(url) {

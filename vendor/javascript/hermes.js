@@ -12,7 +12,8 @@
 //   import { connect } from "hermes";
 //   const hermes = connect({ url: "wss://abc.execute-api.eu-west-1.amazonaws.com", stage: "production",
 //                            token, refreshToken: async () => (await fetch("/hermes/token")).text(),
-//                            onGap: (gap) => location.reload() });       // or refetch the page's state
+//                            onGap: (gap) => location.reload(),          // or refetch the page's state
+//                            closeHiddenAfterMs: 60000 });               // the default (see below)
 //   hermes.subscribe("info", (data, frame) => toast(data));   // frame: {user_id, data: {type, data}, id, seq, epoch}
 //   hermes.send({ type: "chat", data: "hi" });                  // the sendMessage route
 //   const { users, connections } = await hermes.presence();    // who is connected to the room
@@ -34,8 +35,17 @@
 // {name, error}) and is never asked again. Stream frames never reach subscribe().
 //
 // onStatus(status, detail) hears "open", "closed" (code), "recovered", "unanswered" (no answer
-// to recover for 15 s: the socket is replaced), "refused", "parked", "error", "no-token" and
-// "refresh-failed".
+// to recover for 15 s: the socket is replaced), "refused", "parked" (detail "hidden": see
+// below), "error", "no-token" and "refresh-failed".
+//
+// Hidden pages cost nothing: API Gateway bills every minute a socket is open, and a tab left
+// in the background is most of them. A page hidden (document.visibilityState, a background tab
+// or a minimised window) for `closeHiddenAfterMs` (default 60000; 0: at once; false: never)
+// closes its socket (onStatus("parked", "hidden")) and makes no reconnect attempt while it
+// stays hidden. Shown again, it opens one at once and recovers the room and every stream from
+// where it stood, as after any reconnect: nothing is lost, each message is shown once and in
+// order, and onGap is called only when more was missed than the history replays (100 per room
+// or stream, HERMES_HISTORY_TTL). The closing counts as no failure: no backoff follows it.
 //
 // The seed's call keeps working: connect(stage, token) connects to `${defaultUrl}/${stage}`
 // (set window.HERMES_URL or pass {url}), and subscribers registered with
@@ -44,8 +54,9 @@
 //
 // start(options) is what hermes_connect_tag's script calls: one client per page however often
 // the tag's scripts run (Turbo and Turbolinks run a new page's head scripts on every visit).
-// A live client for the same url, stage and user is kept (it takes the new token and refresh
-// endpoint); another one is closed and its subscribers and streams move to the new client.
+// A live client for the same url, stage and user is kept (it takes the new token, refresh
+// endpoint and closeHiddenAfterMs); another one is closed and its subscribers and streams move
+// to the new client.
 // A page where nobody is signed in starts with {url, stage, token (a streams token),
 // anonymous: true, refreshToken?}: no room, and a socket only while the page holds a stream
 // (closed, onStatus("parked"), 1 s after its last stream goes).

@@ -18,9 +18,13 @@ module Hermes
       return render(json: { error: "cross-origin request refused" }, status: :forbidden) unless same_origin?
 
       who = Hermes::PageIdentity.current(self)
-      return render(json: { token: Hermes.client.streams_token, anonymous: true }) if who.nil?
-
-      render json: { token: who.token }
+      Hermes::Instrumentation.via("token_endpoint") do
+        if who.nil?
+          render json: { token: Hermes.client.streams_token, anonymous: true }
+        else
+          render json: { token: who.token }
+        end
+      end
     rescue Hermes::StoreError, Hermes::LocalBackendError => e
       Hermes::Log.unavailable(e)
       render json: { error: "live notifications are unavailable right now" }, status: :service_unavailable

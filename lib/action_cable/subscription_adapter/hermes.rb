@@ -24,11 +24,13 @@ module ActionCable
                     "code (stream_from in a channel class, perform) are not supported"
 
       def broadcast(channel, payload)
-        if ::String === payload # rubocop:disable Style/CaseEquality
-          ::Hermes.client.broadcast_json(stream: channel, json: payload)
-        else
-          # `broadcast(name, message, coder: nil)` hands the message over as it is.
-          ::Hermes.client.broadcast(stream: channel, data: payload)
+        ::Hermes::Instrumentation.via("action_cable") do
+          if ::String === payload # rubocop:disable Style/CaseEquality
+            ::Hermes.client.broadcast_json(stream: channel, json: payload)
+          else
+            # `broadcast(name, message, coder: nil)` hands the message over as it is.
+            ::Hermes.client.broadcast(stream: channel, data: payload)
+          end
         end
       end
 

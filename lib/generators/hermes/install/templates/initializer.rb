@@ -18,4 +18,9 @@ Hermes.configure do |c|
   # Development without AWS: hermes-local on http://127.0.0.1:3001 (HERMES_LOCAL_URL) mints
   # the tokens and delivers the notifications; nothing else to set.
   c.backend = "local" if Rails.env.development? && ENV["HERMES_BACKEND"].nil?
+
+  # A page hidden this many seconds (a background tab) closes its socket until it is shown
+  # again, then recovers what it missed: API Gateway bills every connected minute. Default 60;
+  # false keeps hidden pages connected.
+  # c.close_hidden_after = 60
 end

@@ -126,7 +126,11 @@ impl Emulator {
             .filter(|l| l.contains("\"_aws\""))
             .map(|l| emf::read(l).unwrap_or_else(|e| panic!("{bin}: {e}: {l}")))
             .collect();
-        assert_eq!(docs.len(), 1, "{bin}: one metrics document per invocation:\n{text}");
+        assert_eq!(
+            docs.len(),
+            1,
+            "{bin}: one metrics document per invocation:\n{text}"
+        );
         let doc = docs.into_iter().next().unwrap();
         let name = Path::new(bin).file_name().unwrap().to_str().unwrap();
         assert_eq!(doc.namespace, "Hermes/invoke");
@@ -139,7 +143,12 @@ impl Emulator {
         );
         // A process per invocation here: each is a cold start.
         assert_eq!(doc.value("ColdStart"), Some(1.0), "{bin}");
-        assert!(doc.properties["RequestId"].as_str().is_some_and(|r| !r.is_empty()), "{bin}");
+        assert!(
+            doc.properties["RequestId"]
+                .as_str()
+                .is_some_and(|r| !r.is_empty()),
+            "{bin}"
+        );
         (answer, doc)
     }
 }
@@ -246,7 +255,10 @@ fn each_binary_answers_through_the_runtime_api() {
     ] {
         assert_eq!(doc.value(name), Some(want), "{name}: {doc:?}");
     }
-    assert_eq!(doc.properties["MessageIds"], json!(["ok", "bad", "unreachable", "cast"]));
+    assert_eq!(
+        doc.properties["MessageIds"],
+        json!(["ok", "bad", "unreachable", "cast"])
+    );
     let position = rt
         .block_on(backends.stream_history.position(&format!("{room}-stream")))
         .unwrap();

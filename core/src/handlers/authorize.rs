@@ -31,7 +31,9 @@ impl DenyReason {
         match self {
             DenyReason::Jwt(JwtError::Expired) | DenyReason::StoredTokenExpired => names::DENIED_EXPIRED,
             DenyReason::Jwt(JwtError::BadSignature) => names::DENIED_BAD_SIGNATURE,
-            // The row holds another token's hash: this one was revoked and a new one minted.
+            // The row holds another token's hash: this one was superseded (tokens are derived
+            // from the passcode, so a new passcode makes new ones) or forged. A revocation
+            // deletes the row: it counts as no row.
             DenyReason::HashMismatch => names::DENIED_REVOKED,
             DenyReason::NoStoredToken => names::DENIED_NO_ROW,
             DenyReason::StoreUnavailable(_) => names::AUTHORIZER_ERRORS,

@@ -111,7 +111,7 @@ pub mod names {
         count("DeniedExpired", "Denied: the JWT or its stored token has expired");
     pub const DENIED_REVOKED: Metric = count(
         "DeniedRevoked",
-        "Denied: a token is stored for the user and room, but not this JWT's (revoked and minted again)",
+        "Denied: the token stored for the user and room is not this JWT's: superseded (minted under another passcode) or forged",
     );
     pub const DENIED_BAD_SIGNATURE: Metric = count(
         "DeniedBadSignature",
@@ -119,7 +119,7 @@ pub mod names {
     );
     pub const DENIED_NO_ROW: Metric = count(
         "DeniedNoRow",
-        "Denied: no token stored for the user and room (never minted, revoked, or swept by TTL)",
+        "Denied: no token stored for the user and room (never minted, revoked: revoking deletes the row, or swept by TTL)",
     );
     pub const DENIED_MALFORMED: Metric = count(
         "DeniedMalformed",

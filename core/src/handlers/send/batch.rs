@@ -121,8 +121,9 @@ impl Sender {
     }
 }
 
-/// One record's figures. A record handed back for want of time did nothing and counts
-/// nothing; one that failed before or during its fan-out counts only what its posts did.
+/// One record's figures. A record that failed with connections not reached counts what its
+/// posts did; any other failure (unreadable, the history or the room unreadable, handed back
+/// for want of time) counts nothing here, and as a failed record if it was reported so.
 fn measure(metrics: &Metrics, record: &SqsMessage, outcome: &Result<Delivery, SendError>, took: Duration) {
     let d = match outcome {
         Ok(d) => {

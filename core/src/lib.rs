@@ -8,6 +8,7 @@ pub mod config;
 pub mod frame;
 pub mod handlers;
 pub mod ids;
+pub mod metrics;
 pub mod mint;
 pub mod names;
 pub mod push;

@@ -1,7 +1,8 @@
 //! What the four Lambda mains share: JSON logs and the backends, built once per cold start.
 
+use hermes_core::metrics::{Emf, Function, Metrics};
 use hermes_core::{Backends, Config};
-use lambda_runtime::Error;
+use lambda_runtime::{Context, Error};
 use tracing_subscriber::filter::LevelFilter;
 
 /// JSON lines to stdout, which Lambda ships to CloudWatch. The level comes from Lambda's own
@@ -35,4 +36,21 @@ pub async fn setup() -> Result<(Config, Backends), Error> {
 pub fn fatal(e: impl std::fmt::Display) -> Error {
     tracing::error!(error = %e, "cannot start");
     e.to_string().into()
+}
+
+/// The function's metrics emitter (namespace and stage from the environment), made before the
+/// first event: a bad namespace stops the cold start with its name, as a bad table would.
+pub fn emf(function: Function) -> Result<Emf, Error> {
+    Emf::from_env(function).map_err(fatal)
+}
+
+/// An invocation's metrics, with its request id (and X-Ray trace id, when tracing is on) as
+/// properties: the EMF line is found by them in the log, and they are never dimensions.
+pub fn invocation_metrics(context: &Context) -> Metrics {
+    let m = Metrics::new();
+    m.property("RequestId", context.request_id.as_str());
+    if let Some(trace) = context.xray_trace_id.as_deref().filter(|t| !t.is_empty()) {
+        m.property("TraceId", trace);
+    }
+    m
 }

@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
+use hermes_core::metrics::emf;
 use hermes_core::{Backends, Config, Minter, UserId};
 use hermes_testkit::{free_port, wait_listening, Killed};
 use serde_json::{json, Value};
@@ -31,6 +32,8 @@ fn hermes_env(endpoint: &str) -> Vec<(&'static str, String)> {
         ("AWS_REGION", "eu-west-1".into()),
         ("AWS_ACCESS_KEY_ID", "test".into()),
         ("AWS_SECRET_ACCESS_KEY", "test".into()),
+        (emf::NAMESPACE_ENV, "Hermes/invoke".into()),
+        (emf::STAGE_ENV, "invoke-test".into()),
     ]
 }
 
@@ -68,8 +71,14 @@ impl Emulator {
         }
     }
 
-    /// Starts `bin` against the emulator, invokes it once with `event`, returns its answer.
+    /// Starts `bin` against the emulator, invokes it once with `event`, returns its answer and
+    /// checks it printed one metrics document for the invocation, which is returned too.
     fn invoke(&self, bin: &str, env: &[(&str, String)], event: &Value) -> Value {
+        self.invoke_measured(bin, env, event).0
+    }
+
+    fn invoke_measured(&self, bin: &str, env: &[(&str, String)], event: &Value) -> (Value, emf::Read) {
+        let printed = self.dir.join("stdout");
         let function = Killed(
             Command::new(bin)
                 .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
@@ -80,7 +89,7 @@ impl Emulator {
                 .env("AWS_LAMBDA_FUNCTION_NAME", "_")
                 .env("AWS_LAMBDA_FUNCTION_VERSION", "1")
                 .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128")
-                .stdout(Stdio::null())
+                .stdout(std::fs::File::create(&printed).unwrap())
                 .spawn()
                 .unwrap(),
         );
@@ -108,8 +117,39 @@ impl Emulator {
             "{bin}: {}",
             String::from_utf8_lossy(&out.stderr)
         );
-        serde_json::from_slice(&out.stdout)
-            .unwrap_or_else(|e| panic!("{bin}: {e}: {}", String::from_utf8_lossy(&out.stdout)))
+        let answer = serde_json::from_slice(&out.stdout)
+            .unwrap_or_else(|e| panic!("{bin}: {e}: {}", String::from_utf8_lossy(&out.stdout)));
+        // The JSON log lines, and the invocation's one metrics document among them.
+        let text = std::fs::read_to_string(&printed).unwrap();
+        let docs: Vec<emf::Read> = text
+            .lines()
+            .filter(|l| l.contains("\"_aws\""))
+            .map(|l| emf::read(l).unwrap_or_else(|e| panic!("{bin}: {e}: {l}")))
+            .collect();
+        assert_eq!(
+            docs.len(),
+            1,
+            "{bin}: one metrics document per invocation:\n{text}"
+        );
+        let doc = docs.into_iter().next().unwrap();
+        let name = Path::new(bin).file_name().unwrap().to_str().unwrap();
+        assert_eq!(doc.namespace, "Hermes/invoke");
+        assert_eq!(
+            doc.dimensions,
+            [
+                ("Stage".to_owned(), "invoke-test".to_owned()),
+                ("Function".to_owned(), name.to_owned())
+            ]
+        );
+        // A process per invocation here: each is a cold start.
+        assert_eq!(doc.value("ColdStart"), Some(1.0), "{bin}");
+        assert!(
+            doc.properties["RequestId"]
+                .as_str()
+                .is_some_and(|r| !r.is_empty()),
+            "{bin}"
+        );
+        (answer, doc)
     }
 }
 
@@ -138,12 +178,20 @@ fn each_binary_answers_through_the_runtime_api() {
     // authorizer: Allow with context for the minted token, Deny for a forged one.
     let mut ev = fixture("authorizer-request.json");
     ev["queryStringParameters"]["token"] = json!(jwt);
-    let out = emu.invoke(env!("CARGO_BIN_EXE_authorizer"), &env, &ev);
+    let (out, doc) = emu.invoke_measured(env!("CARGO_BIN_EXE_authorizer"), &env, &ev);
     assert_eq!(out["policyDocument"]["Statement"][0]["Effect"], "Allow", "{out}");
     assert_eq!(out["context"], json!({"user_id": "42", "room_id": room}));
+    assert_eq!(doc.value("Allowed"), Some(1.0));
     ev["queryStringParameters"]["token"] = json!(format!("{jwt}x"));
-    let out = emu.invoke(env!("CARGO_BIN_EXE_authorizer"), &env, &ev);
+    let (out, doc) = emu.invoke_measured(env!("CARGO_BIN_EXE_authorizer"), &env, &ev);
     assert_eq!(out["policyDocument"]["Statement"][0]["Effect"], "Deny", "{out}");
+    let denied: f64 = doc
+        .values
+        .iter()
+        .filter(|(name, _)| name.starts_with("Denied"))
+        .map(|(_, v)| v.iter().sum::<f64>())
+        .sum();
+    assert_eq!((doc.value("Allowed"), denied), (Some(0.0), 1.0), "{doc:?}");
     // A page where nobody is signed in: signed streams only, as `anonymous`.
     let streams_jwt = Minter::new(&cfg, backends.tokens.clone())
         .unwrap()
@@ -162,8 +210,9 @@ fn each_binary_answers_through_the_runtime_api() {
     let mut ev = fixture("connect.json");
     ev["requestContext"]["connectionId"] = json!(conn_id);
     ev["requestContext"]["authorizer"]["room_id"] = json!(room);
-    let out = emu.invoke(env!("CARGO_BIN_EXE_connect"), &env, &ev);
+    let (out, doc) = emu.invoke_measured(env!("CARGO_BIN_EXE_connect"), &env, &ev);
     assert_eq!(out["statusCode"], 200, "{out}");
+    assert_eq!(doc.value("Connects"), Some(1.0));
     let row = rt
         .block_on(backends.connections.get(&conn_id))
         .unwrap()
@@ -191,10 +240,24 @@ fn each_binary_answers_through_the_runtime_api() {
         {"messageId": "unreachable", "body": body_to_room, "eventSource": "aws:sqs"},
         {"messageId": "cast", "body": cast, "eventSource": "aws:sqs"}
     ]});
-    let out = emu.invoke(env!("CARGO_BIN_EXE_send"), &send_env, &ev);
+    let (out, doc) = emu.invoke_measured(env!("CARGO_BIN_EXE_send"), &send_env, &ev);
     assert_eq!(
         out,
         json!({"batchItemFailures": [{"itemIdentifier": "bad"}, {"itemIdentifier": "unreachable"}]})
+    );
+    // The notification to an empty room and the broadcast are handled; the unreadable record
+    // and the one whose connection could not be reached fail, that post with them.
+    for (name, want) in [
+        ("Notifications", 2.0),
+        ("RecordsFailed", 2.0),
+        ("PostsDelivered", 0.0),
+        ("PostsFailed", 1.0),
+    ] {
+        assert_eq!(doc.value(name), Some(want), "{name}: {doc:?}");
+    }
+    assert_eq!(
+        doc.properties["MessageIds"],
+        json!(["ok", "bad", "unreachable", "cast"])
     );
     let position = rt
         .block_on(backends.stream_history.position(&format!("{room}-stream")))
@@ -214,8 +277,9 @@ fn each_binary_answers_through_the_runtime_api() {
     // disconnect: the row is gone.
     let mut ev = fixture("disconnect.json");
     ev["requestContext"]["connectionId"] = json!(conn_id);
-    let out = emu.invoke(env!("CARGO_BIN_EXE_disconnect"), &env, &ev);
+    let (out, doc) = emu.invoke_measured(env!("CARGO_BIN_EXE_disconnect"), &env, &ev);
     assert_eq!(out["statusCode"], 200, "{out}");
+    assert_eq!(doc.value("Disconnects"), Some(1.0));
     assert!(rt.block_on(backends.connections.get(&conn_id)).unwrap().is_none());
 }
 

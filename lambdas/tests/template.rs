@@ -479,3 +479,326 @@ fn routes_authorizer_and_queue_follow_the_spec() {
         );
     }
 }
+
+/// A value as the checks compare it: `!Ref X` is `ref:X`, `!GetAtt X.Y` is `getatt:X.Y`, and
+/// so are `${X}` and `${X.Y}` in a `!Sub` text (the dashboard's body); plain text as it is.
+fn reference(v: &Value) -> String {
+    match v {
+        Value::Tagged(t) if t.tag == "!Ref" => format!("ref:{}", scalar(&t.value)),
+        Value::Tagged(t) if t.tag == "!GetAtt" => format!("getatt:{}", scalar(&t.value)),
+        other => substituted(&scalar(other)),
+    }
+}
+
+fn substituted(s: &str) -> String {
+    match s.strip_prefix("${").and_then(|r| r.strip_suffix('}')) {
+        Some(inner) if inner.contains('.') => format!("getatt:{inner}"),
+        Some(inner) => format!("ref:{inner}"),
+        None => s.to_owned(),
+    }
+}
+
+/// A metric an alarm or a widget shows: namespace, name, dimensions (as `reference` writes
+/// them), in order.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+struct Watched {
+    namespace: String,
+    name: String,
+    dimensions: Vec<(String, String)>,
+}
+
+fn resources_of<'a>(t: &'a Value, kind: &str) -> Vec<(String, &'a Value)> {
+    t["Resources"]
+        .as_mapping()
+        .unwrap()
+        .iter()
+        .filter(|(_, r)| scalar(&r["Type"]) == kind)
+        .map(|(n, r)| (scalar(n), r))
+        .collect()
+}
+
+/// Whether something emits `w`: the functions' own metrics (hermes_core::metrics, in the
+/// stack's namespace, with the Stage and Function dimensions), or Lambda's, SQS's and the
+/// WebSocket API's for a resource of this stack. `None` when it does; else why not.
+fn not_emitted(t: &Value, w: &Watched) -> Option<String> {
+    use hermes_core::metrics::emf::{FUNCTION_DIMENSION, STAGE_DIMENSION};
+    use hermes_core::metrics::Function;
+    let of_kind =
+        |kind: &str| -> BTreeSet<String> { resources_of(t, kind).into_iter().map(|(n, _)| n).collect() };
+    let dims: Vec<(&str, &str)> = w
+        .dimensions
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    match w.namespace.as_str() {
+        "ref:MetricsNamespace" => {
+            let [(STAGE_DIMENSION, "ref:Stage"), (FUNCTION_DIMENSION, function)] = dims[..] else {
+                return Some(format!(
+                    "dimensions {dims:?}: the functions' metrics have Stage and Function"
+                ));
+            };
+            let Some(f) = Function::ALL.iter().find(|f| f.as_str() == function) else {
+                return Some(format!("no function {function}"));
+            };
+            (!f.metrics().any(|m| m.name == w.name))
+                .then(|| format!("the {function} function emits no {}", w.name))
+        }
+        "AWS/Lambda" => {
+            const LAMBDA: &[&str] = &[
+                "Errors",
+                "Throttles",
+                "Duration",
+                "Invocations",
+                "ConcurrentExecutions",
+            ];
+            let functions = of_kind("AWS::Serverless::Function");
+            match dims[..] {
+                [("FunctionName", f)] if f.strip_prefix("ref:").is_some_and(|f| functions.contains(f)) => {
+                    (!LAMBDA.contains(&w.name.as_str())).then(|| format!("Lambda has no metric {}", w.name))
+                }
+                _ => Some(format!(
+                    "dimensions {dims:?}: FunctionName of a function of this stack"
+                )),
+            }
+        }
+        "AWS/SQS" => {
+            const SQS: &[&str] = &[
+                "ApproximateNumberOfMessagesVisible",
+                "ApproximateNumberOfMessagesNotVisible",
+                "ApproximateAgeOfOldestMessage",
+                "NumberOfMessagesSent",
+                "NumberOfMessagesReceived",
+                "NumberOfMessagesDeleted",
+            ];
+            let queues = of_kind("AWS::SQS::Queue");
+            match dims[..] {
+                [("QueueName", q)]
+                    if q.strip_prefix("getatt:")
+                        .and_then(|q| q.strip_suffix(".QueueName"))
+                        .is_some_and(|q| queues.contains(q)) =>
+                {
+                    (!SQS.contains(&w.name.as_str())).then(|| format!("SQS has no metric {}", w.name))
+                }
+                _ => Some(format!("dimensions {dims:?}: QueueName of a queue of this stack")),
+            }
+        }
+        "AWS/ApiGateway" => {
+            // A WebSocket API's metrics (a REST API's have other names and dimensions).
+            const WEBSOCKET: &[&str] = &[
+                "ConnectCount",
+                "MessageCount",
+                "IntegrationError",
+                "ClientError",
+                "ExecutionError",
+                "IntegrationLatency",
+            ];
+            match dims[..] {
+                [("ApiId", "ref:WebSocketApi"), ("Stage", "ref:Stage")] => (!WEBSOCKET
+                    .contains(&w.name.as_str()))
+                .then(|| format!("a WebSocket API has no metric {}", w.name)),
+                _ => Some(format!("dimensions {dims:?}: the API and its stage")),
+            }
+        }
+        other => Some(format!("namespace {other}")),
+    }
+}
+
+fn watched_in_alarm(a: &Value) -> Vec<Watched> {
+    let one = |m: &Value| Watched {
+        namespace: reference(&m["Namespace"]),
+        name: scalar(&m["MetricName"]),
+        dimensions: m["Dimensions"]
+            .as_sequence()
+            .map(|d| {
+                d.iter()
+                    .map(|d| (scalar(&d["Name"]), reference(&d["Value"])))
+                    .collect()
+            })
+            .unwrap_or_default(),
+    };
+    match a["Metrics"].as_sequence() {
+        Some(ms) => ms
+            .iter()
+            .filter(|m| !m["MetricStat"].is_null())
+            .map(|m| one(&m["MetricStat"]["Metric"]))
+            .collect(),
+        None => vec![one(a)],
+    }
+}
+
+#[test]
+fn every_alarm_watches_a_metric_something_emits_and_notifies_the_topic() {
+    let t = template();
+    let alarms = resources_of(&t, "AWS::CloudWatch::Alarm");
+    assert!(alarms.len() >= 17, "{} alarms", alarms.len());
+    let mut watched = BTreeSet::new();
+    for (name, a) in &alarms {
+        let p = &a["Properties"];
+        let metrics = watched_in_alarm(p);
+        assert!(!metrics.is_empty(), "{name}");
+        for w in metrics {
+            if let Some(why) = not_emitted(&t, &w) {
+                panic!("{name}: {w:?}: {why}");
+            }
+            watched.insert((w.namespace, w.name));
+        }
+        for key in ["AlarmActions", "OKActions"] {
+            let Value::Tagged(tag) = &p[key] else {
+                panic!("{name}: {key} is !If")
+            };
+            assert_eq!(tag.tag.to_string(), "!If", "{name}");
+            let args = tag.value.as_sequence().unwrap();
+            assert_eq!(scalar(&args[0]), "HasAlarmTopic", "{name}");
+            assert_eq!(strings(&args[1]), ["AlarmTopicArn"], "{name}");
+            assert_eq!(scalar(&args[2]), "AWS::NoValue", "{name}");
+        }
+        assert_eq!(scalar(&p["TreatMissingData"]), "notBreaching", "{name}");
+    }
+    // What the issue asks to be alarmed on.
+    for (ns, metric) in [
+        ("AWS/SQS", "ApproximateNumberOfMessagesVisible"),
+        ("AWS/SQS", "ApproximateAgeOfOldestMessage"),
+        ("AWS/ApiGateway", "IntegrationError"),
+        ("AWS/ApiGateway", "ExecutionError"),
+        ("ref:MetricsNamespace", "PostsFailed"),
+        ("ref:MetricsNamespace", "PostsGone"),
+        ("ref:MetricsNamespace", "PostsDelivered"),
+    ] {
+        assert!(
+            watched.contains(&(ns.to_owned(), metric.to_owned())),
+            "no alarm on {ns} {metric}"
+        );
+    }
+    let dlq = &res(&t, "DeadLetterQueueAlarm")["Properties"];
+    assert_eq!(
+        watched_in_alarm(dlq)[0].dimensions,
+        [(
+            "QueueName".to_owned(),
+            "getatt:DeadLetterQueue.QueueName".to_owned()
+        )]
+    );
+    assert_eq!(
+        (dlq["Threshold"].as_u64(), scalar(&dlq["ComparisonOperator"])),
+        (Some(1), "GreaterThanOrEqualToThreshold".to_owned())
+    );
+    assert_eq!(
+        reference(&res(&t, "QueueAgeAlarm")["Properties"]["Threshold"]),
+        "ref:QueueAgeAlarmSeconds"
+    );
+}
+
+#[test]
+fn each_function_has_error_throttle_and_duration_alarms_at_80_percent_of_its_timeout() {
+    let t = template();
+    let default_timeout = t["Globals"]["Function"]["Timeout"].as_u64().unwrap();
+    for (logical, f) in resources_of(&t, "AWS::Serverless::Function") {
+        let timeout_ms = f["Properties"]["Timeout"].as_u64().unwrap_or(default_timeout) * 1000;
+        let on = |metric: &str| -> Vec<&Value> {
+            resources_of(&t, "AWS::CloudWatch::Alarm")
+                .into_iter()
+                .map(|(_, a)| &a["Properties"])
+                .filter(|p| {
+                    watched_in_alarm(p).iter().any(|w| {
+                        w.namespace == "AWS/Lambda"
+                            && w.name == metric
+                            && w.dimensions == [("FunctionName".to_owned(), format!("ref:{logical}"))]
+                    })
+                })
+                .collect()
+        };
+        assert_eq!(on("Errors").len(), 1, "{logical}: Errors");
+        assert_eq!(on("Throttles").len(), 1, "{logical}: Throttles");
+        let duration = on("Duration");
+        assert_eq!(duration.len(), 1, "{logical}: Duration");
+        assert_eq!(
+            duration[0]["Threshold"].as_u64(),
+            Some(timeout_ms * 8 / 10),
+            "{logical}: 80% of {timeout_ms} ms"
+        );
+        assert_eq!(scalar(&duration[0]["Statistic"]), "Maximum");
+    }
+}
+
+#[test]
+fn the_dashboard_shows_the_hermes_metrics_beside_the_apis() {
+    let t = template();
+    let body = &res(&t, "Dashboard")["Properties"]["DashboardBody"];
+    let Value::Tagged(sub) = body else {
+        panic!("DashboardBody is a !Sub")
+    };
+    let body: serde_json::Value = serde_json::from_str(&scalar(&sub.value)).expect("the body is JSON");
+    let mut shown = BTreeSet::new();
+    for widget in body["widgets"].as_array().unwrap() {
+        let props = &widget["properties"];
+        assert_eq!(props["region"], "${AWS::Region}");
+        for m in props["metrics"].as_array().unwrap() {
+            let parts: Vec<&str> = m.as_array().unwrap().iter().filter_map(|p| p.as_str()).collect();
+            let w = Watched {
+                namespace: substituted(parts[0]),
+                name: parts[1].to_owned(),
+                dimensions: parts[2..]
+                    .chunks(2)
+                    .map(|kv| (kv[0].to_owned(), substituted(kv[1])))
+                    .collect(),
+            };
+            if let Some(why) = not_emitted(&t, &w) {
+                panic!("widget {}: {w:?}: {why}", props["title"]);
+            }
+            shown.insert(w.name);
+        }
+    }
+    // Every metric of the send function, and the API's connections and messages.
+    for m in hermes_core::metrics::Function::Send.metrics() {
+        assert!(shown.contains(m.name), "the dashboard does not show {}", m.name);
+    }
+    for name in [
+        "ConnectCount",
+        "MessageCount",
+        "Allowed",
+        "Connects",
+        "Disconnects",
+    ] {
+        assert!(shown.contains(name), "the dashboard does not show {name}");
+    }
+}
+
+#[test]
+fn functions_log_to_groups_kept_log_retention_days_and_print_their_metrics_settings() {
+    use hermes_core::metrics::emf::{NAMESPACE_ENV, STAGE_ENV};
+    let t = template();
+    for (logical, f) in resources_of(&t, "AWS::Serverless::Function") {
+        let group = reference(&f["Properties"]["LoggingConfig"]["LogGroup"]);
+        let group = group
+            .strip_prefix("ref:")
+            .unwrap_or_else(|| panic!("{logical}: {group}"));
+        let g = res(&t, group);
+        assert_eq!(scalar(&g["Type"]), "AWS::Logs::LogGroup", "{logical}");
+        assert_eq!(
+            reference(&g["Properties"]["RetentionInDays"]),
+            "ref:LogRetentionDays",
+            "{logical}"
+        );
+    }
+    let globals = &t["Globals"]["Function"];
+    let vars = &globals["Environment"]["Variables"];
+    let names: BTreeSet<String> = vars.as_mapping().unwrap().keys().map(scalar).collect();
+    assert_eq!(
+        names,
+        set(&[NAMESPACE_ENV, STAGE_ENV]),
+        "the globals' variables are the metrics' two"
+    );
+    assert_eq!(reference(&vars[NAMESPACE_ENV]), "ref:MetricsNamespace");
+    assert_eq!(reference(&vars[STAGE_ENV]), "ref:Stage");
+    assert_eq!(reference(&globals["Tracing"]), "ref:Tracing");
+    let tracing = &t["Parameters"]["Tracing"];
+    assert_eq!(scalar(&tracing["Default"]), "Disabled");
+    assert!(strings(&tracing["AllowedValues"]).contains(&"Active".to_owned()));
+    // Every test here builds and runs x86_64; arm64 stays possible.
+    let arch = &t["Parameters"]["Architecture"];
+    assert_eq!(scalar(&arch["Default"]), "x86_64");
+    assert_eq!(strings(&arch["AllowedValues"]), ["x86_64", "arm64"]);
+    assert_eq!(
+        scalar(&t["Parameters"]["MetricsNamespace"]["Default"]),
+        hermes_core::metrics::emf::DEFAULT_NAMESPACE
+    );
+}

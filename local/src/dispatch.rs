@@ -9,6 +9,7 @@ use std::borrow::Cow;
 use std::future::Future;
 use std::sync::Arc;
 
+use hermes_core::metrics::{Function, Metrics};
 use hermes_core::names::routes::ALL as ROUTES;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
@@ -84,7 +85,9 @@ pub(crate) fn dispatch(
     // The fan-out posts back to this server, this connection included: the socket's task
     // must not wait for it.
     tokio::spawn(async move {
-        app.sender.handle_route(&ev).await;
+        let metrics = Metrics::new();
+        app.sender.handle_route_measured(&ev, None, &metrics).await;
+        app.count(Function::Send, &metrics);
         drop(slots);
     });
 }

@@ -5,6 +5,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use hermes_core::metrics::{Function, Metrics};
 use hermes_core::queue::{handled, sqs_event};
 use tokio::sync::watch;
 
@@ -26,7 +27,12 @@ pub(crate) async fn poll(app: Arc<App>, mut stop: watch::Receiver<bool>) {
                 continue;
             }
         };
-        let resp = app.sender.handle_sqs(sqs_event(&msgs, &app.region)).await;
+        let metrics = Metrics::new();
+        let resp = app
+            .sender
+            .handle_sqs_measured(sqs_event(&msgs, &app.region), None, &metrics)
+            .await;
+        app.count(Function::Send, &metrics);
         let handled = handled(&msgs, &resp);
         if !handled.is_empty() {
             if let Err(e) = queue.delete(&handled).await {

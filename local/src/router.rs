@@ -27,6 +27,7 @@ pub(crate) fn router(app: Arc<App>) -> Router {
         .route("/_hermes/streams/presence", post(dev::streams::presence))
         .route("/_hermes/streams/sign", post(dev::streams::sign))
         .route("/_hermes/console", get(dev::console::console))
+        .route("/_hermes/metrics", get(dev::metrics::metrics))
         .route("/_hermes/broadcasts", post(dev::streams::broadcast))
         .route("/_hermes/broadcasts/batch", post(dev::streams::broadcast_batch))
         // The API Gateway surface: the WebSocket endpoint and the management API.

@@ -7,7 +7,8 @@ use std::time::{Duration, SystemTime};
 
 use axum::extract::ws::{CloseFrame, Message, WebSocket};
 use futures::SinkExt;
-use hermes_core::handlers::disconnect;
+use hermes_core::handlers::disconnect_measured;
+use hermes_core::metrics::{Function, Metrics};
 use tokio::time::{sleep, timeout, Instant};
 use tungstenite::error::ProtocolError;
 
@@ -120,7 +121,9 @@ pub(crate) async fn run_socket(app: Arc<App>, slot: Slot, id: String, peer: Peer
     drop(socket);
     drop(outbox);
     let ev = app.events.websocket(&id, "$disconnect", "DISCONNECT", &peer);
-    disconnect(&*app.connections, Some(&*app.subscriptions), &ev).await;
+    let metrics = Metrics::new();
+    disconnect_measured(&*app.connections, Some(&*app.subscriptions), &ev, &metrics).await;
+    app.count(Function::Disconnect, &metrics);
     drop(slot);
 }
 

@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use hermes_core::handlers::send::StreamLimits;
 use hermes_core::handlers::{Authorizer, Sender};
+use hermes_core::metrics::{Function, Metrics, Totals};
 use hermes_core::queue::Queue;
 use hermes_core::store::{ConnectionStore, HistoryStore, SubscriptionStore};
 use hermes_core::stream_name::StreamKey;
@@ -48,9 +49,16 @@ pub(crate) struct App {
     /// The console's last answer and when it was made: one is built at a time, and polls
     /// within `dev::console::FRESH` of it get the same bytes.
     pub console: tokio::sync::Mutex<Option<(std::time::Instant, bytes::Bytes)>>,
+    /// What the handlers counted since start, per function: `GET /_hermes/metrics`.
+    pub metrics: Totals,
 }
 
 impl App {
+    /// Adds one invocation's figures to the totals.
+    pub fn count(&self, function: Function, metrics: &Metrics) {
+        self.metrics.add(function, &metrics.take());
+    }
+
     pub fn new(
         cfg: &Config,
         backends: Backends,
@@ -101,6 +109,7 @@ impl App {
             stream_key,
             frames: FrameLog::default(),
             console: tokio::sync::Mutex::default(),
+            metrics: Totals::new(),
             opts,
         })
     }

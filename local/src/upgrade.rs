@@ -13,7 +13,8 @@ use axum::extract::{ConnectInfo, Path, Query, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use hermes_core::events::iam::IamPolicyEffect;
-use hermes_core::handlers::connect;
+use hermes_core::handlers::connect_measured;
+use hermes_core::metrics::{Function, Metrics};
 use serde_json::{json, Value};
 
 use crate::error::ApiError;
@@ -59,10 +60,12 @@ pub(crate) async fn upgrade(
         user_agent,
     };
 
+    let metrics = Metrics::new();
     let policy = app
         .authorizer
-        .handle(&app.events.authorizer(&connection_id, &query))
+        .handle_measured(&app.events.authorizer(&connection_id, &query), &metrics)
         .await;
+    app.count(Function::Authorizer, &metrics);
     if policy.policy_document.statement.first().map(|s| &s.effect) != Some(&IamPolicyEffect::Allow) {
         return ApiError::forbidden().into_response();
     }
@@ -78,7 +81,8 @@ pub(crate) async fn upgrade(
             a.other.insert(k.clone(), v.clone());
         }
     }
-    let resp = connect(&*app.connections, &ev).await;
+    let resp = connect_measured(&*app.connections, &ev, &metrics).await;
+    app.count(Function::Connect, &metrics);
     if resp.status_code != 200 {
         return (StatusCode::INTERNAL_SERVER_ERROR, "connect failed").into_response();
     }

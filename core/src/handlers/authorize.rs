@@ -8,6 +8,7 @@ use aws_lambda_events::apigw::{
 use aws_lambda_events::iam::{IamPolicyEffect, IamPolicyStatement};
 use serde_json::json;
 
+use crate::metrics::{names, Metric, Metrics};
 use crate::store::TokenStore;
 use crate::token::{now_secs, Grant, JwtError, JwtKeys, STREAMS_SCOPE};
 use crate::verified::{verify_cached, VerifiedPairs};
@@ -22,6 +23,25 @@ pub enum DenyReason {
     IdsMismatch,
     HashMismatch,
     StoreUnavailable(String),
+}
+
+impl DenyReason {
+    /// The metric a denial counts under: the reasons an operator tells apart.
+    pub fn metric(&self) -> Metric {
+        match self {
+            DenyReason::Jwt(JwtError::Expired) | DenyReason::StoredTokenExpired => names::DENIED_EXPIRED,
+            DenyReason::Jwt(JwtError::BadSignature) => names::DENIED_BAD_SIGNATURE,
+            // The row holds another token's hash: this one was superseded (tokens are derived
+            // from the passcode, so a new passcode makes new ones) or forged. A revocation
+            // deletes the row: it counts as no row.
+            DenyReason::HashMismatch => names::DENIED_REVOKED,
+            DenyReason::NoStoredToken => names::DENIED_NO_ROW,
+            DenyReason::StoreUnavailable(_) => names::AUTHORIZER_ERRORS,
+            DenyReason::MissingToken | DenyReason::Jwt(_) | DenyReason::IdsMismatch => {
+                names::DENIED_MALFORMED
+            }
+        }
+    }
 }
 
 impl fmt::Display for DenyReason {
@@ -113,15 +133,29 @@ impl Authorizer {
         &self,
         req: &ApiGatewayCustomAuthorizerRequestTypeRequest,
     ) -> ApiGatewayCustomAuthorizerResponse {
+        self.handle_measured(req, &Metrics::new()).await
+    }
+
+    /// `handle`, counting the decision in `metrics` (`Allowed`, or the denial's reason).
+    pub async fn handle_measured(
+        &self,
+        req: &ApiGatewayCustomAuthorizerRequestTypeRequest,
+        metrics: &Metrics,
+    ) -> ApiGatewayCustomAuthorizerResponse {
         let token = req.query_string_parameters.first("token");
         let method_arn = req.method_arn.clone().unwrap_or_default();
         let decision = self.decide(token).await;
         match &decision {
             Decision::Allow { user_id, room_id } => {
+                metrics.add(names::ALLOWED, 1);
                 tracing::info!(user_id, room_id, "allow");
             }
-            Decision::AllowStreams => tracing::info!("allow: signed streams only"),
+            Decision::AllowStreams => {
+                metrics.add(names::ALLOWED, 1);
+                tracing::info!("allow: signed streams only");
+            }
             Decision::Deny { reason, user_id } => {
+                metrics.add(reason.metric(), 1);
                 tracing::warn!(reason = %reason, user_id = user_id.as_deref().unwrap_or("-"), "deny");
             }
         }

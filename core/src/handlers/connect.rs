@@ -2,6 +2,7 @@ use aws_lambda_events::apigw::{ApiGatewayProxyResponse, ApiGatewayWebsocketProxy
 use serde_json::Value;
 
 use super::response;
+use crate::metrics::{names, Metrics};
 use crate::store::{
     Connection, ConnectionStore, Deleted, StoreError, SubscriptionStore, CONNECTION_ROW_TTL_SECS,
 };
@@ -72,6 +73,23 @@ pub async fn connect(
     }
 }
 
+/// `connect`, counted in `metrics`: `Connects` for a recorded connection, `ConnectErrors`
+/// otherwise.
+pub async fn connect_measured(
+    store: &dyn ConnectionStore,
+    req: &ApiGatewayWebsocketProxyRequest,
+    metrics: &Metrics,
+) -> ApiGatewayProxyResponse {
+    let r = connect(store, req).await;
+    let metric = if r.status_code == 200 {
+        names::CONNECTS
+    } else {
+        names::CONNECT_ERRORS
+    };
+    metrics.add(metric, 1);
+    r
+}
+
 /// How long after its `$connect` a connection's row survives a 410: API Gateway answers 410 to
 /// a post to a connection it has not established yet, and a fan-out reaching a page's socket
 /// while its `$connect` runs must not delete the row the page is about to use (the page
@@ -138,4 +156,21 @@ pub async fn disconnect(
             response(500, "Failed to disconnect.")
         }
     }
+}
+
+/// `disconnect`, counted in `metrics`: `Disconnects` or `DisconnectErrors`.
+pub async fn disconnect_measured(
+    connections: &dyn ConnectionStore,
+    subscriptions: Option<&dyn SubscriptionStore>,
+    req: &ApiGatewayWebsocketProxyRequest,
+    metrics: &Metrics,
+) -> ApiGatewayProxyResponse {
+    let r = disconnect(connections, subscriptions, req).await;
+    let metric = if r.status_code == 200 {
+        names::DISCONNECTS
+    } else {
+        names::DISCONNECT_ERRORS
+    };
+    metrics.add(metric, 1);
+    r
 }

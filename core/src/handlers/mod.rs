@@ -10,7 +10,7 @@ pub mod recover;
 pub mod send;
 
 pub use authorize::{Authorizer, Decision, DenyReason};
-pub use connect::{connect, disconnect};
+pub use connect::{connect, connect_measured, disconnect, disconnect_measured};
 pub use presence::presence;
 pub use recover::{recover, Recovery};
 pub use send::{SendEvent, Sender};

@@ -12,6 +12,8 @@ pub struct MemoryPusher {
     delivered: Mutex<HashMap<String, Vec<Vec<u8>>>>,
     gone: Mutex<HashSet<String>>,
     failing: Mutex<HashMap<String, PushError>>,
+    /// Answers given a set number of times, then posts succeed.
+    failing_for: Mutex<HashMap<String, (PushError, usize)>>,
     endpoints: Mutex<Vec<String>>,
 }
 
@@ -24,6 +26,22 @@ impl MemoryPusher {
     }
     pub fn fail_with(&self, id: &str, e: PushError) {
         self.failing.lock().unwrap().insert(id.to_owned(), e);
+    }
+    /// The next `times` posts (or closes) to `id` fail with `e`, then they succeed: a 429
+    /// that a retry gets past.
+    pub fn fail_times(&self, id: &str, e: PushError, times: usize) {
+        self.failing_for.lock().unwrap().insert(id.to_owned(), (e, times));
+    }
+    /// The next failure of `fail_times` for `id`, used up.
+    fn next_failure(&self, id: &str) -> Option<PushError> {
+        let mut f = self.failing_for.lock().unwrap();
+        let (e, left) = f.get_mut(id)?;
+        let e = e.clone();
+        *left -= 1;
+        if *left == 0 {
+            f.remove(id);
+        }
+        Some(e)
     }
     /// Posts to `id` succeed again.
     pub fn heal(&self, id: &str) {
@@ -61,6 +79,9 @@ impl Pusher for MemoryPusher {
         if let Some(e) = self.failing.lock().unwrap().get(id) {
             return Err(e.clone());
         }
+        if let Some(e) = self.next_failure(id) {
+            return Err(e);
+        }
         self.delivered
             .lock()
             .unwrap()
@@ -72,6 +93,9 @@ impl Pusher for MemoryPusher {
     async fn close(&self, id: &str) -> Result<(), PushError> {
         if let Some(e) = self.failing.lock().unwrap().get(id) {
             return Err(e.clone());
+        }
+        if let Some(e) = self.next_failure(id) {
+            return Err(e);
         }
         if !self.gone.lock().unwrap().insert(id.to_owned()) {
             return Err(PushError::Gone);

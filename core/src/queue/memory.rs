@@ -27,6 +27,15 @@ struct State {
     in_flight: HashMap<String, (String, String, Instant)>,
     /// Sent with a delay: (visible at, id, body).
     delayed: Vec<(Instant, String, String)>,
+    /// When each message not yet deleted was sent (ms since 1970), by id.
+    sent: HashMap<String, u64>,
+}
+
+fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_millis() as u64
 }
 
 impl Default for MemoryQueue {
@@ -62,7 +71,10 @@ impl MemoryQueue {
             self.prefix,
             self.next.fetch_add(1, Ordering::Relaxed)
         );
-        self.inner.lock().unwrap().queued.push_back((id.clone(), body));
+        let mut g = self.inner.lock().unwrap();
+        g.sent.insert(id.clone(), now_ms());
+        g.queued.push_back((id.clone(), body));
+        drop(g);
         self.ready.notify_waiters();
         id
     }
@@ -74,7 +86,9 @@ impl MemoryQueue {
             self.next.fetch_add(1, Ordering::Relaxed)
         );
         let at = Instant::now() + delay;
-        self.inner.lock().unwrap().delayed.push((at, id.clone(), body));
+        let mut g = self.inner.lock().unwrap();
+        g.sent.insert(id.clone(), now_ms());
+        g.delayed.push((at, id.clone(), body));
         id
     }
 
@@ -105,10 +119,12 @@ impl MemoryQueue {
             let receipt = format!("{id}-r{}", self.next.fetch_add(1, Ordering::Relaxed));
             g.in_flight
                 .insert(receipt.clone(), (id.clone(), body.clone(), now + self.visibility));
+            let sent_at = g.sent.get(&id).copied();
             out.push(Received {
                 message_id: id,
                 receipt_handle: receipt,
                 body,
+                sent_at,
             });
         }
         out
@@ -170,7 +186,9 @@ impl Queue for MemoryQueue {
     async fn delete(&self, receipt_handles: &[String]) -> Result<(), QueueError> {
         let mut g = self.inner.lock().unwrap();
         for h in receipt_handles {
-            g.in_flight.remove(h);
+            if let Some((id, _, _)) = g.in_flight.remove(h) {
+                g.sent.remove(&id);
+            }
         }
         Ok(())
     }

@@ -19,6 +19,8 @@ pub struct Received {
     pub message_id: String,
     pub receipt_handle: String,
     pub body: String,
+    /// When it was sent (ms since 1970): SQS's `SentTimestamp`.
+    pub sent_at: Option<u64>,
 }
 
 /// The event SQS's event source mapping makes of a batch: how hermes-local's poller and the
@@ -34,6 +36,9 @@ pub fn sqs_event(got: &[Received], region: &str) -> SqsEvent {
             r.body = Some(m.body.clone());
             r.event_source = Some("aws:sqs".into());
             r.aws_region = Some(region.to_owned());
+            if let Some(at) = m.sent_at {
+                r.attributes.insert("SentTimestamp".into(), at.to_string());
+            }
             r
         })
         .collect();

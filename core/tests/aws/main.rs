@@ -7,6 +7,7 @@ mod common;
 mod connections;
 mod handlers;
 mod history;
+mod metrics;
 mod queue;
 mod streams;
 mod tokens;

@@ -319,3 +319,171 @@ pub mod counting_store {
         }
     }
 }
+
+pub mod workload {
+    //! The metrics' known workload: a notification to a room of 1,000 sockets, of which 100 are
+    //! gone (410) and 50 answer 429 once, fanned out by the send handler through the queue
+    //! (a first invocation and the continuations it hands on), each invocation's metrics made
+    //! into its one EMF document and read back.
+
+    use std::sync::Arc;
+    use std::time::{Duration, Instant};
+
+    use futures::stream::{self, StreamExt};
+    use hermes_core::handlers::fanout::Settings;
+    use hermes_core::handlers::{SendEvent, Sender};
+    use hermes_core::metrics::{emf, Emf, Function, Metrics};
+    use hermes_core::push::memory::MemoryPusherFactory;
+    use hermes_core::push::{MemoryPusher, PushError};
+    use hermes_core::queue::{handled, sqs_event, Queue};
+    use hermes_core::store::{ConnectionStore, HistoryStore};
+    use hermes_core::Notification;
+    use serde_json::json;
+
+    pub const SOCKETS: usize = 1_000;
+    pub const GONE: usize = 100;
+    pub const THROTTLED_ONCE: usize = 50;
+    /// A chunk of 400: the first invocation posts to 400 sockets and hands 600 on, in two
+    /// continuation records.
+    pub const CHUNK: usize = 400;
+
+    pub struct Run {
+        pub documents: Vec<emf::Read>,
+        pub pusher: Arc<MemoryPusher>,
+        pub ids: Vec<String>,
+    }
+
+    impl Run {
+        /// A metric summed over every document.
+        pub fn total(&self, name: &str) -> f64 {
+            self.documents.iter().map(|d| d.value(name).unwrap_or(0.0)).sum()
+        }
+        /// Every value of a metric with one value per event.
+        pub fn samples(&self, name: &str) -> Vec<f64> {
+            self.documents
+                .iter()
+                .flat_map(|d| d.values.get(name).cloned().unwrap_or_default())
+                .collect()
+        }
+    }
+
+    pub async fn run(
+        conns: Arc<dyn ConnectionStore>,
+        history: Arc<dyn HistoryStore>,
+        queue: Arc<dyn Queue>,
+        room: &str,
+    ) -> Run {
+        let ids: Vec<String> = (0..SOCKETS).map(|i| format!("{room}-{i:04}=")).collect();
+        stream::iter(ids.iter())
+            .for_each_concurrent(16, |id| {
+                let conns = conns.clone();
+                async move { super::join(&*conns, id, room, &(id.len() % 7).to_string()).await }
+            })
+            .await;
+        let pusher = MemoryPusher::new();
+        for id in &ids[..GONE] {
+            pusher.mark_gone(id);
+        }
+        for id in &ids[GONE..GONE + THROTTLED_ONCE] {
+            pusher.fail_times(id, PushError::Throttled("LimitExceededException".into()), 1);
+        }
+        let sender = Sender::new(
+            conns,
+            Arc::new(MemoryPusherFactory(pusher.clone())),
+            Some("https://e/dev".into()),
+        )
+        .with_history(history, Duration::from_secs(3600))
+        .with_queue(Some(queue.clone()))
+        .with_settings(Settings {
+            chunk: CHUNK,
+            page_size: CHUNK,
+            ..Settings::default()
+        });
+        let emf = Emf::new("Hermes/test", "test", Function::Send).unwrap();
+        queue
+            .send(&Notification::new(
+                7,
+                room,
+                json!({"type": "info", "data": "to all"}),
+            ))
+            .await
+            .unwrap();
+        let mut documents = Vec::new();
+        let give_up = Instant::now() + Duration::from_secs(60);
+        let mut idle = 0;
+        while idle < 3 {
+            assert!(Instant::now() < give_up, "queue not drained in 60 s");
+            let got = queue.receive(10, Duration::from_millis(300)).await.unwrap();
+            if got.is_empty() {
+                idle += 1;
+                continue;
+            }
+            idle = 0;
+            let event = sqs_event(&got, "eu-west-1");
+            let metrics = Metrics::new();
+            let resp = sender
+                .handle_measured(
+                    SendEvent::Sqs(event),
+                    Some(Instant::now() + Duration::from_secs(30)),
+                    &metrics,
+                )
+                .await;
+            let resp: hermes_core::events::sqs::SqsBatchResponse = serde_json::from_value(resp).unwrap();
+            queue.delete(&handled(&got, &resp)).await.unwrap();
+            // What the Lambda main prints once the handler returns.
+            documents.push(emf::read(&emf.next_document(&metrics)).unwrap());
+        }
+        Run {
+            documents,
+            pusher,
+            ids,
+        }
+    }
+
+    /// The exact figures of the workload, summed over the invocations' documents.
+    pub fn check(run: &Run) {
+        // The notification, then its two continuations: two or three invocations, one document each.
+        let records: usize = run
+            .documents
+            .iter()
+            .map(|d| d.properties["MessageIds"].as_array().unwrap().len())
+            .sum();
+        assert_eq!(records, 3, "one notification record and two continuation records");
+        assert!(
+            (2..=3).contains(&run.documents.len()),
+            "{} documents",
+            run.documents.len()
+        );
+        for (name, want) in [
+            ("PostsDelivered", 900.0),
+            ("PostsGone", 100.0),
+            ("PostsThrottled", 50.0),
+            ("PostsFailed", 0.0),
+            ("Notifications", 1.0),
+            ("ContinuationsQueued", 2.0),
+            ("RecordsFailed", 0.0),
+            ("SocketsClosed", 0.0),
+            ("RecoveriesServed", 0.0),
+            ("ColdStart", 1.0),
+        ] {
+            assert_eq!(run.total(name), want, "{name}");
+        }
+        for d in &run.documents {
+            assert_eq!(
+                d.dimensions,
+                [
+                    ("Stage".to_owned(), "test".to_owned()),
+                    ("Function".to_owned(), "send".to_owned())
+                ]
+            );
+            assert_eq!(d.namespace, "Hermes/test");
+        }
+        // One duration and one age per record; the continuations carry the notification's
+        // enqueue time, so their posts, which end later, are older.
+        assert_eq!(run.samples("FanoutDuration").len(), 3);
+        let ages = run.samples("NotificationAge");
+        assert_eq!(ages.len(), 3, "{ages:?}");
+        assert!(ages.iter().all(|a| (0.0..60_000.0).contains(a)), "{ages:?}");
+        assert!(ages[1..].iter().all(|a| *a >= ages[0]), "{ages:?}");
+    }
+}

@@ -1,13 +1,18 @@
 use hermes_core::events::apigw::{ApiGatewayProxyResponse, ApiGatewayWebsocketProxyRequest};
+use hermes_core::metrics::Function;
 use lambda_runtime::{run, service_fn, Error, LambdaEvent};
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     let (_, backends) = hermes_lambdas::setup().await?;
+    let emf = &hermes_lambdas::emf(Function::Connect)?;
     let store = &*backends.connections;
     run(service_fn(
         move |ev: LambdaEvent<ApiGatewayWebsocketProxyRequest>| async move {
-            Ok::<ApiGatewayProxyResponse, Error>(hermes_core::handlers::connect(store, &ev.payload).await)
+            let metrics = hermes_lambdas::invocation_metrics(&ev.context);
+            let out = hermes_core::handlers::connect_measured(store, &ev.payload, &metrics).await;
+            emf.print(&metrics);
+            Ok::<ApiGatewayProxyResponse, Error>(out)
         },
     ))
     .await

@@ -2,6 +2,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use hermes_core::handlers::send::StreamLimits;
 use hermes_core::handlers::{SendEvent, Sender};
+use hermes_core::metrics::Function;
 use hermes_core::stream_name::StreamKey;
 use lambda_runtime::{run, service_fn, Error, LambdaEvent};
 use serde_json::Value;
@@ -27,6 +28,7 @@ fn deadline(epoch_ms: u64) -> Option<Instant> {
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
     let (cfg, backends) = hermes_lambdas::setup().await?;
+    let emf = &hermes_lambdas::emf(Function::Send)?;
     // With the queue, a room one invocation cannot finish goes on in the next ones.
     let sender = &Sender::new(
         backends.connections,
@@ -44,8 +46,14 @@ async fn main() -> Result<(), Error> {
     // One function serves SQS batches and the WebSocket routes; the event's shape says which.
     run(service_fn(move |ev: LambdaEvent<Value>| async move {
         let until = deadline(ev.context.deadline);
-        let event = SendEvent::from_value(ev.payload)?;
-        Ok::<Value, Error>(sender.handle_until(event, until).await)
+        let metrics = hermes_lambdas::invocation_metrics(&ev.context);
+        let out: Result<Value, Error> = match SendEvent::from_value(ev.payload) {
+            Ok(event) => Ok(sender.handle_measured(event, until, &metrics).await),
+            Err(e) => Err(e.into()),
+        };
+        // Printed for an unreadable event too: its invocation (and cold start) still happened.
+        emf.print(&metrics);
+        out
     }))
     .await
 }

@@ -6,11 +6,13 @@
 //! `POST /_hermes/disconnect` closes a user's sockets in a room, `POST /_hermes/presence` lists
 //! a room's users, `POST /_hermes/position` tells where a room's history stands (`{"seq",
 //! "epoch"}`, epoch `null` for a room without messages yet); `streams.rs` has the streams',
-//! `console.rs` the console's `GET /_hermes/console`.
+//! `console.rs` the console's `GET /_hermes/console`, `metrics.rs` the handlers' counts at
+//! `GET /_hermes/metrics` (Prometheus text format).
 //! Bodies are JSON; errors are `{"error": "..."}`. `guard.rs` decides who may call them.
 
 pub(crate) mod console;
 mod guard;
+pub(crate) mod metrics;
 pub(crate) mod streams;
 
 use std::sync::Arc;

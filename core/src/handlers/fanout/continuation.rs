@@ -15,9 +15,12 @@
 //! ```json
 //! {"hermes": "continuation", "target": {"room_id": "ACME", "user_id": "42"},
 //!  "read": {"after": "L0SM9cOFvHcCIhw="},
-//!  "pending": ["X1ZbveegDoECFfg="], "round": 0,
+//!  "pending": ["X1ZbveegDoECFfg="], "round": 0, "sent_at": 1767225600123,
 //!  "frame": {"user_id": "1", "data": {...}, "id": "..."}}
 //! ```
+//!
+//! `sent_at` is when the notification was first queued (ms since 1970, its SQS SentTimestamp):
+//! the invocation that makes a room's last post measures the notification's age from it.
 //!
 //! The frame travels as raw JSON (it always is JSON), so it costs no escaping and comes back
 //! byte for byte. Closing a user's sockets (a disconnect record) goes on the same way, with
@@ -54,6 +57,8 @@ struct Out<'a> {
     pending: &'a [String],
     round: u32,
     #[serde(skip_serializing_if = "Option::is_none")]
+    sent_at: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     frame: Option<&'a RawValue>,
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     close: bool,
@@ -68,6 +73,8 @@ struct In {
     pending: Vec<String>,
     #[serde(default)]
     round: u32,
+    #[serde(default)]
+    sent_at: Option<u64>,
     #[serde(default)]
     frame: Option<Box<RawValue>>,
     #[serde(default)]
@@ -116,6 +123,7 @@ pub fn encode(job: &Job) -> Result<Vec<String>, ContinuationError> {
             read,
             pending,
             round: job.round,
+            sent_at: job.enqueued_at,
             frame,
             close: frame.is_none(),
         })
@@ -178,6 +186,7 @@ pub fn decode(body: &str) -> Result<Job, ContinuationError> {
         read: r.read,
         pending: r.pending,
         round: r.round,
+        enqueued_at: r.sent_at,
     })
 }
 
@@ -195,6 +204,7 @@ mod tests {
             }),
             pending: vec!["a=".into(), "b/c".into()],
             round: 1,
+            enqueued_at: Some(1_767_225_600_123),
         }
     }
 

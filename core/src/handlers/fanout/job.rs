@@ -65,6 +65,9 @@ pub struct Job {
     pub pending: Vec<String>,
     /// How many times connections that used up their attempts were carried over.
     pub round: u32,
+    /// When the message was first queued (ms since 1970, SQS's SentTimestamp): carried on
+    /// by continuations, so its age at its last post is measured wherever that post is.
+    pub enqueued_at: Option<u64>,
 }
 
 impl Job {
@@ -77,6 +80,7 @@ impl Job {
             read: Some(Cursor::default()),
             pending: Vec::new(),
             round: 0,
+            enqueued_at: None,
         }
     }
 
@@ -105,6 +109,7 @@ impl Job {
             read,
             pending,
             round,
+            enqueued_at: self.enqueued_at,
         }
     }
 }

@@ -79,10 +79,16 @@ impl Fanout<'_> {
     /// Reaches the job's connections. `first`: the page reading the room starts with, when
     /// the caller has read it already (beside the history write).
     pub async fn deliver(&self, job: Job, first: Option<RoomPage>) -> Result<Delivery, FanoutError> {
-        match self.queue {
+        let (enqueued_at, closed) = (job.enqueued_at, job.action == Action::Close);
+        let d = match self.queue {
             Some(queue) => self.post_share_and_hand_on(queue, job, first).await,
             None => self.post_whole_room(job, first).await,
-        }
+        }?;
+        Ok(Delivery {
+            enqueued_at,
+            closed,
+            ..d
+        })
     }
 
     /// Nothing can be handed on: every connection, however long it takes.

@@ -29,6 +29,17 @@ pub struct Delivery {
     pub continued: usize,
     /// Given up after `Settings::max_rounds` carry-overs (logged).
     pub abandoned: usize,
+    /// When the message was first queued (ms since 1970), when known: its job's.
+    pub enqueued_at: Option<u64>,
+    /// The job closed sockets rather than posting (`delivered` counts sockets closed).
+    pub closed: bool,
+}
+
+impl Delivery {
+    /// Posts given up on: rejected, out of attempts with nowhere to carry them, abandoned.
+    pub fn failed(&self) -> usize {
+        self.rejected + self.retryable_failures + self.abandoned
+    }
 }
 
 /// Forgets the connections that answered 410, their rows and subscriptions (until `until`:

@@ -3,14 +3,15 @@
 //! What one record does is record.rs.
 
 use std::collections::HashMap;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use aws_lambda_events::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
 
-use super::{Budget, SendError, Sender};
+use super::{count, Budget, SendError, Sender};
 use crate::frame::Record;
 use crate::handlers::deadline::Deadline;
-use crate::handlers::fanout::{is_continuation, Audience};
+use crate::handlers::fanout::{is_continuation, Audience, Delivery};
+use crate::metrics::{names, Metrics};
 
 impl Sender {
     pub async fn handle_sqs(&self, event: SqsEvent) -> SqsBatchResponse {
@@ -19,17 +20,33 @@ impl Sender {
 
     /// `deadline`: when the invocation ends.
     pub async fn handle_sqs_until(&self, event: SqsEvent, deadline: Option<Instant>) -> SqsBatchResponse {
+        self.handle_sqs_measured(event, deadline, &Metrics::new()).await
+    }
+
+    /// `handle_sqs_until`, counting in `metrics`: per record its posts, its fan-out's duration
+    /// and the notification's age once its posts here are done; the records that failed; the
+    /// batch's message ids as a property.
+    pub async fn handle_sqs_measured(
+        &self,
+        event: SqsEvent,
+        deadline: Option<Instant>,
+        metrics: &Metrics,
+    ) -> SqsBatchResponse {
         let deadline = Deadline::new(deadline, self.settings.reserve, Instant::now());
         let chains = chains(&event.records);
         let budget = Budget {
             // The posts in flight are shared out between chains.
             concurrency: (self.settings.concurrency / chains.len().max(1)).max(4),
             deadline,
+            enqueued_at: None,
         };
         let outcomes = futures::future::join_all(chains.iter().map(|chain| async move {
             let mut out = Vec::with_capacity(chain.len());
             for r in chain {
-                out.push((*r, self.handle_record(r, budget).await));
+                let began = Instant::now();
+                let outcome = self.handle_record(r, budget).await;
+                measure(metrics, r, &outcome, began.elapsed());
+                out.push((*r, outcome));
             }
             out
         }))
@@ -58,6 +75,13 @@ impl Sender {
                 }
             }
         }
+        metrics.add(names::RECORDS_FAILED, failed.len() as u64);
+        let ids: Vec<&str> = event
+            .records
+            .iter()
+            .filter_map(|r| r.message_id.as_deref())
+            .collect();
+        metrics.property("MessageIds", ids);
         failures(&event.records, &failed)
     }
 
@@ -95,6 +119,42 @@ impl Sender {
             }
         }
     }
+}
+
+/// One record's figures. A record that failed with connections not reached counts what its
+/// posts did; any other failure (unreadable, the history or the room unreadable, handed back
+/// for want of time) counts nothing here, and as a failed record if it was reported so.
+fn measure(metrics: &Metrics, record: &SqsMessage, outcome: &Result<Delivery, SendError>, took: Duration) {
+    let d = match outcome {
+        Ok(d) => {
+            let body = record.body.as_deref().unwrap_or("");
+            if !is_continuation(body)
+                && matches!(
+                    Record::parse(body),
+                    Ok(Record::Notification(_) | Record::Broadcast(_))
+                )
+            {
+                metrics.add(names::NOTIFICATIONS, 1);
+            }
+            d
+        }
+        Err(SendError::Undelivered(d)) => d,
+        Err(_) => return,
+    };
+    count(metrics, d);
+    metrics.sample(names::FANOUT_DURATION, millis(took));
+    if let Some(sent) = d.enqueued_at.filter(|_| !d.closed) {
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_millis() as u64;
+        // Clocks of SQS and Lambda differ by a little: a message is never younger than 0.
+        metrics.sample(names::NOTIFICATION_AGE, now.saturating_sub(sent) as f64);
+    }
+}
+
+fn millis(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
 }
 
 /// The batch's records in chains that run side by side: a room's notifications and control

@@ -33,6 +33,7 @@ use serde_json::Value;
 use super::deadline::Deadline;
 use super::fanout::{Action, Audience, Delivery, Fanout, FanoutError, Job, Pacer, Settings};
 use crate::frame::{PayloadTooLarge, MAX_MESSAGE_BYTES};
+use crate::metrics::{names, Metrics};
 use crate::push::PusherFactory;
 use crate::queue::Queue;
 use crate::store::{ConnectionStore, HistoryStore, RoomPage, StoreError, SubscriptionStore};
@@ -71,8 +72,9 @@ pub enum SendError {
     History(StoreError),
     #[error("a broadcast to a stream, but this send function has no streams set up (subscriptions table, stream key)")]
     NoStreams,
-    #[error("{0} connection(s) could not be reached after retries")]
-    Undelivered(usize),
+    /// What the fan-out did, some connections not reached.
+    #[error("{} connection(s) could not be reached after retries", .0.retryable_failures)]
+    Undelivered(Delivery),
     #[error(transparent)]
     Fanout(#[from] FanoutError),
     #[error("not started: the invocation's deadline is too close")]
@@ -111,6 +113,8 @@ struct Streams {
 struct Budget {
     concurrency: usize,
     deadline: Deadline,
+    /// When the record being handled was queued (ms since 1970): SQS's SentTimestamp.
+    enqueued_at: Option<u64>,
 }
 
 impl Sender {
@@ -189,9 +193,21 @@ impl Sender {
 
     /// `deadline`: when the invocation ends (the Lambda context's deadline).
     pub async fn handle_until(&self, event: SendEvent, deadline: Option<Instant>) -> Value {
+        self.handle_measured(event, deadline, &Metrics::new()).await
+    }
+
+    /// `handle_until`, counting what it did in `metrics` (crate::metrics::Function::Send's).
+    pub async fn handle_measured(
+        &self,
+        event: SendEvent,
+        deadline: Option<Instant>,
+        metrics: &Metrics,
+    ) -> Value {
         match event {
-            SendEvent::Sqs(ev) => serde_json::to_value(self.handle_sqs_until(ev, deadline).await),
-            SendEvent::WebSocket(req) => serde_json::to_value(self.handle_route_until(&req, deadline).await),
+            SendEvent::Sqs(ev) => serde_json::to_value(self.handle_sqs_measured(ev, deadline, metrics).await),
+            SendEvent::WebSocket(req) => {
+                serde_json::to_value(self.handle_route_measured(&req, deadline, metrics).await)
+            }
         }
         .expect("responses serialise")
     }
@@ -213,6 +229,7 @@ impl Sender {
         let budget = Budget {
             concurrency: self.settings.concurrency,
             deadline: Deadline::NONE,
+            enqueued_at: None,
         };
         self.fan_out(endpoint, job, None, budget).await
     }
@@ -221,13 +238,16 @@ impl Sender {
     async fn fan_out(
         &self,
         endpoint: &str,
-        job: Job,
+        mut job: Job,
         first: Option<RoomPage>,
         Budget {
             concurrency,
             deadline,
+            enqueued_at,
         }: Budget,
     ) -> Result<Delivery, SendError> {
+        // A continuation's own; a new message's comes from its record.
+        job.enqueued_at = job.enqueued_at.or(enqueued_at);
         if matches!(job.audience, Audience::Stream(_)) && self.streams.is_none() {
             return Err(SendError::NoStreams);
         }
@@ -253,4 +273,17 @@ impl Sender {
         };
         Ok(fanout.deliver(job, first).await?)
     }
+}
+
+/// Adds a fan-out's counts to the invocation's metrics.
+fn count(metrics: &Metrics, d: &Delivery) {
+    if d.closed {
+        metrics.add(names::SOCKETS_CLOSED, d.delivered as u64);
+    } else {
+        metrics.add(names::POSTS_DELIVERED, d.delivered as u64);
+    }
+    metrics.add(names::POSTS_GONE, d.gone as u64);
+    metrics.add(names::POSTS_THROTTLED, d.throttled as u64);
+    metrics.add(names::POSTS_FAILED, d.failed() as u64);
+    metrics.add(names::CONTINUATIONS_QUEUED, d.continued as u64);
 }

@@ -208,6 +208,7 @@ mod tests {
     const BUDGET: Budget = Budget {
         concurrency: 4,
         deadline: Deadline::NONE,
+        enqueued_at: None,
     };
 
     #[tokio::test]

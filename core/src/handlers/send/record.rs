@@ -15,7 +15,7 @@ impl Sender {
     pub(super) async fn handle_record(
         &self,
         record: &SqsMessage,
-        budget: Budget,
+        mut budget: Budget,
     ) -> Result<Delivery, SendError> {
         // Too close to the deadline to start: handed back untouched (batch.rs).
         if budget.deadline.stopped(Instant::now()) {
@@ -26,6 +26,7 @@ impl Sender {
             .as_deref()
             .ok_or_else(|| SendError::BadRecord("empty body".into()))?;
         let endpoint = self.endpoint.as_deref().ok_or(SendError::NoEndpoint)?;
+        budget.enqueued_at = sent_timestamp(record);
         let d = if is_continuation(body) {
             // The rest of a fan-out: its frame is posted as it is, never made (or sequenced,
             // or written to the history) again.
@@ -62,7 +63,7 @@ impl Sender {
             }
         };
         if d.retryable_failures > 0 {
-            return Err(SendError::Undelivered(d.retryable_failures));
+            return Err(SendError::Undelivered(d));
         }
         Ok(d)
     }
@@ -88,6 +89,11 @@ impl Sender {
         );
         Ok(d)
     }
+}
+
+/// SQS's `SentTimestamp` attribute: when the record was queued, in ms since 1970.
+pub(super) fn sent_timestamp(record: &SqsMessage) -> Option<u64> {
+    record.attributes.get("SentTimestamp")?.parse().ok()
 }
 
 #[cfg(test)]
@@ -133,6 +139,7 @@ mod tests {
         Budget {
             concurrency: 4,
             deadline: Deadline::NONE,
+            enqueued_at: None,
         }
     }
 
@@ -236,6 +243,7 @@ mod tests {
                 Duration::from_secs(3),
                 now - Duration::from_secs(10),
             ),
+            enqueued_at: None,
         };
         let body = r#"{"user_id":7,"room_id":"R","data":1}"#;
         assert!(matches!(

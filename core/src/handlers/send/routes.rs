@@ -11,11 +11,12 @@ use serde_json::value::RawValue;
 
 use super::publish::Message;
 use super::request::{parse, Route};
-use super::{Budget, SendError, Sender};
+use super::{count, Budget, SendError, Sender};
 use crate::frame::{error_frame, presence_frame, Origin};
 use crate::handlers::deadline::Deadline;
 use crate::handlers::fanout::Audience;
 use crate::handlers::{presence, response};
+use crate::metrics::{names, Metrics};
 use crate::push::Pusher;
 use crate::store::Connection;
 
@@ -35,6 +36,20 @@ impl Sender {
         req: &ApiGatewayWebsocketProxyRequest,
         deadline: Option<Instant>,
     ) -> ApiGatewayProxyResponse {
+        self.handle_route_measured(req, deadline, &Metrics::new()).await
+    }
+
+    /// `handle_route_until`, counting in `metrics`: a `sendMessage`'s fan-out as a queue
+    /// record's, and each recovery answered.
+    pub async fn handle_route_measured(
+        &self,
+        req: &ApiGatewayWebsocketProxyRequest,
+        deadline: Option<Instant>,
+        metrics: &Metrics,
+    ) -> ApiGatewayProxyResponse {
+        if let Some(id) = req.request_context.connection_id.as_deref() {
+            metrics.property("ConnectionId", id);
+        }
         let Some(connection_id) = req.request_context.connection_id.as_deref() else {
             return response(400, "missing connectionId");
         };
@@ -77,11 +92,18 @@ impl Sender {
                 let budget = Budget {
                     concurrency: self.settings.concurrency,
                     deadline: Deadline::new(deadline, self.settings.reserve, Instant::now()),
+                    enqueued_at: None,
                 };
-                self.route_send(&endpoint, req, &sender, data.as_deref(), budget)
+                self.route_send(&endpoint, req, &sender, data.as_deref(), budget, metrics)
                     .await
             }
-            Route::Recover { room, streams } => self.route_recover(&*answer(), &sender, room, streams).await,
+            Route::Recover { room, streams } => {
+                let r = self.route_recover(&*answer(), &sender, room, streams).await;
+                if r.status_code == 200 {
+                    metrics.add(names::RECOVERIES_SERVED, 1);
+                }
+                r
+            }
             Route::Subscribe(streams) => self.route_subscribe(&*answer(), &sender, streams).await,
             Route::Unsubscribe(names) => self.route_unsubscribe(&*answer(), &sender, names).await,
             Route::Presence { stream: None } => self.route_presence(&*answer(), &sender).await,
@@ -110,6 +132,7 @@ impl Sender {
         sender: &Connection,
         data: Option<&RawValue>,
         budget: Budget,
+        metrics: &Metrics,
     ) -> ApiGatewayProxyResponse {
         let connection_id = &sender.connection_id;
         let null = crate::frame::raw(&serde_json::Value::Null);
@@ -121,8 +144,15 @@ impl Sender {
             id: req.request_context.request_id.as_deref(),
             dedup: false,
         };
-        match self.publish(endpoint, m, budget).await {
+        let began = Instant::now();
+        let published = self.publish(endpoint, m, budget).await;
+        if let Ok(d) | Err(SendError::Undelivered(d)) = &published {
+            count(metrics, d);
+            metrics.sample(names::FANOUT_DURATION, began.elapsed().as_secs_f64() * 1000.0);
+        }
+        match published {
             Ok(d) => {
+                metrics.add(names::NOTIFICATIONS, 1);
                 tracing::info!(
                     connection_id,
                     room_id = sender.room_id,

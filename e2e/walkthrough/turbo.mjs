@@ -46,8 +46,16 @@ const RECORD = `(() => {
     }
   }, true);
   window.sentFrames = [];
-  const send = WebSocket.prototype.send;
-  WebSocket.prototype.send = function (data) {
+  window.socketsOpened = 0;
+  const Real = window.WebSocket;
+  window.WebSocket = class extends Real {
+    constructor(...args) {
+      super(...args);
+      window.socketsOpened += 1;
+    }
+  };
+  const send = Real.prototype.send;
+  Real.prototype.send = function (data) {
     try { window.sentFrames.push(JSON.parse(data)); } catch {}
     return send.call(this, data);
   };
@@ -83,6 +91,19 @@ const sources = (page) => page.evaluate(() => [...document.querySelectorAll("tur
 const texts = (page, list) => page.evaluate((id) => [...document.querySelectorAll(`#${id} li`)].map((li) => li.textContent), list);
 const allConnected = async (page) => (await sources(page)).every((s) => s.connected);
 
+// The page's socket stays the one it had before a visit, open, for 8 s after it, and no other
+// was opened.
+async function keepsSocket(page, since, what) {
+  const opened = await page.evaluate(() => window.socketsOpened);
+  await sleep(Math.max(0, since + 8000 - Date.now()));
+  const now = await page.evaluate(() => ({
+    same: window.Hermes.ws === window.wsBefore && window.Hermes.ws.readyState === 1,
+    loadedOnce: window.loadedOnce === true,
+    opened: window.socketsOpened,
+  }));
+  if (!now.same || !now.loadedOnce || now.opened !== opened) throw new Error(`${what}: ${JSON.stringify({ ...now, openedBefore: opened })}`);
+}
+
 async function openBoard(browser, path) {
   const page = await browser.newPage();
   watchPage(page, label, exceptions);
@@ -107,12 +128,14 @@ try {
   const page = await openBoard(browser, "/boards/1");
   await page.evaluate(() => { window.loadedOnce = true; });
   const [boardSrc, newsSrc] = await sources(page);
-  if (!/^gid:\/\/[^/]+\/Board\/1$/.test(boardSrc.stream) || newsSrc.stream !== "announcements") {
-    throw new Error(`the page's streams are ${boardSrc.stream} and ${newsSrc.stream}`);
+  // turbo-rails names a record by its GlobalID's to_param: the gid, Base64 (URL-safe, no padding).
+  const gid = Buffer.from(boardSrc.stream, "base64url").toString();
+  if (!/^gid:\/\/[^/]+\/Board\/1$/.test(gid) || newsSrc.stream !== "announcements") {
+    throw new Error(`the page's streams are ${boardSrc.stream} (${gid}) and ${newsSrc.stream}`);
   }
   const board1 = boardSrc.stream;
-  const board2 = board1.replace(/1$/, "2");
-  say(`/boards/1 holds ${board1} and announcements, both connected`);
+  const board2 = Buffer.from(gid.replace(/1$/, "2")).toString("base64url");
+  say(`/boards/1 holds ${board1} (${gid}) and announcements, both connected`);
 
   // append, replace, remove
   const { id } = await createCard(1, "First card");
@@ -172,6 +195,7 @@ try {
   const ws = await page.evaluate(() => { window.wsBefore = window.Hermes.ws; return window.Hermes.ws.readyState; });
   if (ws !== 1) throw new Error("the page's socket is not open");
   const sentBefore = await page.evaluate(() => window.sentFrames.length);
+  const visited = Date.now();
   await page.click("#other");
   await until("board 2 shown by a Turbo visit", () => page.evaluate(() => document.querySelector("h1").textContent === "Board 2"), 20000);
   await until("board 2's streams connected", () => allConnected(page), 20000);
@@ -193,7 +217,8 @@ try {
   }
   await createCard(2, "Seen on board 2");
   await until("board 2's card", async () => (await texts(page, "cards")).includes("Seen on board 2"), 20000);
-  say("a Turbo visit to board 2: board 1 unsubscribed, board 2 subscribed, announcements kept, one socket");
+  await keepsSocket(page, visited, "after the Turbo visit");
+  say("a Turbo visit to board 2: board 1 unsubscribed, board 2 subscribed, announcements kept, one socket, still the same 8 s later");
 
   // a page of nobody
   const anonymous = await browser.newContext().then(async (ctx) => {
@@ -269,6 +294,16 @@ try {
   await sleep(1000); // a duplicate would show now
   if (JSON.stringify(await now()) !== JSON.stringify(want)) throw new Error(`after the restart: ${JSON.stringify(await now())}`);
   say("on moto: after a hermes-local restart each stream showed the 3 it missed, in order, once");
+
+  // A Turbo visit with the socket through the proxy, as a deployed page's goes through a network.
+  await live.evaluate(() => { window.wsBefore = window.Hermes.ws; window.loadedOnce = true; });
+  const accepted = proxy.accepted();
+  const clicked = Date.now();
+  await live.click("#other");
+  await until("board 2 shown by a Turbo visit", () => live.evaluate(() => document.querySelector("h1").textContent === "Board 2"), 20000);
+  await keepsSocket(live, clicked, "after a Turbo visit through the proxy");
+  if (proxy.accepted() !== accepted) throw new Error(`the visit opened ${proxy.accepted() - accepted} connection(s) through the proxy`);
+  say("on moto, through a TCP proxy: a Turbo visit kept the page's one socket for 8 s (no new connection)");
   if (exceptions.length) throw new Error(`page exceptions: ${exceptions.join(" | ")}`);
 } catch (e) {
   failed = true;

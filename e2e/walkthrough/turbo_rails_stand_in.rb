@@ -3,7 +3,7 @@
 # turbo-rails, as far as the walkthrough's Turbo app uses it. turbo-rails is not packaged in
 # Debian and rubygems.org is out of reach here, so this file is what the app loads in its place
 # (required from config/application.rb right after Bundler.require, where the gem would be
-# loaded). Each piece follows turbo-rails 2.0's own code, so what the gateway sees is what a real
+# loaded), and what the gem's Action Cable specs load (spec/fixtures/cable_app/turbo.rb). Each piece follows turbo-rails 2.0's own code, so what the gateway sees is what a real
 # turbo-rails app sends:
 # - config.turbo exists before the app's initializers run, and the verifier key is read once
 #   they have (Turbo::Engine's "turbo.signed_stream_verifier_key" initializer);

@@ -7,10 +7,9 @@
 //     stream, one of them nobody's.
 // Needs the browser client's streams (HermesSocket#stream). Bounded in time; writes
 // test-results/console.png.
-import { existsSync, mkdirSync } from "node:fs";
+import { mkdirSync } from "node:fs";
 import path from "node:path";
-import { chromium } from "playwright-core";
-import { root, startGateway } from "./lib.mjs";
+import { launchChromium, root, startGateway } from "./lib.mjs";
 
 const deadline = setTimeout(() => {
   console.error("console: timed out after 90 s");
@@ -22,12 +21,7 @@ let browser;
 let failed = 0;
 try {
   gw = await startGateway(["--stage", "development"], { HERMES_BACKEND: "memory" });
-  browser = await chromium.launch({
-    executablePath: ["/usr/lib/chromium/chromium", "/usr/bin/chromium"].find((p) => existsSync(p)),
-    args: ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
-      "--disable-component-update", "--disable-sync"],
-    timeout: 30000,
-  });
+  browser = await launchChromium();
   const errors = [];
   const open = async () => {
     const page = await browser.newPage();

@@ -12,6 +12,7 @@ pub mod mint;
 pub mod names;
 pub mod push;
 pub mod queue;
+pub mod secrets;
 pub mod store;
 pub mod stream_name;
 #[cfg(feature = "testing")]
@@ -24,6 +25,7 @@ pub use aws_lambda_events as events;
 pub use backends::{Backends, MemoryBackends};
 pub use config::{Backend, BcryptCost, Config, ConfigError, JwtSecret, Secret, ShortSecret, TokenTtl};
 pub use frame::{Notification, PayloadTooLarge, MAX_MESSAGE_BYTES};
+pub use secrets::{SecretError, SecretSet, SecretSource};
 pub use mint::{MintError, Minter, RevokeError};
 pub use token::UserId;
 pub mod eksblowfish;

@@ -148,6 +148,7 @@ fn each_binary_answers_through_the_runtime_api() {
     let streams_jwt = Minter::new(&cfg, backends.tokens.clone())
         .unwrap()
         .mint_streams()
+        .await
         .unwrap();
     ev["queryStringParameters"]["token"] = json!(streams_jwt);
     let out = emu.invoke(env!("CARGO_BIN_EXE_authorizer"), &env, &ev);

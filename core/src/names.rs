@@ -188,11 +188,13 @@ pub mod iam {
     /// presence), and SendMessage (notifications, and the
     /// disconnect records of `revoke_token`/`disconnect`: the app never needs
     /// ManageConnections). lambdas/tests/template.rs checks each action's table too.
+    /// GetSecretValue: the keys, when the app reads them from the secret (HERMES_SECRET_ID).
     pub const GEM: &[&str] = &[
         "dynamodb:GetItem",
         "dynamodb:PutItem",
         "dynamodb:DeleteItem",
         "dynamodb:Query",
         "sqs:SendMessage",
+        "secretsmanager:GetSecretValue",
     ];
 }

@@ -238,7 +238,9 @@ impl Manager {
         if let Some(c) = cache.as_ref().filter(|c| now < c.until) {
             return Ok(c.keys.clone());
         }
-        match self.read().await {
+        // Boxed: the SDK call's future is deep, and every handler that reads the keys would
+        // carry it inline (the Lambda mains' futures then overflow the compiler's query depth).
+        match Box::pin(self.read()).await {
             Ok(keys) => {
                 let keys = Arc::new(keys);
                 let changed = cache.as_ref().is_none_or(|c| c.keys.describe() != keys.describe());

@@ -8,6 +8,7 @@ mod connections;
 mod handlers;
 mod history;
 mod queue;
+mod rotation;
 mod streams;
 mod tokens;
 

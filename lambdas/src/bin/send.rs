@@ -2,7 +2,6 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use hermes_core::handlers::send::StreamLimits;
 use hermes_core::handlers::{SendEvent, Sender};
-use hermes_core::stream_name::StreamKey;
 use lambda_runtime::{run, service_fn, Error, LambdaEvent};
 use serde_json::Value;
 
@@ -27,6 +26,9 @@ fn deadline(epoch_ms: u64) -> Option<Instant> {
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
     let (cfg, backends) = hermes_lambdas::setup().await?;
+    // The keys of signed stream names: the current JWT secret's and, during a rotation, the
+    // previous one's, read again as the secret's cache expires.
+    let secrets = hermes_lambdas::secrets(&cfg).await?;
     // With the queue, a room one invocation cannot finish goes on in the next ones.
     let sender = &Sender::new(
         backends.connections,
@@ -37,7 +39,7 @@ async fn main() -> Result<(), Error> {
     .with_streams(
         backends.subscriptions,
         backends.stream_history,
-        StreamKey::derive(cfg.jwt_secret().map_err(hermes_lambdas::fatal)?),
+        secrets,
         StreamLimits::default(),
     )
     .with_queue(backends.queue);

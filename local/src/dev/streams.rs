@@ -25,7 +25,7 @@ fn bad_name(e: hermes_core::stream_name::StreamNameError) -> Response {
 }
 
 pub(crate) async fn token(State(app): State<Arc<App>>, Dev(_): Dev<serde_json::Value>) -> Response {
-    match minter(&app).mint_streams() {
+    match minter(&app).mint_streams().await {
         Ok(jwt) => Json(json!({ "token": jwt })).into_response(),
         Err(e) => ApiError::dev(StatusCode::INTERNAL_SERVER_ERROR, e).into_response(),
     }

@@ -25,7 +25,7 @@ pub use aws_lambda_events as events;
 pub use backends::{Backends, MemoryBackends};
 pub use config::{Backend, BcryptCost, Config, ConfigError, JwtSecret, Secret, ShortSecret, TokenTtl};
 pub use frame::{Notification, PayloadTooLarge, MAX_MESSAGE_BYTES};
-pub use secrets::{SecretError, SecretSet, SecretSource};
 pub use mint::{MintError, Minter, RevokeError};
+pub use secrets::{SecretError, SecretSet, SecretSource};
 pub use token::UserId;
 pub mod eksblowfish;

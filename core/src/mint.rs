@@ -68,7 +68,11 @@ pub struct Composed {
 impl Minter {
     /// With the keys in `cfg` itself (`HERMES_JWT_SECRET`, `HERMES_PASSCODE`).
     pub fn new(cfg: &Config, tokens: Arc<dyn TokenStore>) -> Result<Self, ConfigError> {
-        Ok(Self::with_secrets(cfg, SecretSource::fixed(&SecretSet::from_config(cfg)?), tokens))
+        Ok(Self::with_secrets(
+            cfg,
+            SecretSource::fixed(&SecretSet::from_config(cfg)?),
+            tokens,
+        ))
     }
 
     /// With the keys from `secrets` (`SecretSource::load`: the environment's, or the secret's).
@@ -92,7 +96,12 @@ impl Minter {
         self.compose_with(&keys, user_id, room_id).await
     }
 
-    async fn compose_with(&self, keys: &Keys, user_id: &UserId, room_id: &str) -> Result<Composed, MintError> {
+    async fn compose_with(
+        &self,
+        keys: &Keys,
+        user_id: &UserId,
+        room_id: &str,
+    ) -> Result<Composed, MintError> {
         let uid = user_id.to_string();
         let token = compose(user_id, &keys.passcode, room_id);
         let now = now_secs();
@@ -149,7 +158,11 @@ impl Minter {
             return Some(p);
         }
         let old = compose(user_id, keys.previous_passcode.as_ref()?, room_id);
-        let expires_at = row.expires_at.filter(|e| *e >= now)?;
+        // A row the article's code wrote has no expiry: its JWTs get one token TTL.
+        let expires_at = row.expires_at.unwrap_or(now + self.ttl);
+        if expires_at < now {
+            return None;
+        }
         verify_cached(&self.verified, &old, &row.hash)
             .await
             .then_some(PreviousSeal {
@@ -277,6 +290,84 @@ mod tests {
             queue: "q".into(),
             message: "AccessDenied".into(),
         }
+    }
+
+    fn keys(jwt: &str, passcode: &str, previous: Option<(&str, &str)>) -> SecretSource {
+        SecretSource::fixed(&SecretSet {
+            jwt_secret: crate::JwtSecret::new(jwt).unwrap(),
+            passcode: crate::Secret::new(passcode),
+            previous_jwt_secret: previous.map(|(j, _)| crate::JwtSecret::new(j).unwrap()),
+            previous_passcode: previous.map(|(_, p)| crate::Secret::new(p)),
+        })
+    }
+
+    #[tokio::test]
+    async fn a_page_minted_before_a_passcode_change_connects_until_its_row_would_have_expired() {
+        use crate::handlers::{Authorizer, Decision, DenyReason};
+        const KEY: &str = "mint-rotation-secret-0123456789-abcdefghijkl";
+        let cfg = Config::from_lookup(|name| (name == "HERMES_BCRYPT_COST").then(|| "4".into())).unwrap();
+        let tokens = Arc::new(MemoryTokenStore::new());
+        let user = UserId::Int(5);
+        let before = Minter::with_secrets(&cfg, keys(KEY, "old", None), tokens.clone());
+        let old_jwt = before.generate_token(&user, "ACME").await.unwrap();
+        let authorizer = Authorizer::new(
+            keys(KEY, "new", None).get().await.unwrap().jwt.clone(),
+            tokens.clone(),
+        );
+        let allowed = |d: Decision| matches!(d, Decision::Allow { .. });
+
+        // Another process on the new passcode, with the old one as previous: the row keeps the
+        // old seal beside the new one.
+        let during = Minter::with_secrets(&cfg, keys(KEY, "new", Some((KEY, "old"))), tokens.clone());
+        let new_jwt = during.generate_token(&user, "ACME").await.unwrap();
+        let row = tokens.get("5", "ACME").await.unwrap().unwrap();
+        let kept = row.previous.clone().expect("the old seal is kept");
+        assert!(
+            kept.expires_at <= row.expires_at.unwrap(),
+            "no longer than its own row"
+        );
+        assert!(allowed(authorizer.decide(Some(&old_jwt)).await));
+        assert!(allowed(authorizer.decide(Some(&new_jwt)).await));
+        // A later mint, after the previous passcode is gone, carries the old seal on while it lasts.
+        let after = Minter::with_secrets(&cfg, keys(KEY, "new", None), tokens.clone());
+        tokens
+            .put(&TokenRecord {
+                expires_at: Some(now_secs() + 10),
+                ..row.clone()
+            })
+            .await
+            .unwrap();
+        after.compose_token(&user, "ACME").await.unwrap();
+        assert_eq!(
+            tokens.get("5", "ACME").await.unwrap().unwrap().previous,
+            Some(kept.clone())
+        );
+        assert!(allowed(authorizer.decide(Some(&old_jwt)).await));
+
+        // Past its row's expiry, the old seal is refused (whatever the row still holds).
+        let mut expired = tokens.get("5", "ACME").await.unwrap().unwrap();
+        expired.previous = Some(PreviousSeal {
+            expires_at: now_secs() - 1,
+            ..kept
+        });
+        tokens.put(&expired).await.unwrap();
+        let fresh = Authorizer::new(
+            keys(KEY, "new", None).get().await.unwrap().jwt.clone(),
+            tokens.clone(),
+        );
+        assert_eq!(
+            fresh.decide(Some(&old_jwt)).await,
+            Decision::Deny {
+                reason: DenyReason::HashMismatch,
+                user_id: Some("5".into())
+            }
+        );
+        assert!(allowed(fresh.decide(Some(&new_jwt)).await));
+        // Without a previous passcode nothing is kept: a row of another passcode is replaced.
+        tokens.delete("5", "ACME").await.unwrap();
+        before.generate_token(&user, "ACME").await.unwrap();
+        after.generate_token(&user, "ACME").await.unwrap();
+        assert_eq!(tokens.get("5", "ACME").await.unwrap().unwrap().previous, None);
     }
 
     #[tokio::test]

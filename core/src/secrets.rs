@@ -75,7 +75,10 @@ impl SecretSet {
                 .map_err(|e| format!("previous: {e}"))?
                 .flatten(),
         };
-        if previous.is_some_and(|p| !p.is_empty()) && set.previous_jwt_secret.is_none() && set.previous_passcode.is_none() {
+        if previous.is_some_and(|p| !p.is_empty())
+            && set.previous_jwt_secret.is_none()
+            && set.previous_passcode.is_none()
+        {
             return Err("\"previous\" holds neither jwt_secret nor passcode".into());
         }
         Ok(set)
@@ -122,10 +125,7 @@ impl Keys {
             jwt: JwtKeyring::new(&set.jwt_secret, set.previous_jwt_secret.as_ref()),
             streams: StreamKeys::derive(&set.jwt_secret, set.previous_jwt_secret.as_ref()),
             passcode: set.passcode.clone(),
-            previous_passcode: set
-                .previous_passcode
-                .clone()
-                .filter(|p| *p != set.passcode),
+            previous_passcode: set.previous_passcode.clone().filter(|p| *p != set.passcode),
         }
     }
 
@@ -192,7 +192,11 @@ impl SecretSource {
     }
 
     /// The secret `id` (name or ARN), read on first use and again once `ttl` has passed.
-    pub fn secrets_manager(client: aws_sdk_secretsmanager::Client, id: impl Into<String>, ttl: Duration) -> Self {
+    pub fn secrets_manager(
+        client: aws_sdk_secretsmanager::Client,
+        id: impl Into<String>,
+        ttl: Duration,
+    ) -> Self {
         SecretSource(Arc::new(Inner::Manager(Manager {
             client,
             id: id.into(),
@@ -243,7 +247,9 @@ impl Manager {
         match Box::pin(self.read()).await {
             Ok(keys) => {
                 let keys = Arc::new(keys);
-                let changed = cache.as_ref().is_none_or(|c| c.keys.describe() != keys.describe());
+                let changed = cache
+                    .as_ref()
+                    .is_none_or(|c| c.keys.describe() != keys.describe());
                 if changed {
                     tracing::info!(secret = %self.id, keys = %keys.describe(), "read the secret");
                 }
@@ -375,26 +381,39 @@ mod tests {
 
     #[test]
     fn the_single_key_shape_still_reads() {
-        let s = SecretSet::parse(&format!(r#"{{"jwt_secret": "{A}", "passcode": "p1", "note": 1}}"#)).unwrap();
+        let s = SecretSet::parse(&format!(
+            r#"{{"jwt_secret": "{A}", "passcode": "p1", "note": 1}}"#
+        ))
+        .unwrap();
         assert_eq!((s.jwt_secret.expose(), s.passcode.expose()), (A, "p1"));
         assert!(s.previous_jwt_secret.is_none() && s.previous_passcode.is_none());
-        let s = SecretSet::parse(&format!(r#"{{"jwt_secret": "{A}", "passcode": "p1", "previous": null}}"#)).unwrap();
+        let s = SecretSet::parse(&format!(
+            r#"{{"jwt_secret": "{A}", "passcode": "p1", "previous": null}}"#
+        ))
+        .unwrap();
         assert!(s.previous_jwt_secret.is_none());
     }
 
     #[test]
     fn previous_keys_are_read_each_on_its_own() {
-        let both = format!(r#"{{"jwt_secret": "{B}", "passcode": "p2", "previous": {{"jwt_secret": "{A}", "passcode": "p1"}}}}"#);
+        let both = format!(
+            r#"{{"jwt_secret": "{B}", "passcode": "p2", "previous": {{"jwt_secret": "{A}", "passcode": "p1"}}}}"#
+        );
         let s = SecretSet::parse(&both).unwrap();
         assert_eq!(s.previous_jwt_secret.as_ref().map(JwtSecret::expose), Some(A));
         assert_eq!(s.previous_passcode.as_ref().map(Secret::expose), Some("p1"));
-        let jwt_only = format!(r#"{{"jwt_secret": "{B}", "passcode": "p2", "previous": {{"jwt_secret": "{A}"}}}}"#);
+        let jwt_only =
+            format!(r#"{{"jwt_secret": "{B}", "passcode": "p2", "previous": {{"jwt_secret": "{A}"}}}}"#);
         let s = SecretSet::parse(&jwt_only).unwrap();
         assert!(s.previous_jwt_secret.is_some() && s.previous_passcode.is_none());
         let k = Keys::new(&s);
         assert_eq!(
             k.describe(),
-            format!("kid {} (previous kid {})", k.jwt.current().kid(), k.jwt.previous().unwrap().kid())
+            format!(
+                "kid {} (previous kid {})",
+                k.jwt.current().kid(),
+                k.jwt.previous().unwrap().kid()
+            )
         );
     }
 
@@ -405,11 +424,28 @@ mod tests {
             ("[1]".to_owned(), "is not a JSON object"),
             (r#"{"passcode": "p1"}"#.to_owned(), "has no \"jwt_secret\""),
             (format!(r#"{{"jwt_secret": "{A}"}}"#), "has no \"passcode\""),
-            (r#"{"jwt_secret": "short-key-value", "passcode": "p1"}"#.to_owned(), "\"jwt_secret\" must be at least 32 bytes for HS512, got 15"),
-            (format!(r#"{{"jwt_secret": "{A}", "passcode": 12345}}"#), "\"passcode\" must be a string"),
-            (format!(r#"{{"jwt_secret": "{A}", "passcode": "p1", "previous": "{B}"}}"#), "\"previous\" must be an object with jwt_secret and/or passcode"),
-            (format!(r#"{{"jwt_secret": "{A}", "passcode": "p1", "previous": {{"jwt_secret": "short-old-key"}}}}"#), "previous: \"jwt_secret\" must be at least 32 bytes for HS512, got 13"),
-            (format!(r#"{{"jwt_secret": "{A}", "passcode": "p1", "previous": {{"jwt": "{B}"}}}}"#), "\"previous\" holds neither jwt_secret nor passcode"),
+            (
+                r#"{"jwt_secret": "short-key-value", "passcode": "p1"}"#.to_owned(),
+                "\"jwt_secret\" must be at least 32 bytes for HS512, got 15",
+            ),
+            (
+                format!(r#"{{"jwt_secret": "{A}", "passcode": 12345}}"#),
+                "\"passcode\" must be a string",
+            ),
+            (
+                format!(r#"{{"jwt_secret": "{A}", "passcode": "p1", "previous": "{B}"}}"#),
+                "\"previous\" must be an object with jwt_secret and/or passcode",
+            ),
+            (
+                format!(
+                    r#"{{"jwt_secret": "{A}", "passcode": "p1", "previous": {{"jwt_secret": "short-old-key"}}}}"#
+                ),
+                "previous: \"jwt_secret\" must be at least 32 bytes for HS512, got 13",
+            ),
+            (
+                format!(r#"{{"jwt_secret": "{A}", "passcode": "p1", "previous": {{"jwt": "{B}"}}}}"#),
+                "\"previous\" holds neither jwt_secret nor passcode",
+            ),
         ] {
             let err = SecretSet::parse(&json).unwrap_err();
             assert_eq!(err, want, "{json}");
@@ -426,7 +462,9 @@ mod tests {
         ))
         .unwrap();
         let k = Keys::new(&set);
-        assert!(k.jwt.previous().is_none() && k.streams.previous().is_none() && k.previous_passcode.is_none());
+        assert!(
+            k.jwt.previous().is_none() && k.streams.previous().is_none() && k.previous_passcode.is_none()
+        );
         assert_eq!(format!("{k:?} {set:?}"), "Keys(<redacted>) SecretSet(<redacted>)");
     }
 }

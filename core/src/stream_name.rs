@@ -123,7 +123,10 @@ pub struct StreamKeys {
 
 impl From<StreamKey> for StreamKeys {
     fn from(current: StreamKey) -> Self {
-        StreamKeys { current, previous: None }
+        StreamKeys {
+            current,
+            previous: None,
+        }
     }
 }
 

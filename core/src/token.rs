@@ -286,7 +286,10 @@ pub struct JwtKeyring {
 
 impl From<JwtKeys> for JwtKeyring {
     fn from(current: JwtKeys) -> Self {
-        JwtKeyring { current, previous: None }
+        JwtKeyring {
+            current,
+            previous: None,
+        }
     }
 }
 
@@ -561,7 +564,9 @@ mod tests {
             Err(JwtError::BadSignature)
         );
         // An expired token is refused as expired, not retried under the other key.
-        let late = JwtKeys::new(&new).issue(&claims(now_secs() - LEEWAY_SECS - 5)).unwrap();
+        let late = JwtKeys::new(&new)
+            .issue(&claims(now_secs() - LEEWAY_SECS - 5))
+            .unwrap();
         assert_eq!(during.verify(&late), Err(JwtError::Expired));
     }
 
@@ -576,7 +581,10 @@ mod tests {
             &EncodingKey::from_secret(secret().expose().as_bytes()),
         )
         .unwrap();
-        assert_eq!(ring.verify(&jwt), Err(JwtError::UnknownKey("not one of ours".into())));
+        assert_eq!(
+            ring.verify(&jwt),
+            Err(JwtError::UnknownKey("not one of ours".into()))
+        );
         assert_eq!(ring.verify("not.a.jwt"), Err(JwtError::Malformed));
     }
 

@@ -96,8 +96,16 @@ impl Config {
                 .filter(|v| !v.is_empty())
         };
         let secret_id = get(env::SECRET_ID);
-        let given_keys = [env::JWT_SECRET, env::PASSCODE, env::PREVIOUS_JWT_SECRET, env::PREVIOUS_PASSCODE];
-        if let Some(name) = given_keys.into_iter().find(|n| secret_id.is_some() && get(n).is_some()) {
+        let given_keys = [
+            env::JWT_SECRET,
+            env::PASSCODE,
+            env::PREVIOUS_JWT_SECRET,
+            env::PREVIOUS_PASSCODE,
+        ];
+        if let Some(name) = given_keys
+            .into_iter()
+            .find(|n| secret_id.is_some() && get(n).is_some())
+        {
             // Two sources of one key: which signs would depend on the code path.
             return Err(ConfigError::Invalid {
                 name: env::SECRET_ID,
@@ -105,7 +113,9 @@ impl Config {
             });
         }
         Ok(Config {
-            jwt_secret: get(env::JWT_SECRET).map(|v| jwt_secret(env::JWT_SECRET, v)).transpose()?,
+            jwt_secret: get(env::JWT_SECRET)
+                .map(|v| jwt_secret(env::JWT_SECRET, v))
+                .transpose()?,
             passcode: get(env::PASSCODE).map(Secret::new),
             previous_jwt_secret: get(env::PREVIOUS_JWT_SECRET)
                 .map(|v| jwt_secret(env::PREVIOUS_JWT_SECRET, v))
@@ -359,7 +369,10 @@ mod tests {
         assert_eq!(c.secret_id(), Some("hermes/prod"));
         assert_eq!(c.secret_ttl().as_duration(), Duration::from_secs(60));
         assert!(c.check_keys().is_ok());
-        assert_eq!(cfg(&[]).unwrap().secret_ttl().as_duration(), Duration::from_secs(300));
+        assert_eq!(
+            cfg(&[]).unwrap().secret_ttl().as_duration(),
+            Duration::from_secs(300)
+        );
         assert_eq!(
             cfg(&[]).unwrap().check_keys().unwrap_err().to_string(),
             "HERMES_JWT_SECRET is not set"
@@ -373,7 +386,10 @@ mod tests {
             let msg = cfg(&[("HERMES_SECRET_ID", "hermes/prod"), (name, SECRET)])
                 .unwrap_err()
                 .to_string();
-            assert!(msg.starts_with("HERMES_SECRET_ID is invalid") && msg.contains(name), "{msg}");
+            assert!(
+                msg.starts_with("HERMES_SECRET_ID is invalid") && msg.contains(name),
+                "{msg}"
+            );
             assert!(!msg.contains(SECRET), "{msg}");
         }
         for ttl in ["0", "86401", "5m"] {
@@ -384,9 +400,15 @@ mod tests {
 
     #[test]
     fn previous_keys_are_checked_like_the_current_ones() {
-        let err = cfg(&[("HERMES_PREVIOUS_JWT_SECRET", "short")]).unwrap_err().to_string();
+        let err = cfg(&[("HERMES_PREVIOUS_JWT_SECRET", "short")])
+            .unwrap_err()
+            .to_string();
         assert!(err.starts_with("HERMES_PREVIOUS_JWT_SECRET is invalid"), "{err}");
-        let c = cfg(&[("HERMES_PREVIOUS_JWT_SECRET", SECRET), ("HERMES_PREVIOUS_PASSCODE", "old-pass")]).unwrap();
+        let c = cfg(&[
+            ("HERMES_PREVIOUS_JWT_SECRET", SECRET),
+            ("HERMES_PREVIOUS_PASSCODE", "old-pass"),
+        ])
+        .unwrap();
         assert_eq!(c.previous_jwt_secret().map(JwtSecret::expose), Some(SECRET));
         assert_eq!(c.previous_passcode().map(Secret::expose), Some("old-pass"));
         assert!(!format!("{c:?}").contains("old-pass"));

@@ -107,7 +107,13 @@ async fn pages_reconnect_across_a_rotation_until_the_previous_keys_are_removed()
 
     // Before the rotation: a page connects, and subscribes to a stream.
     let (old_composed, old_jwt) = minter.mint(&user, &room).await.unwrap();
-    let old_hash = b.tokens.get(&user.to_string(), &room).await.unwrap().unwrap().hash;
+    let old_hash = b
+        .tokens
+        .get(&user.to_string(), &room)
+        .await
+        .unwrap()
+        .unwrap()
+        .hash;
     let old_streams_jwt = minter.mint_streams().await.unwrap();
     let old_signed = minter.stream_key().await.unwrap().sign("board_1").unwrap();
     assert!(allowed(&check(old_jwt.clone()).await));
@@ -131,7 +137,10 @@ async fn pages_reconnect_across_a_rotation_until_the_previous_keys_are_removed()
         header.kid.as_deref(),
         Some(key_id(&JwtSecret::new(NEW_KEY).unwrap()).as_str())
     );
-    assert_ne!(new_composed.token, old_composed.token, "the new passcode composes");
+    assert_ne!(
+        new_composed.token, old_composed.token,
+        "the new passcode composes"
+    );
     let row = b.tokens.get(&user.to_string(), &room).await.unwrap().unwrap();
     assert_eq!(
         row.previous.as_ref().map(|p| p.hash.as_str()),
@@ -216,7 +225,10 @@ async fn pages_reconnect_across_a_rotation_until_the_previous_keys_are_removed()
         "{text}"
     );
     assert!(text.contains("read the secret"), "{text}");
-    assert!(text.contains("\"level\":\"TRACE\""), "the SDK's TRACE lines were captured");
+    assert!(
+        text.contains("\"level\":\"TRACE\""),
+        "the SDK's TRACE lines were captured"
+    );
     for secret in [
         OLD_KEY,
         NEW_KEY,
@@ -250,7 +262,9 @@ async fn a_secret_that_cannot_be_read_denies_with_its_name_and_why() {
     };
     let why = reason.to_string();
     assert!(
-        why.starts_with(&format!("the JWT keys are unavailable: secret {id} could not be read: ResourceNotFoundException")),
+        why.starts_with(&format!(
+            "the JWT keys are unavailable: secret {id} could not be read: ResourceNotFoundException"
+        )),
         "{why}"
     );
 

@@ -35,8 +35,8 @@ use super::fanout::{Action, Audience, Delivery, Fanout, FanoutError, Job, Pacer,
 use crate::frame::{PayloadTooLarge, MAX_MESSAGE_BYTES};
 use crate::push::PusherFactory;
 use crate::queue::Queue;
-use crate::store::{ConnectionStore, HistoryStore, RoomPage, StoreError, SubscriptionStore};
 use crate::secrets::KeysFrom;
+use crate::store::{ConnectionStore, HistoryStore, RoomPage, StoreError, SubscriptionStore};
 use crate::stream_name::StreamKeys;
 
 pub use recovery::RecoveryLimits;

@@ -75,7 +75,13 @@ impl Sender {
             Err(e) => {
                 tracing::error!(connection_id, error = %e, "no key to check stream names with");
                 let why = "the server cannot check stream names now (its keys are unavailable); try again";
-                tell(pusher, connection_id, &error_frame_with(why, extra(action, None)), action).await;
+                tell(
+                    pusher,
+                    connection_id,
+                    &error_frame_with(why, extra(action, None)),
+                    action,
+                )
+                .await;
                 return Vec::new();
             }
         };

@@ -249,7 +249,9 @@ fn the_authorizer_reads_its_keys_from_the_secret_and_accepts_both_during_a_rotat
         backends.tokens.clone(),
     );
     let room = hermes_testkit::unique("room");
-    let before = rt.block_on(minter.generate_token(&UserId::Int(42), &room)).unwrap();
+    let before = rt
+        .block_on(minter.generate_token(&UserId::Int(42), &room))
+        .unwrap();
     rt.block_on(
         sm.put_secret_value()
             .secret_id(&id)
@@ -262,7 +264,9 @@ fn the_authorizer_reads_its_keys_from_the_secret_and_accepts_both_during_a_rotat
     )
     .unwrap();
     std::thread::sleep(Duration::from_millis(1100));
-    let after = rt.block_on(minter.generate_token(&UserId::Int(42), &room)).unwrap();
+    let after = rt
+        .block_on(minter.generate_token(&UserId::Int(42), &room))
+        .unwrap();
     assert_ne!(before.split('.').next(), after.split('.').next(), "a new kid");
     let emu = Emulator::start();
     let mut ev = fixture("authorizer-request.json");

@@ -410,7 +410,11 @@ fn secrets_are_never_template_text() {
     }
     for logical in ["AuthorizerFunction", "SendFunction"] {
         let vars = &function(&t, logical)["Properties"]["Environment"]["Variables"];
-        assert_eq!(param_default(&t, &vars[env::SECRET_ID]), "hermes/secrets", "{logical}");
+        assert_eq!(
+            param_default(&t, &vars[env::SECRET_ID]),
+            "hermes/secrets",
+            "{logical}"
+        );
         let Value::Tagged(ttl) = &vars[env::SECRET_TTL] else {
             panic!("{logical}: {} is not a !Ref", env::SECRET_TTL)
         };

@@ -59,6 +59,27 @@ RSpec.describe "keys from a Secrets Manager secret" do
     expect(item.keys).to include("previous_token", "previous_expires_at")
   end
 
+  it "reads the secret in a forked child with clients of its own (Puma/Unicorn preload)" do
+    put_secret({ jwt_secret: old_key, passcode: "p-old" }, create: true)
+    c = secret_client(secret_ttl: 600)
+    expect(c.stream_key).to eq(Hermes::Native.stream_key(old_key)), "read in the parent, as at boot"
+    put_secret({ jwt_secret: new_key, passcode: "p-new", previous: { jwt_secret: old_key, passcode: "p-old" } })
+    reader, writer = IO.pipe
+    pid = fork do
+      reader.close
+      token = c.generate_token(user_id: user, company_code: "ACME")
+      writer.write(JSON.generate(JWT.decode(token, new_key, true, algorithm: "HS512")[1]))
+      writer.close
+      exit!(0)
+    end
+    writer.close
+    _, status = Process.wait2(pid)
+    expect(status.exitstatus).to eq(0)
+    expect(JSON.parse(reader.read)["kid"]).to eq(kid(new_key)), "the child read the secret as it is now"
+    # The parent's read is still within its TTL: each process has a cache of its own.
+    expect(c.stream_key).to eq(Hermes::Native.stream_key(old_key))
+  end
+
   it "says which secret could not be read, and never prints a key" do
     c = secret_client
     expect { c.generate_token(user_id: user, company_code: "ACME") }

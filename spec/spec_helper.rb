@@ -48,7 +48,7 @@ module SpecHelpers
     prelude = <<~PY
       import boto3, json, sys
       kw = dict(endpoint_url=#{moto_endpoint.inspect}, region_name="eu-west-1", aws_access_key_id="test", aws_secret_access_key="test")
-      ddb = boto3.client("dynamodb", **kw); sqs = boto3.client("sqs", **kw)
+      ddb = boto3.client("dynamodb", **kw); sqs = boto3.client("sqs", **kw); sm = boto3.client("secretsmanager", **kw)
     PY
     out = IO.popen([python, "-c", prelude + script], &:read)
     raise "boto3 script failed" unless $?.success?

@@ -17,10 +17,11 @@ RSpec.describe "the test surface" do
     expect(status).to be_success, out
     methods = JSON.parse(out.lines.last)
     expect(methods["native"]).to eq(%w[backend broadcast broadcast_batch compose_token disconnect enqueue enqueue_batch
-                                       generate_token position presence revoke_token stream_presence streams_token])
+                                       generate_token position presence revoke_token stream_key stream_presence
+                                       streams_token])
     expect(methods["client"]).to eq(%w[backend broadcast broadcast_json broadcast_many check_token compose_token config
                                        disconnect enqueue_notification enqueue_notifications generate_token position
-                                       presence revoke_token streams_token])
+                                       presence revoke_token stream_key streams_token])
     expect(methods["testing"]).to eq("")
   end
 

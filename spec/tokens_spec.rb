@@ -103,7 +103,8 @@ RSpec.describe "tokens" do
     expect(Hermes::Configuration::ENV_NAMES).to include(core.to_h { |k, v| [k.to_sym, v] })
     # What only Ruby reads is not a name core reads too (each setting has one owner).
     expect(Hermes::Configuration::RUBY_ENV_NAMES.values & core.values).to be_empty
-    expect(Hermes::Configuration::SECRET_NAMES).to contain_exactly(:jwt_secret, :passcode)
+    expect(Hermes::Configuration::SECRET_NAMES)
+      .to contain_exactly(:jwt_secret, :passcode, :previous_jwt_secret, :previous_passcode)
     # Every core setting is an accessor and reaches the extension under its variable.
     config = Hermes::Configuration.new({}).apply(core.keys.to_h { |k| [k, "v-#{k}"] })
     expect(config.to_env).to include(core.values.to_h { |env| [env, "v-#{core.key(env)}"] })

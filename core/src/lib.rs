@@ -13,6 +13,7 @@ pub mod mint;
 pub mod names;
 pub mod push;
 pub mod queue;
+pub mod secrets;
 pub mod store;
 pub mod stream_name;
 #[cfg(feature = "testing")]
@@ -26,5 +27,6 @@ pub use backends::{Backends, MemoryBackends};
 pub use config::{Backend, BcryptCost, Config, ConfigError, JwtSecret, Secret, ShortSecret, TokenTtl};
 pub use frame::{Notification, PayloadTooLarge, MAX_MESSAGE_BYTES};
 pub use mint::{MintError, Minter, RevokeError};
+pub use secrets::{SecretError, SecretSet, SecretSource};
 pub use token::UserId;
 pub mod eksblowfish;

@@ -3,13 +3,14 @@
 
 use std::sync::Arc;
 
-use crate::config::{BcryptCost, Config, ConfigError, Secret};
+use crate::config::{BcryptCost, Config, ConfigError};
 use crate::frame::Control;
 use crate::ids::{self, IdError};
 use crate::queue::{Queue, QueueError};
-use crate::store::{StoreError, TokenRecord, TokenStore};
-use crate::token::{compose, now_secs, seal, Claims, JwtError, JwtKeys, UserId};
-use crate::verified::VerifiedPairs;
+use crate::secrets::{Keys, SecretError, SecretSet, SecretSource};
+use crate::store::{PreviousSeal, StoreError, TokenRecord, TokenStore};
+use crate::token::{compose, now_secs, seal, Claims, JwtError, UserId};
+use crate::verified::{verify_cached, VerifiedPairs};
 
 #[derive(Debug, thiserror::Error)]
 pub enum MintError {
@@ -24,6 +25,9 @@ pub enum MintError {
     Id(#[from] IdError),
     #[error("bcrypt task failed: {0}")]
     Hash(String),
+    /// The keys could not be read (Secrets Manager).
+    #[error(transparent)]
+    Secret(#[from] SecretError),
 }
 
 /// `Minter::revoke_and_disconnect`: either nothing changed (`Revoke`), or the token is revoked
@@ -44,8 +48,7 @@ fn check_ids(user_id: &UserId, room_id: &str) -> Result<(), IdError> {
 }
 
 pub struct Minter {
-    keys: JwtKeys,
-    passcode: Secret,
+    secrets: SecretSource,
     ttl: u64,
     cost: BcryptCost,
     tokens: Arc<dyn TokenStore>,
@@ -63,15 +66,24 @@ pub struct Composed {
 }
 
 impl Minter {
+    /// With the keys in `cfg` itself (`HERMES_JWT_SECRET`, `HERMES_PASSCODE`).
     pub fn new(cfg: &Config, tokens: Arc<dyn TokenStore>) -> Result<Self, ConfigError> {
-        Ok(Minter {
-            keys: JwtKeys::new(cfg.jwt_secret()?),
-            passcode: cfg.passcode()?.clone(),
+        Ok(Self::with_secrets(
+            cfg,
+            SecretSource::fixed(&SecretSet::from_config(cfg)?),
+            tokens,
+        ))
+    }
+
+    /// With the keys from `secrets` (`SecretSource::load`: the environment's, or the secret's).
+    pub fn with_secrets(cfg: &Config, secrets: SecretSource, tokens: Arc<dyn TokenStore>) -> Self {
+        Minter {
+            secrets,
             ttl: cfg.token_ttl().as_secs(),
             cost: cfg.bcrypt_cost(),
             tokens,
             verified: VerifiedPairs::default(),
-        })
+        }
     }
 
     /// The seed's `compose_token`: the hex token, after making sure the tokens table holds a
@@ -80,10 +92,21 @@ impl Minter {
     /// a revocation from another process is seen at once.
     pub async fn compose_token(&self, user_id: &UserId, room_id: &str) -> Result<Composed, MintError> {
         check_ids(user_id, room_id)?;
+        let keys = self.secrets.get().await?;
+        self.compose_with(&keys, user_id, room_id).await
+    }
+
+    async fn compose_with(
+        &self,
+        keys: &Keys,
+        user_id: &UserId,
+        room_id: &str,
+    ) -> Result<Composed, MintError> {
         let uid = user_id.to_string();
-        let token = compose(user_id, &self.passcode, room_id);
+        let token = compose(user_id, &keys.passcode, room_id);
         let now = now_secs();
-        if let Some(row) = self.tokens.get(&uid, room_id).await? {
+        let row = self.tokens.get(&uid, room_id).await?;
+        if let Some(row) = &row {
             let fresh_until = row.expires_at.unwrap_or(0);
             if fresh_until >= now + self.ttl / 2 && self.verified.contains(&row.hash, &token) {
                 return Ok(Composed {
@@ -93,6 +116,10 @@ impl Minter {
                 });
             }
         }
+        let previous = match row {
+            Some(row) => self.previous_seal(keys, user_id, room_id, row, now).await,
+            None => None,
+        };
         let (t, cost) = (token.clone(), self.cost);
         let hash = tokio::task::spawn_blocking(move || seal(&t, cost))
             .await
@@ -104,6 +131,7 @@ impl Minter {
                 room_id: room_id.to_owned(),
                 hash: hash.clone(),
                 expires_at: Some(expires_at),
+                previous,
             })
             .await?;
         self.verified.insert(&hash, &token);
@@ -112,6 +140,35 @@ impl Minter {
             expires_at,
             stored: true,
         })
+    }
+
+    /// What of `row` the new row keeps, so that pages holding a JWT minted with the previous
+    /// passcode still connect: its previous seal while that is valid, or its own seal when it
+    /// is the previous passcode's token (one bcrypt, during a rotation only). Either lasts no
+    /// longer than the row it came from, which no JWT carrying it outlives.
+    async fn previous_seal(
+        &self,
+        keys: &Keys,
+        user_id: &UserId,
+        room_id: &str,
+        row: TokenRecord,
+        now: u64,
+    ) -> Option<PreviousSeal> {
+        if let Some(p) = row.previous.filter(|p| p.expires_at >= now) {
+            return Some(p);
+        }
+        let old = compose(user_id, keys.previous_passcode.as_ref()?, room_id);
+        // A row the article's code wrote has no expiry: its JWTs get one token TTL.
+        let expires_at = row.expires_at.unwrap_or(now + self.ttl);
+        if expires_at < now {
+            return None;
+        }
+        verify_cached(&self.verified, &old, &row.hash)
+            .await
+            .then_some(PreviousSeal {
+                hash: row.hash,
+                expires_at,
+            })
     }
 
     /// The seed's `generate_token` (and `check_token`): a JWT for `?token=`. Its `exp` never
@@ -123,6 +180,8 @@ impl Minter {
     /// Both at once: the hex token (with its stored hash ensured) and the JWT carrying it.
     pub async fn mint(&self, user_id: &UserId, room_id: &str) -> Result<(Composed, String), MintError> {
         check_ids(user_id, room_id)?;
+        let keys = self.secrets.get().await?;
+        let signer = keys.jwt.current();
         let claims = |token: String, exp: u64, now: u64| Claims {
             user_id: user_id.clone(),
             room_id: room_id.to_owned(),
@@ -133,21 +192,25 @@ impl Minter {
         // The real token has the same length as this one (64 hex digits, same `exp` digits):
         // too long is refused before bcrypt and the store write.
         let now = now_secs();
-        let probe = self.keys.issue(&claims("0".repeat(64), now + self.ttl, now))?;
+        let probe = signer.issue(&claims("0".repeat(64), now + self.ttl, now))?;
         ids::check_token_chars(probe.len())?;
-        let c = self.compose_token(user_id, room_id).await?;
+        let c = self.compose_with(&keys, user_id, room_id).await?;
         let now = now_secs();
-        let jwt = self
-            .keys
-            .issue(&claims(c.token.clone(), (now + self.ttl).min(c.expires_at), now))?;
+        let jwt = signer.issue(&claims(c.token.clone(), (now + self.ttl).min(c.expires_at), now))?;
         Ok((c, jwt))
     }
 
     /// A token for a page where nobody is signed in: its socket may subscribe to signed streams
     /// and nothing else. One HMAC: no bcrypt, nothing stored.
-    pub fn mint_streams(&self) -> Result<String, MintError> {
+    pub async fn mint_streams(&self) -> Result<String, MintError> {
+        let keys = self.secrets.get().await?;
         let now = now_secs();
-        Ok(self.keys.issue_streams(now + self.ttl, now)?)
+        Ok(keys.jwt.current().issue_streams(now + self.ttl, now)?)
+    }
+
+    /// The key stream names are signed with now (the current JWT secret's).
+    pub async fn stream_key(&self) -> Result<crate::stream_name::StreamKey, MintError> {
+        Ok(self.secrets.get().await?.streams.current().clone())
     }
 
     /// Deletes the stored hash: every JWT minted for this user and room stops connecting.
@@ -227,6 +290,84 @@ mod tests {
             queue: "q".into(),
             message: "AccessDenied".into(),
         }
+    }
+
+    fn keys(jwt: &str, passcode: &str, previous: Option<(&str, &str)>) -> SecretSource {
+        SecretSource::fixed(&SecretSet {
+            jwt_secret: crate::JwtSecret::new(jwt).unwrap(),
+            passcode: crate::Secret::new(passcode),
+            previous_jwt_secret: previous.map(|(j, _)| crate::JwtSecret::new(j).unwrap()),
+            previous_passcode: previous.map(|(_, p)| crate::Secret::new(p)),
+        })
+    }
+
+    #[tokio::test]
+    async fn a_page_minted_before_a_passcode_change_connects_until_its_row_would_have_expired() {
+        use crate::handlers::{Authorizer, Decision, DenyReason};
+        const KEY: &str = "mint-rotation-secret-0123456789-abcdefghijkl";
+        let cfg = Config::from_lookup(|name| (name == "HERMES_BCRYPT_COST").then(|| "4".into())).unwrap();
+        let tokens = Arc::new(MemoryTokenStore::new());
+        let user = UserId::Int(5);
+        let before = Minter::with_secrets(&cfg, keys(KEY, "old", None), tokens.clone());
+        let old_jwt = before.generate_token(&user, "ACME").await.unwrap();
+        let authorizer = Authorizer::new(
+            keys(KEY, "new", None).get().await.unwrap().jwt.clone(),
+            tokens.clone(),
+        );
+        let allowed = |d: Decision| matches!(d, Decision::Allow { .. });
+
+        // Another process on the new passcode, with the old one as previous: the row keeps the
+        // old seal beside the new one.
+        let during = Minter::with_secrets(&cfg, keys(KEY, "new", Some((KEY, "old"))), tokens.clone());
+        let new_jwt = during.generate_token(&user, "ACME").await.unwrap();
+        let row = tokens.get("5", "ACME").await.unwrap().unwrap();
+        let kept = row.previous.clone().expect("the old seal is kept");
+        assert!(
+            kept.expires_at <= row.expires_at.unwrap(),
+            "no longer than its own row"
+        );
+        assert!(allowed(authorizer.decide(Some(&old_jwt)).await));
+        assert!(allowed(authorizer.decide(Some(&new_jwt)).await));
+        // A later mint, after the previous passcode is gone, carries the old seal on while it lasts.
+        let after = Minter::with_secrets(&cfg, keys(KEY, "new", None), tokens.clone());
+        tokens
+            .put(&TokenRecord {
+                expires_at: Some(now_secs() + 10),
+                ..row.clone()
+            })
+            .await
+            .unwrap();
+        after.compose_token(&user, "ACME").await.unwrap();
+        assert_eq!(
+            tokens.get("5", "ACME").await.unwrap().unwrap().previous,
+            Some(kept.clone())
+        );
+        assert!(allowed(authorizer.decide(Some(&old_jwt)).await));
+
+        // Past its row's expiry, the old seal is refused (whatever the row still holds).
+        let mut expired = tokens.get("5", "ACME").await.unwrap().unwrap();
+        expired.previous = Some(PreviousSeal {
+            expires_at: now_secs() - 1,
+            ..kept
+        });
+        tokens.put(&expired).await.unwrap();
+        let fresh = Authorizer::new(
+            keys(KEY, "new", None).get().await.unwrap().jwt.clone(),
+            tokens.clone(),
+        );
+        assert_eq!(
+            fresh.decide(Some(&old_jwt)).await,
+            Decision::Deny {
+                reason: DenyReason::HashMismatch,
+                user_id: Some("5".into())
+            }
+        );
+        assert!(allowed(fresh.decide(Some(&new_jwt)).await));
+        // Without a previous passcode nothing is kept: a row of another passcode is replaced.
+        tokens.delete("5", "ACME").await.unwrap();
+        before.generate_token(&user, "ACME").await.unwrap();
+        after.generate_token(&user, "ACME").await.unwrap();
+        assert_eq!(tokens.get("5", "ACME").await.unwrap().unwrap().previous, None);
     }
 
     #[tokio::test]

@@ -21,6 +21,14 @@ pub mod env {
     pub const HISTORY_TTL: &str = "HERMES_HISTORY_TTL";
     pub const SUBSCRIPTIONS_TABLE: &str = "HERMES_SUBSCRIPTIONS_TABLE";
     pub const STREAM_HISTORY_TABLE: &str = "HERMES_STREAM_HISTORY_TABLE";
+    /// A Secrets Manager secret (name or ARN) holding the JWT secret and passcode, read at run
+    /// time instead of `JWT_SECRET`/`PASSCODE` (core/src/secrets.rs has its JSON).
+    pub const SECRET_ID: &str = "HERMES_SECRET_ID";
+    /// How long (seconds) a read of `SECRET_ID` is used before it is read again.
+    pub const SECRET_TTL: &str = "HERMES_SECRET_TTL";
+    /// Without `SECRET_ID`: the keys being rotated out, still accepted until removed.
+    pub const PREVIOUS_JWT_SECRET: &str = "HERMES_PREVIOUS_JWT_SECRET";
+    pub const PREVIOUS_PASSCODE: &str = "HERMES_PREVIOUS_PASSCODE";
 
     /// Every variable `Config` reads, with the name of the setting in Ruby
     /// (`Hermes.configure { |c| c.jwt_secret = ... }`). `Config::from_lookup` asks for exactly
@@ -28,6 +36,10 @@ pub mod env {
     pub const SETTINGS: &[(&str, &str)] = &[
         ("jwt_secret", JWT_SECRET),
         ("passcode", PASSCODE),
+        ("previous_jwt_secret", PREVIOUS_JWT_SECRET),
+        ("previous_passcode", PREVIOUS_PASSCODE),
+        ("secret_id", SECRET_ID),
+        ("secret_ttl", SECRET_TTL),
         ("tokens_table", TOKENS_TABLE),
         ("connections_table", CONNECTIONS_TABLE),
         ("history_table", HISTORY_TABLE),
@@ -45,7 +57,7 @@ pub mod env {
     ];
 
     /// The settings whose values are secrets: never shown, logged or echoed in an error.
-    pub const SECRETS: &[&str] = &[JWT_SECRET, PASSCODE];
+    pub const SECRETS: &[&str] = &[JWT_SECRET, PASSCODE, PREVIOUS_JWT_SECRET, PREVIOUS_PASSCODE];
 }
 
 /// Seed-compatible tokens table: `user_id` (S, hash) + `room_id` (S, range).
@@ -55,6 +67,10 @@ pub mod tokens {
     pub const ROOM_ID: &str = "room_id";
     pub const TOKEN: &str = "token";
     pub const EXPIRES_AT: &str = "expires_at";
+    /// During a passcode rotation: the seal the row held before, of the token composed with
+    /// the previous passcode (S), and until when it is accepted (N).
+    pub const PREVIOUS_TOKEN: &str = "previous_token";
+    pub const PREVIOUS_EXPIRES_AT: &str = "previous_expires_at";
 }
 
 /// Connections table: `connection_id` (S, hash) and a GSI on `room_id` for fan-out.
@@ -137,7 +153,9 @@ pub const DEFAULT_LOCAL_URL: &str = "http://127.0.0.1:3001";
 
 /// The AWS actions each Lambda's code path calls; IAM in the template must grant exactly these.
 pub mod iam {
-    pub const AUTHORIZER: &[&str] = &["dynamodb:GetItem"];
+    /// The authorizer reads the secret (its JWT keys) at run time, and so does the send
+    /// function (the keys of signed stream names).
+    pub const AUTHORIZER: &[&str] = &["dynamodb:GetItem", "secretsmanager:GetSecretValue"];
     pub const CONNECT: &[&str] = &["dynamodb:PutItem"];
     /// The connection's row (DeleteItem, returning the streams it held), then those
     /// subscriptions (BatchWriteItem).
@@ -161,6 +179,7 @@ pub mod iam {
         "sqs:DeleteMessage",
         "sqs:GetQueueAttributes",
         "sqs:SendMessage",
+        "secretsmanager:GetSecretValue",
     ];
     /// What the Rails side (the gem) calls, for the policy of the app's own IAM user/role:
     /// the tokens table (GetItem, PutItem, DeleteItem), GetItem of a room's counter in the
@@ -169,11 +188,13 @@ pub mod iam {
     /// presence), and SendMessage (notifications, and the
     /// disconnect records of `revoke_token`/`disconnect`: the app never needs
     /// ManageConnections). lambdas/tests/template.rs checks each action's table too.
+    /// GetSecretValue: the keys, when the app reads them from the secret (HERMES_SECRET_ID).
     pub const GEM: &[&str] = &[
         "dynamodb:GetItem",
         "dynamodb:PutItem",
         "dynamodb:DeleteItem",
         "dynamodb:Query",
         "sqs:SendMessage",
+        "secretsmanager:GetSecretValue",
     ];
 }

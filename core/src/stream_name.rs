@@ -113,6 +113,50 @@ impl StreamKey {
     }
 }
 
+/// The stream keys of a rotation: names are signed with the current key and verify under
+/// either, so an open page's streams (Turbo's too) survive the change of the JWT secret.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StreamKeys {
+    current: StreamKey,
+    previous: Option<StreamKey>,
+}
+
+impl From<StreamKey> for StreamKeys {
+    fn from(current: StreamKey) -> Self {
+        StreamKeys {
+            current,
+            previous: None,
+        }
+    }
+}
+
+impl StreamKeys {
+    /// The keys derived from the current JWT secret and, during a rotation, the previous one.
+    pub fn derive(current: &JwtSecret, previous: Option<&JwtSecret>) -> Self {
+        StreamKeys {
+            current: StreamKey::derive(current),
+            previous: previous.filter(|p| *p != current).map(StreamKey::derive),
+        }
+    }
+
+    /// The key that signs.
+    pub fn current(&self) -> &StreamKey {
+        &self.current
+    }
+
+    pub fn previous(&self) -> Option<&StreamKey> {
+        self.previous.as_ref()
+    }
+
+    /// `StreamKey::verify` under the current key, then under the previous one.
+    pub fn verify(&self, signed: &str) -> Result<String, StreamNameError> {
+        match (self.current.verify(signed), &self.previous) {
+            (Err(StreamNameError::BadSignature), Some(previous)) => previous.verify(signed),
+            (result, _) => result,
+        }
+    }
+}
+
 impl fmt::Debug for StreamKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("StreamKey(<redacted>)")
@@ -225,6 +269,24 @@ mod tests {
             e.to_string().starts_with("the signed stream name is 8262 bytes"),
             "{e}"
         );
+    }
+
+    #[test]
+    fn names_signed_under_the_previous_secret_verify_until_it_is_removed() {
+        let old = JwtSecret::new("o".repeat(40)).unwrap();
+        let new = JwtSecret::new("n".repeat(40)).unwrap();
+        let before = StreamKeys::derive(&old, None);
+        let during = StreamKeys::derive(&new, Some(&old));
+        let after = StreamKeys::derive(&new, None);
+        let signed_before = before.current().sign("board_1").unwrap();
+        let signed_during = during.current().sign("board_1").unwrap();
+        assert_eq!(during.verify(&signed_before).unwrap(), "board_1");
+        assert_eq!(during.verify(&signed_during).unwrap(), "board_1");
+        assert_eq!(after.verify(&signed_during).unwrap(), "board_1");
+        assert_eq!(after.verify(&signed_before), Err(StreamNameError::BadSignature));
+        // Only a bad signature falls back: a malformed name is refused as it is.
+        assert_eq!(during.verify("board_1"), Err(StreamNameError::Malformed));
+        assert_eq!(StreamKeys::derive(&new, Some(&new)).previous(), None);
     }
 
     #[test]

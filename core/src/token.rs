@@ -158,17 +158,23 @@ pub enum JwtError {
     Malformed,
     #[error("could not sign token: {0}")]
     Signing(String),
+    /// The header names a key this stack does not hold: signed with a key rotated out (or
+    /// by someone else). The id is a digest, never the key.
+    #[error("token names a key this stack does not hold (kid {0}): one rotated out (the page needs a new token) or another stack's")]
+    UnknownKey(String),
 }
 
 /// Seconds of clock skew accepted on `exp` between the Rails host and Lambda.
 pub const LEEWAY_SECS: u64 = 10;
 
-/// HS512 keys, built once per process: the key schedule is not redone per token.
+/// HS512 keys, built once per process (or per read of the secret): the key schedule is not
+/// redone per token.
 #[derive(Clone)]
 pub struct JwtKeys {
     encoding: EncodingKey,
     decoding: DecodingKey,
     validation: Validation,
+    kid: String,
 }
 
 impl fmt::Debug for JwtKeys {
@@ -190,7 +196,13 @@ impl JwtKeys {
             encoding: EncodingKey::from_secret(secret.expose().as_bytes()),
             decoding: DecodingKey::from_secret(secret.expose().as_bytes()),
             validation,
+            kid: key_id(secret),
         }
+    }
+
+    /// The id this key signs under (the JWT header's `kid`): a digest, safe to log.
+    pub fn kid(&self) -> &str {
+        &self.kid
     }
 
     pub fn issue(&self, claims: &Claims) -> Result<String, JwtError> {
@@ -207,8 +219,9 @@ impl JwtKeys {
     }
 
     fn sign(&self, claims: &impl Serialize) -> Result<String, JwtError> {
-        jsonwebtoken::encode(&Header::new(Algorithm::HS512), claims, &self.encoding)
-            .map_err(|e| JwtError::Signing(e.to_string()))
+        let mut header = Header::new(Algorithm::HS512);
+        header.kid = Some(self.kid.clone());
+        jsonwebtoken::encode(&header, claims, &self.encoding).map_err(|e| JwtError::Signing(e.to_string()))
     }
 
     /// A room token's claims; a token for a socket of nobody is refused (it has no user).
@@ -233,20 +246,109 @@ impl JwtKeys {
     }
 
     fn decode<T: serde::de::DeserializeOwned>(&self, jwt: &str) -> Result<T, JwtError> {
-        use jsonwebtoken::errors::ErrorKind as K;
         jsonwebtoken::decode::<T>(jwt, &self.decoding, &self.validation)
             .map(|d| d.claims)
-            .map_err(|e| match e.into_kind() {
-                K::ExpiredSignature => JwtError::Expired,
-                K::InvalidSignature => JwtError::BadSignature,
-                K::InvalidAlgorithm | K::InvalidAlgorithmName | K::UnsupportedAlgorithm => {
-                    JwtError::WrongAlgorithm
-                }
-                K::MissingRequiredClaim(c) => JwtError::MissingClaim(c),
-                K::InvalidClaimFormat(c) => JwtError::BadClaims(c),
-                K::Json(e) => json_error(&e.to_string()),
-                _ => JwtError::Malformed,
-            })
+            .map_err(jwt_error)
+    }
+}
+
+fn jwt_error(e: jsonwebtoken::errors::Error) -> JwtError {
+    use jsonwebtoken::errors::ErrorKind as K;
+    match e.into_kind() {
+        K::ExpiredSignature => JwtError::Expired,
+        K::InvalidSignature => JwtError::BadSignature,
+        K::InvalidAlgorithm | K::InvalidAlgorithmName | K::UnsupportedAlgorithm => JwtError::WrongAlgorithm,
+        K::MissingRequiredClaim(c) => JwtError::MissingClaim(c),
+        K::InvalidClaimFormat(c) => JwtError::BadClaims(c),
+        K::Json(e) => json_error(&e.to_string()),
+        _ => JwtError::Malformed,
+    }
+}
+
+/// What the key id's digest mixes in, so it is a value of its own.
+const KID_LABEL: &[u8] = b"hermes jwt key id v1";
+
+/// The `kid` of a key: 16 hex digits of HMAC-SHA256 under the key. It tells keys apart in
+/// the header and in logs; being keyed by the secret, it says nothing of it.
+pub fn key_id(secret: &JwtSecret) -> String {
+    use aws_lc_rs::hmac;
+    let k = hmac::Key::new(hmac::HMAC_SHA256, secret.expose().as_bytes());
+    hex::encode(&hmac::sign(&k, KID_LABEL).as_ref()[..8])
+}
+
+/// The keys a stack holds during a rotation: the current one signs, and a token verifies
+/// under it or under the previous one until that is removed from the secret.
+#[derive(Clone, Debug)]
+pub struct JwtKeyring {
+    current: JwtKeys,
+    previous: Option<JwtKeys>,
+}
+
+impl From<JwtKeys> for JwtKeyring {
+    fn from(current: JwtKeys) -> Self {
+        JwtKeyring {
+            current,
+            previous: None,
+        }
+    }
+}
+
+impl JwtKeyring {
+    /// `previous` equal to `current` is the same key once, not a second one.
+    pub fn new(current: &JwtSecret, previous: Option<&JwtSecret>) -> Self {
+        JwtKeyring {
+            current: JwtKeys::new(current),
+            previous: previous.filter(|p| *p != current).map(JwtKeys::new),
+        }
+    }
+
+    /// The key that signs.
+    pub fn current(&self) -> &JwtKeys {
+        &self.current
+    }
+
+    pub fn previous(&self) -> Option<&JwtKeys> {
+        self.previous.as_ref()
+    }
+
+    /// `JwtKeys::verify_grant` under the key the header names (`kid`); a token without one
+    /// (minted before keys had ids) is tried under the current key, then the previous.
+    pub fn verify_grant(&self, jwt: &str) -> Result<Grant, JwtError> {
+        let header = jsonwebtoken::decode_header(jwt).map_err(jwt_error)?;
+        match header.kid.as_deref() {
+            Some(kid) => match self.by_kid(kid) {
+                Some(keys) => keys.verify_grant(jwt),
+                None => Err(JwtError::UnknownKey(printable_kid(kid))),
+            },
+            None => match (self.current.verify_grant(jwt), &self.previous) {
+                (Err(JwtError::BadSignature), Some(previous)) => previous.verify_grant(jwt),
+                (result, _) => result,
+            },
+        }
+    }
+
+    /// A room token's claims (`JwtKeys::verify` under the key the token names).
+    pub fn verify(&self, jwt: &str) -> Result<Claims, JwtError> {
+        match self.verify_grant(jwt)? {
+            Grant::Room(c) => Ok(c),
+            Grant::Streams => Err(JwtError::MissingClaim("user_id".into())),
+        }
+    }
+
+    fn by_kid(&self, kid: &str) -> Option<&JwtKeys> {
+        std::iter::once(&self.current)
+            .chain(&self.previous)
+            .find(|k| k.kid == kid)
+    }
+}
+
+/// A `kid` from a token's header, fit for a log line: ours are 16 hex digits, anything else
+/// (a forged header can hold any text) is not repeated.
+fn printable_kid(kid: &str) -> String {
+    if kid.len() <= 32 && kid.bytes().all(|b| b.is_ascii_alphanumeric()) {
+        kid.to_owned()
+    } else {
+        "not one of ours".to_owned()
     }
 }
 
@@ -389,6 +491,101 @@ mod tests {
             k.verify_grant(&other),
             Err(JwtError::MissingClaim("user_id".into()))
         );
+    }
+
+    fn claims(exp: u64) -> Claims {
+        Claims {
+            user_id: 7.into(),
+            room_id: "ACME".into(),
+            token: "t".into(),
+            exp,
+            iat: None,
+        }
+    }
+
+    #[test]
+    fn the_key_id_is_short_stable_and_not_the_key() {
+        let k = JwtKeys::new(&secret());
+        assert_eq!(k.kid(), key_id(&secret()));
+        assert_eq!(k.kid().len(), 16);
+        assert!(k.kid().bytes().all(|b| b.is_ascii_hexdigit()));
+        assert!(!secret().expose().contains(k.kid()));
+        let other = JwtSecret::new("another-hs512-secret-that-is-long-enough-xx").unwrap();
+        assert_ne!(key_id(&other), k.kid());
+        let jwt = k.issue(&claims(now_secs() + 60)).unwrap();
+        let header = jsonwebtoken::decode_header(&jwt).unwrap();
+        assert_eq!(header.kid.as_deref(), Some(k.kid()));
+        assert_eq!(header.alg, Algorithm::HS512);
+    }
+
+    #[test]
+    fn a_keyring_picks_the_key_the_token_names() {
+        let old = secret();
+        let new = JwtSecret::new("the-new-hs512-secret-that-is-long-enough-0123").unwrap();
+        let (old_keys, new_keys) = (JwtKeys::new(&old), JwtKeys::new(&new));
+        let during = JwtKeyring::new(&new, Some(&old));
+        let after = JwtKeyring::new(&new, None);
+        assert_eq!(during.current().kid(), new_keys.kid());
+        let c = claims(now_secs() + 60);
+        let before_rotation = old_keys.issue(&c).unwrap();
+        let after_rotation = during.current().issue(&c).unwrap();
+        assert_eq!(during.verify(&before_rotation), Ok(c.clone()));
+        assert_eq!(during.verify(&after_rotation), Ok(c.clone()));
+        assert_eq!(after.verify(&after_rotation), Ok(c.clone()));
+        assert_eq!(
+            after.verify(&before_rotation),
+            Err(JwtError::UnknownKey(old_keys.kid().to_owned()))
+        );
+        assert!(JwtError::UnknownKey(old_keys.kid().into())
+            .to_string()
+            .contains("rotated out"));
+        // Streams tokens too.
+        let streams = old_keys.issue_streams(now_secs() + 60, now_secs()).unwrap();
+        assert_eq!(during.verify_grant(&streams), Ok(Grant::Streams));
+    }
+
+    #[test]
+    fn a_token_without_kid_tries_current_then_previous() {
+        let old = secret();
+        let new = JwtSecret::new("the-new-hs512-secret-that-is-long-enough-0123").unwrap();
+        let seed_style = |key: &JwtSecret| {
+            jsonwebtoken::encode(
+                &Header::new(Algorithm::HS512),
+                &claims(now_secs() + 60),
+                &EncodingKey::from_secret(key.expose().as_bytes()),
+            )
+            .unwrap()
+        };
+        let during = JwtKeyring::new(&new, Some(&old));
+        assert!(during.verify(&seed_style(&old)).is_ok());
+        assert!(during.verify(&seed_style(&new)).is_ok());
+        assert_eq!(
+            JwtKeyring::new(&new, None).verify(&seed_style(&old)),
+            Err(JwtError::BadSignature)
+        );
+        // An expired token is refused as expired, not retried under the other key.
+        let late = JwtKeys::new(&new)
+            .issue(&claims(now_secs() - LEEWAY_SECS - 5))
+            .unwrap();
+        assert_eq!(during.verify(&late), Err(JwtError::Expired));
+    }
+
+    #[test]
+    fn a_forged_kid_is_not_repeated_and_gets_no_key() {
+        let ring = JwtKeyring::from(JwtKeys::new(&secret()));
+        let mut header = Header::new(Algorithm::HS512);
+        header.kid = Some("<script>".repeat(100));
+        let jwt = jsonwebtoken::encode(
+            &header,
+            &claims(now_secs() + 60),
+            &EncodingKey::from_secret(secret().expose().as_bytes()),
+        )
+        .unwrap();
+        assert_eq!(
+            ring.verify(&jwt),
+            Err(JwtError::UnknownKey("not one of ours".into()))
+        );
+        assert_eq!(ring.verify("not.a.jwt"), Err(JwtError::Malformed));
     }
 
     #[test]

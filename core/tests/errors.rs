@@ -85,6 +85,7 @@ async fn service_errors_and_missing_credentials_are_one_readable_line() {
         room_id: "ACME".into(),
         hash: "$2a$04$secret-hash".into(),
         expires_at: None,
+        previous: None,
     };
     let e = store.put(&row).await.unwrap_err().to_string();
     assert_readable(

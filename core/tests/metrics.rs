@@ -58,7 +58,7 @@ async fn the_authorizer_counts_each_decision_under_its_reason() {
         jwts.push(minter.generate_token(&UserId::Int(u), "ACME").await.unwrap());
     }
     let claims = keys.verify(&jwts[0]).unwrap();
-    jwts.push(minter.mint_streams().unwrap());
+    jwts.push(minter.mint_streams().await.unwrap());
     // 2 expired.
     for _ in 0..2 {
         jwts.push(

@@ -1,7 +1,7 @@
 //! What the four Lambda mains share: JSON logs and the backends, built once per cold start.
 
 use hermes_core::metrics::{Emf, Function, Metrics};
-use hermes_core::{Backends, Config};
+use hermes_core::{Backends, Config, SecretSource};
 use lambda_runtime::{Context, Error};
 use tracing_subscriber::filter::LevelFilter;
 
@@ -29,6 +29,13 @@ pub async fn setup() -> Result<(Config, Backends), Error> {
     let cfg = Config::from_env().map_err(fatal)?;
     let backends = Backends::from_config(&cfg).await.map_err(fatal)?;
     Ok((cfg, backends))
+}
+
+/// Where the keys come from: the secret `HERMES_SECRET_ID` names (read at run time, again as
+/// its cache expires), or the environment. Boxed: the SDK's loading future is deep, and inline
+/// in a main's future it overflows the compiler's query depth.
+pub async fn secrets(cfg: &Config) -> Result<SecretSource, Error> {
+    Box::pin(SecretSource::load(cfg)).await.map_err(fatal)
 }
 
 /// A start-up failure: logged as a JSON line CloudWatch can alert on, and returned with its

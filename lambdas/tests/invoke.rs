@@ -193,9 +193,8 @@ fn each_binary_answers_through_the_runtime_api() {
         .sum();
     assert_eq!((doc.value("Allowed"), denied), (Some(0.0), 1.0), "{doc:?}");
     // A page where nobody is signed in: signed streams only, as `anonymous`.
-    let streams_jwt = Minter::new(&cfg, backends.tokens.clone())
-        .unwrap()
-        .mint_streams()
+    let streams_jwt = rt
+        .block_on(Minter::new(&cfg, backends.tokens.clone()).unwrap().mint_streams())
         .unwrap();
     ev["queryStringParameters"]["token"] = json!(streams_jwt);
     let out = emu.invoke(env!("CARGO_BIN_EXE_authorizer"), &env, &ev);
@@ -281,6 +280,66 @@ fn each_binary_answers_through_the_runtime_api() {
     assert_eq!(out["statusCode"], 200, "{out}");
     assert_eq!(doc.value("Disconnects"), Some(1.0));
     assert!(rt.block_on(backends.connections.get(&conn_id)).unwrap().is_none());
+}
+
+/// The authorizer reads its keys from the secret HERMES_SECRET_ID names, at run time: a
+/// token minted before a rotation and one minted after it both connect through the binary.
+#[test]
+#[ignore = "needs the moto server: script/with-moto cargo test -- --include-ignored"]
+fn the_authorizer_reads_its_keys_from_the_secret_and_accepts_both_during_a_rotation() {
+    let endpoint = hermes_core::testing::moto_endpoint();
+    let id = hermes_testkit::unique("hermes-invoke-secret");
+    let mut env: Vec<(&'static str, String)> = hermes_env(&endpoint)
+        .into_iter()
+        .filter(|(k, _)| !matches!(*k, "HERMES_JWT_SECRET" | "HERMES_PASSCODE"))
+        .collect();
+    env.push(("HERMES_SECRET_ID", id.clone()));
+    env.push(("HERMES_SECRET_TTL", "1".into()));
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let cfg = Config::from_lookup(|k| env.iter().find(|(n, _)| *n == k).map(|(_, v)| v.clone())).unwrap();
+    let sm = aws_sdk_secretsmanager::Client::new(&rt.block_on(hermes_core::aws::sdk_config(&cfg)));
+    let old_key = "lambda-invoke-old-secret-for-hs512-0123456789";
+    rt.block_on(
+        sm.create_secret()
+            .name(&id)
+            .secret_string(json!({"jwt_secret": old_key, "passcode": "p-old"}).to_string())
+            .send(),
+    )
+    .unwrap();
+    let backends = rt.block_on(Backends::from_config(&cfg)).unwrap();
+    let minter = Minter::with_secrets(
+        &cfg,
+        rt.block_on(hermes_core::SecretSource::load(&cfg)).unwrap(),
+        backends.tokens.clone(),
+    );
+    let room = hermes_testkit::unique("room");
+    let before = rt
+        .block_on(minter.generate_token(&UserId::Int(42), &room))
+        .unwrap();
+    rt.block_on(
+        sm.put_secret_value()
+            .secret_id(&id)
+            .secret_string(
+                json!({"jwt_secret": SECRET, "passcode": PASSCODE,
+                       "previous": {"jwt_secret": old_key, "passcode": "p-old"}})
+                .to_string(),
+            )
+            .send(),
+    )
+    .unwrap();
+    std::thread::sleep(Duration::from_millis(1100));
+    let after = rt
+        .block_on(minter.generate_token(&UserId::Int(42), &room))
+        .unwrap();
+    assert_ne!(before.split('.').next(), after.split('.').next(), "a new kid");
+    let emu = Emulator::start();
+    let mut ev = fixture("authorizer-request.json");
+    for jwt in [&before, &after] {
+        ev["queryStringParameters"]["token"] = json!(jwt);
+        let out = emu.invoke(env!("CARGO_BIN_EXE_authorizer"), &env, &ev);
+        assert_eq!(out["policyDocument"]["Statement"][0]["Effect"], "Allow", "{out}");
+        assert_eq!(out["context"], json!({"user_id": "42", "room_id": room}));
+    }
 }
 
 /// Starts the authorizer against a Runtime API nobody serves; it must stop on its own.

@@ -213,7 +213,10 @@ fn each_table_grants_only_what_its_calls_need() {
     let of = |logical: &str| grants(&function(&t, logical)["Properties"]["Policies"][0]["Statement"]);
     assert_eq!(
         of("AuthorizerFunction"),
-        pairs(&[("dynamodb:GetItem", "TokensTable.Arn")])
+        pairs(&[
+            ("dynamodb:GetItem", "TokensTable.Arn"),
+            ("secretsmanager:GetSecretValue", SECRET_ARN),
+        ])
     );
     assert_eq!(
         of("ConnectFunction"),
@@ -258,6 +261,7 @@ fn each_table_grants_only_what_its_calls_need() {
         on("TokensTable.Arn").is_empty(),
         "the send function never reads tokens"
     );
+    assert_eq!(on(SECRET_ARN), set(&["secretsmanager:GetSecretValue"]));
     // The Rails app: tokens, the room index and the subscriptions (room and stream presence),
     // the queue, and only the counter read on the history (GetItem: a page's position at
     // render).
@@ -272,9 +276,15 @@ fn each_table_grants_only_what_its_calls_need() {
             ("dynamodb:Query", "${ConnectionsTable.Arn}/index/room_id-index"),
             ("dynamodb:Query", "SubscriptionsTable.Arn"),
             ("sqs:SendMessage", "MessageQueue.Arn"),
+            ("secretsmanager:GetSecretValue", SECRET_ARN),
         ])
     );
 }
+
+/// The one secret the functions and the app may read: the stack's, by its name and the
+/// suffix Secrets Manager appends to it in the ARN, never "*".
+const SECRET_ARN: &str =
+    "arn:${AWS::Partition}:secretsmanager:${AWS::Region}:${AWS::AccountId}:secret:${SecretName}-??????";
 
 fn function<'a>(t: &'a Value, logical: &str) -> &'a Value {
     let f = res(t, logical);
@@ -319,7 +329,7 @@ fn functions_get_exactly_the_env_and_actions_their_handlers_use() {
             "AuthorizerFunction",
             "authorizer",
             iam::AUTHORIZER,
-            &[env::JWT_SECRET, env::TOKENS_TABLE],
+            &[env::SECRET_ID, env::SECRET_TTL, env::TOKENS_TABLE],
         ),
         (
             "ConnectFunction",
@@ -338,7 +348,8 @@ fn functions_get_exactly_the_env_and_actions_their_handlers_use() {
             "send",
             iam::SEND,
             &[
-                env::JWT_SECRET,
+                env::SECRET_ID,
+                env::SECRET_TTL,
                 env::CONNECTIONS_TABLE,
                 env::WEBSOCKET_ENDPOINT,
                 env::HISTORY_TABLE,
@@ -388,10 +399,28 @@ fn every_env_var_is_one_the_code_reads() {
 #[test]
 fn secrets_are_never_template_text() {
     let t = template();
-    let secret = scalar(
-        &function(&t, "AuthorizerFunction")["Properties"]["Environment"]["Variables"][env::JWT_SECRET],
-    );
-    assert!(secret.starts_with("{{resolve:secretsmanager:"), "{secret}");
+    // The keys are read at run time, so a rotation needs no deploy: nothing resolves them
+    // at deploy time, and no function is given one.
+    let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/template.yaml")).unwrap();
+    assert!(!text.contains("{{resolve:"), "a value resolved at deploy time");
+    for (name, r) in t["Resources"].as_mapping().unwrap() {
+        for secret in env::SECRETS {
+            assert!(!env_names(r).contains(*secret), "{}: {secret}", scalar(name));
+        }
+    }
+    for logical in ["AuthorizerFunction", "SendFunction"] {
+        let vars = &function(&t, logical)["Properties"]["Environment"]["Variables"];
+        assert_eq!(
+            param_default(&t, &vars[env::SECRET_ID]),
+            "hermes/secrets",
+            "{logical}"
+        );
+        let Value::Tagged(ttl) = &vars[env::SECRET_TTL] else {
+            panic!("{logical}: {} is not a !Ref", env::SECRET_TTL)
+        };
+        assert_eq!(scalar(&ttl.value), "SecretTtl", "{logical}");
+        assert_eq!(t["Parameters"]["SecretTtl"]["Default"].as_u64(), Some(300));
+    }
     for (_, p) in t["Parameters"].as_mapping().unwrap() {
         assert!(
             p["NoEcho"].is_null(),

@@ -157,6 +157,11 @@ module Hermes
       Instrumentation.instrument("mint.hermes", { kind: "streams" }) { @backend.streams_token }
     end
 
+    # The key stream names are signed with now (Streams.key; the native backends only).
+    def stream_key
+      @backend.stream_key
+    end
+
     # "aws", "memory" or "local".
     def backend
       @backend.backend

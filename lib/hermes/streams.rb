@@ -34,10 +34,14 @@ module Hermes
 
     # The key of signed stream names under +config+ (64 hex digits). Raises ConfigurationError
     # when it cannot be known: no JWT secret outside the local backend, or, in a Rails app,
-    # before Hermes has read its settings.
+    # before Hermes has read its settings. With a Secrets Manager secret (secret_id), the
+    # current JWT secret's, read through Hermes.client's cache (for another configuration, a
+    # client built for the call reads it): a rotation reaches names signed from then on (Turbo
+    # reads its key once, at boot: see docs/deploy.md, "Rotating the keys").
     def key(config)
       settings_loaded!
       return Native.stream_key(nil) if config.backend_name == "local"
+      return (config.equal?(Hermes.config) ? Hermes.client : Client.new(config)).stream_key unless config[:secret_id].nil?
 
       secret = config[:jwt_secret]
       if secret.nil?

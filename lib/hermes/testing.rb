@@ -78,10 +78,12 @@ module Hermes
     module_function
 
     # Switches Hermes to the memory backend. Keeps a configured secret/passcode (so a spec
-    # can decode tokens with the app's secret) and fills in test ones otherwise.
+    # can decode tokens with the app's secret) and fills in test ones otherwise. A Secrets
+    # Manager secret (secret_id, HERMES_SECRET_ID) is not read: "" wins over the environment.
     def enable!
       Hermes.configure do |c|
         c.backend = "memory"
+        c.secret_id = ""
         c.jwt_secret ||= ENV["HERMES_JWT_SECRET"] || SECRET
         c.passcode ||= ENV["HERMES_PASSCODE"] || "hermes-test-mode-passcode"
         c.bcrypt_cost ||= 4 # the cheapest bcrypt: tests mint many tokens

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use hermes_core::queue::Queue;
 use hermes_core::store::ConnectionStore;
-use hermes_core::{Backends, Config, ConfigError, Minter};
+use hermes_core::{Backends, Config, ConfigError, Minter, SecretSource};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
@@ -59,7 +59,10 @@ pub async fn start_with(cfg: Config, opts: Options, backends: Backends) -> Resul
     let own_error = |source| StartError::Listen { addr: own, source };
     let management = TcpListener::bind(own).await.map_err(own_error)?;
     let management_addr = management.local_addr().map_err(own_error)?;
-    let app = Arc::new(App::new(&cfg, backends, opts, addr, management_addr)?);
+    // With HERMES_SECRET_ID the keys are read from Secrets Manager at run time, as the
+    // Lambdas read them.
+    let secrets = Box::pin(SecretSource::load(&cfg)).await?;
+    let app = Arc::new(App::new(&cfg, backends, secrets, opts, addr, management_addr)?);
 
     let (stop, stopped) = watch::channel(false);
     let poller = (app.opts.poll && app.queue.is_some())

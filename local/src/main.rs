@@ -139,6 +139,8 @@ fn config() -> Result<Environment, String> {
             n if n == env::BACKEND && memory => Some(Backend::Memory.as_str().into()),
             n if n == env::JWT_SECRET && memory => v.or(Some(dev_secret.clone())),
             n if n == env::PASSCODE && memory => v.or(Some("hermes-local-passcode".into())),
+            // The memory backend's keys are its own (given or made up), never the stack's secret.
+            n if n == env::SECRET_ID && memory => None,
             _ => v,
         }
     })

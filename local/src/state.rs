@@ -8,10 +8,10 @@ use hermes_core::handlers::send::StreamLimits;
 use hermes_core::handlers::{Authorizer, Sender};
 use hermes_core::metrics::{Function, Metrics, Totals};
 use hermes_core::queue::Queue;
+use hermes_core::secrets::KeysFrom;
 use hermes_core::store::{ConnectionStore, HistoryStore, SubscriptionStore};
-use hermes_core::stream_name::StreamKey;
-use hermes_core::token::JwtKeys;
-use hermes_core::{Backend, Backends, Config, ConfigError, Minter};
+use hermes_core::stream_name::{StreamKey, StreamKeys};
+use hermes_core::{Backend, Backends, Config, ConfigError, Minter, SecretSource};
 use tokio::sync::Semaphore;
 
 use crate::events::Events;
@@ -42,8 +42,9 @@ pub(crate) struct App {
     /// Connection and request ids, as API Gateway writes them.
     pub ids: Arc<Ids>,
     pub events: Events,
-    /// The key stream names are signed with (the development key on the memory backend).
-    pub stream_key: StreamKey,
+    /// The key the development endpoints sign stream names with (memory backend only: the
+    /// development key).
+    pub stream_key: Option<StreamKey>,
     /// The last frames posted through the management API, for the console.
     pub frames: FrameLog,
     /// The console's last answer and when it was made: one is built at a time, and polls
@@ -62,16 +63,13 @@ impl App {
     pub fn new(
         cfg: &Config,
         backends: Backends,
+        secrets: SecretSource,
         opts: Options,
         addr: SocketAddr,
         management_addr: SocketAddr,
     ) -> Result<App, ConfigError> {
         let memory = cfg.backend() == Backend::Memory;
-        let minter = if memory {
-            Some(Minter::new(cfg, backends.tokens.clone())?)
-        } else {
-            None
-        };
+        let minter = memory.then(|| Minter::with_secrets(cfg, secrets.clone(), backends.tokens.clone()));
         // Posts go through the real management API client, to this very server (on the
         // listener kept for it): one client for the whole gateway, with a bound on posts in
         // flight.
@@ -79,17 +77,19 @@ impl App {
         let endpoint = format!("http://{management_addr}/{}", opts.stage);
         let ids = Arc::new(Ids::new());
         // The gem's `local` backend signs stream names with the development key: on the memory
-        // backend so does this gateway, whatever secret it made up or was given.
-        let stream_key = if memory {
-            StreamKey::development()
-        } else {
-            StreamKey::derive(cfg.jwt_secret()?)
+        // backend so does this gateway, whatever secret it made up or was given. On AWS, the
+        // keys derived from the JWT secret (the secret's current and previous ones, with
+        // HERMES_SECRET_ID), as the send function checks them.
+        let stream_key = memory.then(StreamKey::development);
+        let stream_keys: KeysFrom<StreamKeys> = match &stream_key {
+            Some(dev) => dev.clone().into(),
+            None => secrets.clone().into(),
         };
         Ok(App {
             events: Events::new(&opts.stage, addr, cfg.region(), ids.clone()),
             ids,
             region: cfg.region().to_owned(),
-            authorizer: Authorizer::new(JwtKeys::new(cfg.jwt_secret()?), backends.tokens.clone()),
+            authorizer: Authorizer::new(secrets, backends.tokens.clone()),
             connections: backends.connections.clone(),
             history: backends.history.clone(),
             sender: Sender::new(backends.connections.clone(), pushers, Some(endpoint))
@@ -97,7 +97,7 @@ impl App {
                 .with_streams(
                     backends.subscriptions.clone(),
                     backends.stream_history.clone(),
-                    stream_key.clone(),
+                    stream_keys,
                     StreamLimits::default(),
                 ),
             subscriptions: backends.subscriptions.clone(),

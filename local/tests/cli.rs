@@ -102,7 +102,8 @@ fn a_taken_port_is_named() {
 }
 
 /// A developer who exported HERMES_BACKEND=local for Rails starts hermes-local in the same
-/// shell: it runs on its own memory backend and says so, once.
+/// shell: it runs on its own memory backend and says so, once. The stack's secret, named in
+/// the same shell (HERMES_SECRET_ID), is not read: the memory backend's keys are its own.
 #[test]
 fn the_gems_local_backend_setting_means_memory_here() {
     use std::io::{BufRead, BufReader};
@@ -112,6 +113,7 @@ fn the_gems_local_backend_setting_means_memory_here() {
     let mut child = Command::new(env!("CARGO_BIN_EXE_hermes-local"))
         .args(["--port", "0"])
         .env("HERMES_BACKEND", "local")
+        .env("HERMES_SECRET_ID", "hermes/production")
         .env_remove("HERMES_JWT_SECRET")
         .env_remove("RUST_LOG")
         .stdout(Stdio::piped())

@@ -10,7 +10,9 @@ use std::str::FromStr;
 
 use crate::names::env;
 
-pub use values::{BcryptCost, HistoryTtl, JwtSecret, Secret, ShortSecret, TokenTtl, MIN_SECRET_BYTES};
+pub use values::{
+    BcryptCost, HistoryTtl, JwtSecret, Secret, SecretTtl, ShortSecret, TokenTtl, MIN_SECRET_BYTES,
+};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
@@ -58,6 +60,10 @@ pub enum ConfigError {
 pub struct Config {
     jwt_secret: Option<JwtSecret>,
     passcode: Option<Secret>,
+    previous_jwt_secret: Option<JwtSecret>,
+    previous_passcode: Option<Secret>,
+    secret_id: Option<String>,
+    secret_ttl: SecretTtl,
     tokens_table: String,
     connections_table: String,
     history_table: String,
@@ -89,9 +95,34 @@ impl Config {
                 .map(|v| v.trim().to_owned())
                 .filter(|v| !v.is_empty())
         };
+        let secret_id = get(env::SECRET_ID);
+        let given_keys = [
+            env::JWT_SECRET,
+            env::PASSCODE,
+            env::PREVIOUS_JWT_SECRET,
+            env::PREVIOUS_PASSCODE,
+        ];
+        if let Some(name) = given_keys
+            .into_iter()
+            .find(|n| secret_id.is_some() && get(n).is_some())
+        {
+            // Two sources of one key: which signs would depend on the code path.
+            return Err(ConfigError::Invalid {
+                name: env::SECRET_ID,
+                reason: format!("the keys come from the secret it names, so {name} must not be set too"),
+            });
+        }
         Ok(Config {
-            jwt_secret: get(env::JWT_SECRET).map(jwt_secret).transpose()?,
+            jwt_secret: get(env::JWT_SECRET)
+                .map(|v| jwt_secret(env::JWT_SECRET, v))
+                .transpose()?,
             passcode: get(env::PASSCODE).map(Secret::new),
+            previous_jwt_secret: get(env::PREVIOUS_JWT_SECRET)
+                .map(|v| jwt_secret(env::PREVIOUS_JWT_SECRET, v))
+                .transpose()?,
+            previous_passcode: get(env::PREVIOUS_PASSCODE).map(Secret::new),
+            secret_id,
+            secret_ttl: parse(get(env::SECRET_TTL))?.unwrap_or(SecretTtl::DEFAULT),
             tokens_table: get(env::TOKENS_TABLE)
                 .unwrap_or_else(|| crate::names::tokens::DEFAULT_TABLE.into()),
             connections_table: get(env::CONNECTIONS_TABLE)
@@ -125,6 +156,34 @@ impl Config {
 
     pub fn passcode(&self) -> Result<&Secret, ConfigError> {
         self.passcode.as_ref().ok_or(ConfigError::Missing(env::PASSCODE))
+    }
+
+    /// The JWT secret being rotated out, still accepted (set only during a rotation).
+    pub fn previous_jwt_secret(&self) -> Option<&JwtSecret> {
+        self.previous_jwt_secret.as_ref()
+    }
+
+    /// The passcode being rotated out: tokens composed with it still connect.
+    pub fn previous_passcode(&self) -> Option<&Secret> {
+        self.previous_passcode.as_ref()
+    }
+
+    /// The Secrets Manager secret the keys are read from at run time, if any.
+    pub fn secret_id(&self) -> Option<&str> {
+        self.secret_id.as_deref()
+    }
+
+    pub fn secret_ttl(&self) -> SecretTtl {
+        self.secret_ttl
+    }
+
+    /// The keys are there: a secret to read them from, or the JWT secret and the passcode.
+    pub fn check_keys(&self) -> Result<(), ConfigError> {
+        if self.secret_id.is_none() {
+            self.jwt_secret()?;
+            self.passcode()?;
+        }
+        Ok(())
     }
 
     pub fn queue_url(&self) -> Result<&str, ConfigError> {
@@ -193,9 +252,9 @@ fn parse<T: FromStr<Err = ConfigError>>(value: Option<String>) -> Result<Option<
     value.map(|v| v.parse()).transpose()
 }
 
-fn jwt_secret(value: String) -> Result<JwtSecret, ConfigError> {
+fn jwt_secret(name: &'static str, value: String) -> Result<JwtSecret, ConfigError> {
     JwtSecret::new(value).map_err(|e| ConfigError::Invalid {
-        name: env::JWT_SECRET,
+        name,
         reason: e.to_string(),
     })
 }
@@ -302,6 +361,57 @@ mod tests {
         let c = cfg(&[("HERMES_JWT_SECRET", SECRET), ("HERMES_PASSCODE", "pass-code-1")]).unwrap();
         let dbg = format!("{c:?}");
         assert!(!dbg.contains(SECRET) && !dbg.contains("pass-code-1"), "{dbg}");
+    }
+
+    #[test]
+    fn a_secret_id_replaces_the_keys_in_the_environment() {
+        let c = cfg(&[("HERMES_SECRET_ID", "hermes/prod"), ("HERMES_SECRET_TTL", "60")]).unwrap();
+        assert_eq!(c.secret_id(), Some("hermes/prod"));
+        assert_eq!(c.secret_ttl().as_duration(), Duration::from_secs(60));
+        assert!(c.check_keys().is_ok());
+        assert_eq!(
+            cfg(&[]).unwrap().secret_ttl().as_duration(),
+            Duration::from_secs(300)
+        );
+        assert_eq!(
+            cfg(&[]).unwrap().check_keys().unwrap_err().to_string(),
+            "HERMES_JWT_SECRET is not set"
+        );
+        for name in [
+            "HERMES_JWT_SECRET",
+            "HERMES_PASSCODE",
+            "HERMES_PREVIOUS_JWT_SECRET",
+            "HERMES_PREVIOUS_PASSCODE",
+        ] {
+            let msg = cfg(&[("HERMES_SECRET_ID", "hermes/prod"), (name, SECRET)])
+                .unwrap_err()
+                .to_string();
+            assert!(
+                msg.starts_with("HERMES_SECRET_ID is invalid") && msg.contains(name),
+                "{msg}"
+            );
+            assert!(!msg.contains(SECRET), "{msg}");
+        }
+        for ttl in ["0", "86401", "5m"] {
+            let err = cfg(&[("HERMES_SECRET_TTL", ttl)]).unwrap_err().to_string();
+            assert!(err.starts_with("HERMES_SECRET_TTL is invalid"), "{err}");
+        }
+    }
+
+    #[test]
+    fn previous_keys_are_checked_like_the_current_ones() {
+        let err = cfg(&[("HERMES_PREVIOUS_JWT_SECRET", "short")])
+            .unwrap_err()
+            .to_string();
+        assert!(err.starts_with("HERMES_PREVIOUS_JWT_SECRET is invalid"), "{err}");
+        let c = cfg(&[
+            ("HERMES_PREVIOUS_JWT_SECRET", SECRET),
+            ("HERMES_PREVIOUS_PASSCODE", "old-pass"),
+        ])
+        .unwrap();
+        assert_eq!(c.previous_jwt_secret().map(JwtSecret::expose), Some(SECRET));
+        assert_eq!(c.previous_passcode().map(Secret::expose), Some("old-pass"));
+        assert!(!format!("{c:?}").contains("old-pass"));
     }
 
     #[test]

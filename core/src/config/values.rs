@@ -173,3 +173,34 @@ impl FromStr for HistoryTtl {
         HistoryTtl::from_secs(whole_seconds(env::HISTORY_TTL, v)?)
     }
 }
+
+/// How long a read of the Secrets Manager secret is used before it is read again: a second to
+/// a day. Minutes in production (a rotation is seen within one TTL); seconds in tests.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SecretTtl(Duration);
+
+impl SecretTtl {
+    pub const DEFAULT: SecretTtl = SecretTtl(Duration::from_secs(300));
+
+    pub fn from_secs(secs: u64) -> Result<Self, ConfigError> {
+        if !(1..=86_400).contains(&secs) {
+            return Err(ConfigError::Invalid {
+                name: env::SECRET_TTL,
+                reason: format!("must be between 1 and 86400 seconds, got {secs}"),
+            });
+        }
+        Ok(SecretTtl(Duration::from_secs(secs)))
+    }
+
+    pub fn as_duration(self) -> Duration {
+        self.0
+    }
+}
+
+impl FromStr for SecretTtl {
+    type Err = ConfigError;
+
+    fn from_str(v: &str) -> Result<Self, ConfigError> {
+        SecretTtl::from_secs(whole_seconds(env::SECRET_TTL, v)?)
+    }
+}

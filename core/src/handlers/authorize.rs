@@ -9,8 +9,9 @@ use aws_lambda_events::iam::{IamPolicyEffect, IamPolicyStatement};
 use serde_json::json;
 
 use crate::metrics::{names, Metric, Metrics};
+use crate::secrets::{KeysFrom, SecretError};
 use crate::store::TokenStore;
-use crate::token::{now_secs, Grant, JwtError, JwtKeys, STREAMS_SCOPE};
+use crate::token::{now_secs, Grant, JwtError, JwtKeyring, STREAMS_SCOPE};
 use crate::verified::{verify_cached, VerifiedPairs};
 
 /// Why a connection was refused. Logged; never carries the token or the secret.
@@ -23,6 +24,8 @@ pub enum DenyReason {
     IdsMismatch,
     HashMismatch,
     StoreUnavailable(String),
+    /// The keys could not be read (Secrets Manager) and none were read before.
+    KeysUnavailable(SecretError),
 }
 
 impl DenyReason {
@@ -30,13 +33,15 @@ impl DenyReason {
     pub fn metric(&self) -> Metric {
         match self {
             DenyReason::Jwt(JwtError::Expired) | DenyReason::StoredTokenExpired => names::DENIED_EXPIRED,
-            DenyReason::Jwt(JwtError::BadSignature) => names::DENIED_BAD_SIGNATURE,
+            // Signed under a key this stack does not hold (rotated out, or another stack's):
+            // to an operator, a signature that does not verify.
+            DenyReason::Jwt(JwtError::BadSignature | JwtError::UnknownKey(_)) => names::DENIED_BAD_SIGNATURE,
             // The row holds another token's hash: this one was superseded (tokens are derived
             // from the passcode, so a new passcode makes new ones) or forged. A revocation
             // deletes the row: it counts as no row.
             DenyReason::HashMismatch => names::DENIED_REVOKED,
             DenyReason::NoStoredToken => names::DENIED_NO_ROW,
-            DenyReason::StoreUnavailable(_) => names::AUTHORIZER_ERRORS,
+            DenyReason::StoreUnavailable(_) | DenyReason::KeysUnavailable(_) => names::AUTHORIZER_ERRORS,
             DenyReason::MissingToken | DenyReason::Jwt(_) | DenyReason::IdsMismatch => {
                 names::DENIED_MALFORMED
             }
@@ -56,6 +61,7 @@ impl fmt::Display for DenyReason {
             DenyReason::IdsMismatch => f.write_str("stored row does not match the JWT's user_id/room_id"),
             DenyReason::HashMismatch => f.write_str("token does not match the stored bcrypt hash"),
             DenyReason::StoreUnavailable(e) => write!(f, "tokens table unavailable: {e}"),
+            DenyReason::KeysUnavailable(e) => write!(f, "the JWT keys are unavailable: {e}"),
         }
     }
 }
@@ -75,15 +81,17 @@ pub enum Decision {
 }
 
 pub struct Authorizer {
-    keys: JwtKeys,
+    keys: KeysFrom<JwtKeyring>,
     tokens: Arc<dyn TokenStore>,
     verified: VerifiedPairs,
 }
 
 impl Authorizer {
-    pub fn new(keys: JwtKeys, tokens: Arc<dyn TokenStore>) -> Self {
+    /// `keys`: fixed (`JwtKeys`, `JwtKeyring`) or a `SecretSource`, read again as its cache
+    /// expires.
+    pub fn new(keys: impl Into<KeysFrom<JwtKeyring>>, tokens: Arc<dyn TokenStore>) -> Self {
         Authorizer {
-            keys,
+            keys: keys.into(),
             tokens,
             verified: VerifiedPairs::default(),
         }
@@ -99,7 +107,11 @@ impl Authorizer {
         let Some(jwt) = jwt.filter(|t| !t.is_empty()) else {
             return deny(DenyReason::MissingToken, None);
         };
-        let claims = match self.keys.verify_grant(jwt) {
+        let keys = match self.keys.get().await {
+            Ok(keys) => keys,
+            Err(e) => return deny(DenyReason::KeysUnavailable(e), None),
+        };
+        let claims = match keys.verify_grant(jwt) {
             Ok(Grant::Room(c)) => c,
             Ok(Grant::Streams) => return Decision::AllowStreams,
             Err(e) => return deny(DenyReason::Jwt(e), None),
@@ -118,7 +130,12 @@ impl Authorizer {
         if row.expires_at.is_some_and(|exp| exp < now_secs()) {
             return deny(DenyReason::StoredTokenExpired, uid);
         }
-        if !verify_cached(&self.verified, &claims.token, &row.hash).await {
+        // During a passcode rotation the row may also hold the seal of the token composed
+        // with the previous passcode, which pages minted before the change still carry.
+        let previous = row.previous.as_ref().filter(|p| p.expires_at >= now_secs());
+        if !verify_cached(&self.verified, &claims.token, &row.hash).await
+            && !matches!(previous, Some(p) if verify_cached(&self.verified, &claims.token, &p.hash).await)
+        {
             return deny(DenyReason::HashMismatch, uid);
         }
         Decision::Allow {

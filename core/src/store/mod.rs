@@ -19,7 +19,7 @@ pub use connections::{
 };
 pub use history::{Counter, DynamoHistoryStore, HistoryItem, HistoryStore, MemoryHistoryStore};
 pub use subscriptions::{DynamoSubscriptionStore, MemorySubscriptionStore, Subscription, SubscriptionStore};
-pub use tokens::{DynamoTokenStore, MemoryTokenStore, TokenRecord, TokenStore};
+pub use tokens::{DynamoTokenStore, MemoryTokenStore, PreviousSeal, TokenRecord, TokenStore};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {

@@ -9,6 +9,7 @@ mod handlers;
 mod history;
 mod metrics;
 mod queue;
+mod rotation;
 mod streams;
 mod tokens;
 

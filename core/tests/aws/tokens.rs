@@ -14,6 +14,7 @@ async fn token_rows_round_trip_with_seed_attribute_names() {
         room_id: "ACME".into(),
         hash: "$2a$04$x".into(),
         expires_at: Some(1_900_000_000),
+        previous: None,
     };
     store.put(&rec).await.unwrap();
     assert_eq!(store.get(&user, "ACME").await.unwrap(), Some(rec));

@@ -136,6 +136,7 @@ async fn seed_rows_without_expiry_and_integer_ids_are_accepted() {
             room_id: "SEED".into(),
             hash,
             expires_at: None,
+            previous: None,
         })
         .await
         .unwrap();

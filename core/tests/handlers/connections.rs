@@ -26,7 +26,7 @@ async fn connect_and_disconnect_use_the_authorizer_context() {
 #[tokio::test]
 async fn a_socket_of_nobody_connects_with_no_room_and_no_user() {
     let w = world();
-    let jwt = w.minter.mint_streams().unwrap();
+    let jwt = w.minter.mint_streams().await.unwrap();
     assert!(w.tokens.is_empty(), "nothing stored");
     let resp = w.authorizer.handle(&auth_event(&jwt)).await;
     assert_eq!(resp.principal_id.as_deref(), Some("anonymous"));

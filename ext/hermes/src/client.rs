@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex};
 use hermes_core::frame::Control;
 use hermes_core::queue::Queue;
 use hermes_core::store::{ConnectionStore, HistoryStore, SubscriptionStore};
-use hermes_core::{Backend, Backends, Config, MemoryBackends, Minter, Notification};
+use hermes_core::{Backend, Backends, Config, MemoryBackends, Minter, Notification, SecretSource};
 use magnus::{function, method, prelude::*, Error, RArray, RHash, RModule, RString, Ruby, Value};
 
 use crate::args;
@@ -59,7 +59,13 @@ impl State {
         let (b, memory) = runtime
             .block_on(Backends::from_config_keeping_memory(config))
             .map_err(|e| e.to_string())?;
-        let minter = Minter::new(config, b.tokens).map_err(|e| e.to_string())?;
+        // With HERMES_SECRET_ID, the keys are read from Secrets Manager on first use and again
+        // as the cache expires; the source lives in this state, so a forked child reads them
+        // with clients of its own.
+        let secrets = runtime
+            .block_on(SecretSource::load(config))
+            .map_err(|e| e.to_string())?;
+        let minter = Minter::with_secrets(config, secrets, b.tokens);
         Ok(State {
             pid: std::process::id(),
             runtime,
@@ -116,9 +122,9 @@ impl Client {
                 "the local backend is implemented in Ruby (Hermes::LocalBackend)",
             ));
         }
-        // Fail at configuration time, not on the first page view.
-        config.jwt_secret().map_err(|e| errors::config(ruby, e))?;
-        config.passcode().map_err(|e| errors::config(ruby, e))?;
+        // Fail at configuration time, not on the first page view (a secret to read them from
+        // is read on first use).
+        config.check_keys().map_err(|e| errors::config(ruby, e))?;
         Ok(Client {
             shared: Arc::new(Shared {
                 config,

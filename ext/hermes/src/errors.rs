@@ -50,7 +50,7 @@ pub fn revoke(ruby: &Ruby, e: RevokeError) -> Error {
 
 pub fn mint(ruby: &Ruby, e: MintError) -> Error {
     let class = match &e {
-        MintError::Config(_) => ruby.get_inner(&CONFIGURATION),
+        MintError::Config(_) | MintError::Secret(_) => ruby.get_inner(&CONFIGURATION),
         MintError::Store(_) => ruby.get_inner(&STORE),
         MintError::Jwt(_) | MintError::Hash(_) => ruby.get_inner(&TOKEN),
         MintError::Id(_) => ruby.exception_arg_error(),

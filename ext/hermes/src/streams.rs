@@ -87,7 +87,16 @@ fn broadcast_batch(ruby: &Ruby, rb_self: &Client, entries: RArray) -> Result<Vec
 /// The token of a page where nobody is signed in: signed streams only; one HMAC.
 fn streams_token(ruby: &Ruby, rb_self: &Client) -> Result<String, Error> {
     let s = rb_self.state(ruby)?;
-    s.minter.mint_streams().map_err(|e| errors::mint(ruby, e))
+    nogvl(|| s.runtime.block_on(s.minter.mint_streams())).map_err(|e| errors::mint(ruby, e))
+}
+
+/// The key stream names are signed with now: the current JWT secret's, read from the secret
+/// (HERMES_SECRET_ID) through the client's cache, or from the configuration.
+fn client_stream_key(ruby: &Ruby, rb_self: &Client) -> Result<String, Error> {
+    let s = rb_self.state(ruby)?;
+    nogvl(|| s.runtime.block_on(s.minter.stream_key()))
+        .map(|k| k.expose().to_owned())
+        .map_err(|e| errors::mint(ruby, e))
 }
 
 /// The stream's distinct user ids, sorted (sockets of nobody count for no user).
@@ -156,6 +165,7 @@ pub fn init(_ruby: &Ruby, native: RModule) -> Result<(), Error> {
     class.define_method("broadcast", method!(broadcast, 2))?;
     class.define_method("broadcast_batch", method!(broadcast_batch, 1))?;
     class.define_method("streams_token", method!(streams_token, 0))?;
+    class.define_method("stream_key", method!(client_stream_key, 0))?;
     class.define_method("stream_presence", method!(stream_presence, 1))?;
     native.define_module_function("stream_key", function!(stream_key, 1))?;
     native.define_module_function("sign_stream_name", function!(sign_stream_name, 2))?;

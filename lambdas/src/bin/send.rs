@@ -3,7 +3,6 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use hermes_core::handlers::send::StreamLimits;
 use hermes_core::handlers::{SendEvent, Sender};
 use hermes_core::metrics::Function;
-use hermes_core::stream_name::StreamKey;
 use lambda_runtime::{run, service_fn, Error, LambdaEvent};
 use serde_json::Value;
 
@@ -29,6 +28,9 @@ fn deadline(epoch_ms: u64) -> Option<Instant> {
 async fn main() -> Result<(), Error> {
     let (cfg, backends) = hermes_lambdas::setup().await?;
     let emf = &hermes_lambdas::emf(Function::Send)?;
+    // The keys of signed stream names: the current JWT secret's and, during a rotation, the
+    // previous one's, read again as the secret's cache expires.
+    let secrets = hermes_lambdas::secrets(&cfg).await?;
     // With the queue, a room one invocation cannot finish goes on in the next ones.
     let sender = &Sender::new(
         backends.connections,
@@ -39,7 +41,7 @@ async fn main() -> Result<(), Error> {
     .with_streams(
         backends.subscriptions,
         backends.stream_history,
-        StreamKey::derive(cfg.jwt_secret().map_err(hermes_lambdas::fatal)?),
+        secrets,
         StreamLimits::default(),
     )
     .with_queue(backends.queue);

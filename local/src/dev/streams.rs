@@ -25,7 +25,7 @@ fn bad_name(e: hermes_core::stream_name::StreamNameError) -> Response {
 }
 
 pub(crate) async fn token(State(app): State<Arc<App>>, Dev(_): Dev<serde_json::Value>) -> Response {
-    match minter(&app).mint_streams() {
+    match minter(&app).mint_streams().await {
         Ok(jwt) => Json(json!({ "token": jwt })).into_response(),
         Err(e) => ApiError::dev(StatusCode::INTERNAL_SERVER_ERROR, e).into_response(),
     }
@@ -77,7 +77,11 @@ pub(crate) async fn presence(State(app): State<Arc<App>>, Dev(req): Dev<StreamRe
 /// The memory backend's key is the development key, public by design (the gem's `local`
 /// backend signs with it too): signing for any page of this machine gives nothing away.
 pub(crate) async fn sign(State(app): State<Arc<App>>, Dev(req): Dev<StreamRequest>) -> Response {
-    match app.stream_key.sign(&req.stream) {
+    let key = app
+        .stream_key
+        .as_ref()
+        .expect("the memory backend has a stream key");
+    match key.sign(&req.stream) {
         Ok(signed) => Json(json!({ "signed": signed })).into_response(),
         Err(e) => bad_name(e),
     }

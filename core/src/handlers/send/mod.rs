@@ -36,8 +36,9 @@ use crate::frame::{PayloadTooLarge, MAX_MESSAGE_BYTES};
 use crate::metrics::{names, Metrics};
 use crate::push::PusherFactory;
 use crate::queue::Queue;
+use crate::secrets::KeysFrom;
 use crate::store::{ConnectionStore, HistoryStore, RoomPage, StoreError, SubscriptionStore};
-use crate::stream_name::StreamKey;
+use crate::stream_name::StreamKeys;
 
 pub use recovery::RecoveryLimits;
 pub use streams::StreamLimits;
@@ -104,7 +105,7 @@ struct History {
 struct Streams {
     subscriptions: Arc<dyn SubscriptionStore>,
     history: Arc<dyn HistoryStore>,
-    key: StreamKey,
+    key: KeysFrom<StreamKeys>,
     limits: StreamLimits,
 }
 
@@ -137,19 +138,20 @@ impl Sender {
         }
     }
 
-    /// Streams: sockets subscribe to the names `key` signed, broadcasts reach them, and (with
+    /// Streams: sockets subscribe to the names `key` signed (fixed, or a `SecretSource`'s
+    /// current and previous keys), broadcasts reach them, and (with
     /// `with_history`) each stream has a history of its own in `history`.
     pub fn with_streams(
         mut self,
         subscriptions: Arc<dyn SubscriptionStore>,
         history: Arc<dyn HistoryStore>,
-        key: StreamKey,
+        key: impl Into<KeysFrom<StreamKeys>>,
         limits: StreamLimits,
     ) -> Self {
         self.streams = Some(Streams {
             subscriptions,
             history,
-            key,
+            key: key.into(),
             limits,
         });
         self

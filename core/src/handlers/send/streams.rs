@@ -70,10 +70,25 @@ impl Sender {
             .await;
             return Vec::new();
         };
+        let keys = match streams.key.get().await {
+            Ok(keys) => keys,
+            Err(e) => {
+                tracing::error!(connection_id, error = %e, "no key to check stream names with");
+                let why = "the server cannot check stream names now (its keys are unavailable); try again";
+                tell(
+                    pusher,
+                    connection_id,
+                    &error_frame_with(why, extra(action, None)),
+                    action,
+                )
+                .await;
+                return Vec::new();
+            }
+        };
         let mut seen = BTreeSet::new();
         let mut named = Vec::with_capacity(entries.len());
         for e in entries {
-            match streams.key.verify(&e.name) {
+            match keys.verify(&e.name) {
                 Ok(stream) => {
                     if seen.insert(stream.clone()) {
                         named.push(Named {

@@ -3,9 +3,9 @@
 use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
 
-use super::{TokenRecord, TokenStore};
+use super::{PreviousSeal, TokenRecord, TokenStore};
 use crate::names::tokens as T;
-use crate::store::dynamo::{backend_err, get_n, get_s, n, s};
+use crate::store::dynamo::{backend_err, get_n, get_s, get_s_opt, n, s};
 use crate::store::StoreError;
 
 pub struct DynamoTokenStore {
@@ -42,6 +42,14 @@ impl TokenStore for DynamoTokenStore {
             room_id: get_s(&item, &self.table, T::ROOM_ID)?,
             hash: get_s(&item, &self.table, T::TOKEN)?,
             expires_at: get_n(&item, &self.table, T::EXPIRES_AT)?,
+            previous: match get_s_opt(&item, &self.table, T::PREVIOUS_TOKEN)? {
+                None => None,
+                Some(hash) => Some(PreviousSeal {
+                    hash,
+                    // A seal without its expiry is not accepted (0 is long past).
+                    expires_at: get_n(&item, &self.table, T::PREVIOUS_EXPIRES_AT)?.unwrap_or(0),
+                }),
+            },
         }))
     }
 
@@ -55,6 +63,11 @@ impl TokenStore for DynamoTokenStore {
             .item(T::TOKEN, s(&r.hash));
         if let Some(exp) = r.expires_at {
             req = req.item(T::EXPIRES_AT, n(exp));
+        }
+        if let Some(p) = &r.previous {
+            req = req
+                .item(T::PREVIOUS_TOKEN, s(&p.hash))
+                .item(T::PREVIOUS_EXPIRES_AT, n(p.expires_at));
         }
         req.send()
             .await

@@ -52,6 +52,7 @@ mod tests {
             room_id: room.into(),
             hash: hash.into(),
             expires_at: Some(1_900_000_000),
+            previous: None,
         }
     }
 

@@ -19,6 +19,17 @@ pub struct TokenRecord {
     pub hash: String,
     /// Epoch seconds; absent on rows written by the seed.
     pub expires_at: Option<u64>,
+    /// During a passcode rotation: the seal this row held before, which pages minted with the
+    /// previous passcode still carry.
+    pub previous: Option<PreviousSeal>,
+}
+
+/// A seal of the token composed with the previous passcode, accepted until `expires_at`
+/// (the expiry of the row it came from: no JWT carrying it outlives that).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PreviousSeal {
+    pub hash: String,
+    pub expires_at: u64,
 }
 
 #[async_trait]

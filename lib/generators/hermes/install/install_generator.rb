@@ -19,10 +19,11 @@ module Hermes
 
         # Turbo Streams (turbo-rails): turbo_stream_from signs its stream names with Hermes's key,
         # the one the gateway checks them with. turbo-rails reads this setting once the
-        # initializers have run. Where Hermes has no key (no JWT secret outside the local backend:
-        # tests without one, an image build's assets:precompile), Turbo keeps its own.
+        # initializers have run (once: after a key rotation, restart the app before the previous
+        # key is removed). Where Hermes has no key (no JWT secret or secret_id outside the local
+        # backend: tests without one, an image build's assets:precompile), Turbo keeps its own.
         if Rails.application.config.respond_to?(:turbo) &&
-           (Hermes.config.backend_name == "local" || Hermes.config[:jwt_secret])
+           (Hermes.config.backend_name == "local" || Hermes.config[:jwt_secret] || Hermes.config[:secret_id])
           Rails.application.config.turbo.signed_stream_verifier_key = Hermes.turbo_signed_stream_verifier_key
         end
       RUBY

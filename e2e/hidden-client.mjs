@@ -11,6 +11,7 @@
 // Run by script/test-browser; bounded in time.
 import { register } from "node:module";
 import { sleep, until } from "./lib.mjs";
+import { FakeSocket } from "./fake-socket.mjs";
 
 register("./client-hooks.mjs", import.meta.url);
 const { connect, start } = await import("hermes");
@@ -20,39 +21,6 @@ const deadline = setTimeout(() => {
   process.exit(1);
 }, 60000);
 
-class FakeSocket {
-  static all = [];
-  constructor(url) {
-    this.url = url;
-    this.readyState = 0;
-    this.sent = [];
-    FakeSocket.all.push(this);
-  }
-  open() {
-    this.readyState = 1;
-    this.onopen?.();
-  }
-  send(text) {
-    this.sent.push(JSON.parse(text));
-  }
-  answer(frame) {
-    this.onmessage?.({ data: JSON.stringify(frame) });
-  }
-  // The server or the network ends it: the client sees a close event.
-  drop(code = 1006) {
-    this.readyState = 3;
-    this.onclose?.({ code });
-  }
-  // The client ends it (the event still fires, later, as in a browser).
-  close(code = 1000) {
-    if (this.readyState === 3) return;
-    this.readyState = 2;
-    setTimeout(() => {
-      this.readyState = 3;
-      this.onclose?.({ code });
-    }, 5);
-  }
-}
 
 class FakeDocument extends EventTarget {
   visibilityState = "visible";

@@ -21,6 +21,7 @@ import { register } from "node:module";
 import path from "node:path";
 import vm from "node:vm";
 import { root, sleep, until } from "./lib.mjs";
+import { FakeSocket } from "./fake-socket.mjs";
 
 register("./client-hooks.mjs", import.meta.url);
 const { connect, start } = await import("hermes");
@@ -30,31 +31,6 @@ const deadline = setTimeout(() => {
   process.exit(1);
 }, 80000);
 
-// A socket the test answers for: `sent` holds what the client sent (parsed, with the time).
-class FakeSocket {
-  static all = [];
-  constructor(url) {
-    this.url = url;
-    this.readyState = 0;
-    this.sent = [];
-    FakeSocket.all.push(this);
-  }
-  open() {
-    this.readyState = 1;
-    this.onopen?.();
-  }
-  send(text) {
-    this.sent.push({ at: Date.now(), ...JSON.parse(text) });
-  }
-  answer(frame) {
-    this.onmessage?.({ data: JSON.stringify(frame) });
-  }
-  close(code = 1000) {
-    if (this.readyState === 3) return;
-    this.readyState = 3;
-    this.onclose?.({ code });
-  }
-}
 const last = () => FakeSocket.all[FakeSocket.all.length - 1];
 const named = (f) => (f.streams || []).map((s) => (typeof s === "string" ? s : s.name));
 const sign = (name) => `${Buffer.from(JSON.stringify(name)).toString("base64")}--${"0".repeat(64)}`;
@@ -163,7 +139,7 @@ await check("a refused name is rejected, reported and never asked again", async 
   ws.answer({ hermes: "error", action: "subscribe", error: "the stream name's signature does not match", name: bad });
   ws.answer({ hermes: "recovered", recovered: true, epoch: "R1", seq: 0 });
   await sleep(300);
-  ws.close(1006);
+  ws.drop(1006);
   await until("the reconnect", () => FakeSocket.all.length === 2, 3000);
   last().open();
   await sleep(200);
@@ -187,7 +163,7 @@ await check("one recover frame after a reopen; fromStart asks again; held frames
   h.stream(b, (d) => shown.b.push(d));
   await until("the subscribe", () => ws.sent.some((f) => f.action === "subscribe"), 1000);
   ws.answer({ hermes: "subscribed", streams: [{ name: a, stream: "a", epoch: null, seq: 0 }, { name: b, stream: "b", epoch: "B1", seq: 7 }] });
-  ws.close(1006);
+  ws.drop(1006);
   await until("the reconnect", () => FakeSocket.all.length === 2, 3000);
   ws = last();
   ws.open();
@@ -236,7 +212,7 @@ await check("a socket whose recover goes unanswered (15 s) is replaced, nothing 
     else p.h.subscribe("info", (d) => p.got.push(d));
     p.sockets[0].open();
     if (p.stream) p.sockets[0].answer({ hermes: "subscribed", streams: [{ name: p.stream, stream: "a", epoch: "E1", seq: 2 }] });
-    if (p.stream) p.sockets[0].close(1006); // the next socket is the one that goes unanswered
+    if (p.stream) p.sockets[0].drop(1006); // the next socket is the one that goes unanswered
   }
   await until("the stream page's second socket", () => pages[1].sockets.length === 2, 3000);
   pages[1].sockets[1].open();

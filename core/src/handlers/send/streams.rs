@@ -59,8 +59,8 @@ impl Sender {
         action: &str,
         entries: Vec<StreamEntry>,
     ) -> Vec<Named> {
-        let Some(streams) = &self.streams else {
-            let why = "streams are not set up on this server (no stream key or subscriptions table)";
+        // Every name of the frame refused at once, for a reason that is the server's.
+        let refuse_all = |why: &'static str| async move {
             tell(
                 pusher,
                 connection_id,
@@ -68,21 +68,22 @@ impl Sender {
                 action,
             )
             .await;
-            return Vec::new();
+            Vec::new()
+        };
+        let Some(streams) = &self.streams else {
+            return refuse_all(
+                "streams are not set up on this server (no stream key or subscriptions table)",
+            )
+            .await;
         };
         let keys = match streams.key.get().await {
             Ok(keys) => keys,
             Err(e) => {
                 tracing::error!(connection_id, error = %e, "no key to check stream names with");
-                let why = "the server cannot check stream names now (its keys are unavailable); try again";
-                tell(
-                    pusher,
-                    connection_id,
-                    &error_frame_with(why, extra(action, None)),
-                    action,
+                return refuse_all(
+                    "the server cannot check stream names now (its keys are unavailable); try again",
                 )
                 .await;
-                return Vec::new();
             }
         };
         let mut seen = BTreeSet::new();

@@ -1,6 +1,6 @@
 // The seed article's send Lambda (index.js of its "sendMessage" function), transcribed from
-// ../../../shared/seed/000_c73f94f374592f23.txt (the article's code blocks joined in order,
-// comments kept). Only what keeps it from running at all is changed, each marked FIX:
+// the article's code blocks joined in order, comments kept. Only what keeps it from running at
+// all is changed, each marked FIX:
 //  - `require('./patch.js')`: the article never shows that file; dropped.
 //  - `environment` is never set, so `environment.toLowerCase()` throws on every SQS event;
 //    it takes the stage from STAGE.

@@ -90,19 +90,7 @@ module Hermes
     # :user_id, :room_id, :data and optionally :to_user_id. Returns the message ids in order.
     # Raises Hermes::PartialBatchError if some were queued and some were not.
     def enqueue_notifications(notifications)
-      unless ::Array === notifications # rubocop:disable Style/CaseEquality
-        raise ArgumentError, "notifications must be an Array of Hashes, got #{TypeName.of(notifications)}"
-      end
-
-      entries = notifications.each_with_index.map do |n, i|
-        unless ::Hash === n # rubocop:disable Style/CaseEquality
-          raise ArgumentError, "notification ##{i} must be a Hash with :user_id, :room_id and :data, got #{TypeName.of(n)}"
-        end
-
-        missing = %i[user_id room_id data].reject { |k| n.key?(k) || n.key?(k.to_s) }
-        raise ArgumentError, "notification ##{i} is missing #{missing.join(", ")}" unless missing.empty?
-
-        get = ->(k) { n.key?(k) ? n[k] : n[k.to_s] }
+      entries = batch_entries(notifications, "notification", %i[user_id room_id data]) do |get|
         [get.(:user_id), get.(:room_id), JSONData.generate(get.(:data)), get.(:to_user_id)]
       end
       payload = { room_ids: entries.map { |e| e[1] }.uniq, count: entries.size, bytes: entries.sum { |e| e[2].bytesize } }
@@ -130,19 +118,7 @@ module Hermes
     # Returns the message ids in order; Hermes::PartialBatchError if some were queued and some
     # were not.
     def broadcast_many(broadcasts)
-      unless ::Array === broadcasts # rubocop:disable Style/CaseEquality
-        raise ArgumentError, "broadcasts must be an Array of Hashes, got #{TypeName.of(broadcasts)}"
-      end
-
-      entries = broadcasts.each_with_index.map do |b, i|
-        unless ::Hash === b # rubocop:disable Style/CaseEquality
-          raise ArgumentError, "broadcast ##{i} must be a Hash with :stream and :data, got #{TypeName.of(b)}"
-        end
-
-        missing = %i[stream data].reject { |k| b.key?(k) || b.key?(k.to_s) }
-        raise ArgumentError, "broadcast ##{i} is missing #{missing.join(", ")}" unless missing.empty?
-
-        get = ->(k) { b.key?(k) ? b[k] : b[k.to_s] }
+      entries = batch_entries(broadcasts, "broadcast", %i[stream data]) do |get|
         [Streams.name(get.(:stream)), JSONData.generate(get.(:data))]
       end
       payload = { streams: entries.map(&:first).uniq, count: entries.size, bytes: entries.sum { |e| e[1].bytesize } }
@@ -168,6 +144,25 @@ module Hermes
     end
 
     private
+
+    # The entries of a batch call, each a Hash with +keys+ (Symbol or String keys), checked
+    # alike for every batch: +noun+ names one entry in the errors. Yields a reader of one
+    # entry's values and maps the batch to what the block gives.
+    def batch_entries(list, noun, keys)
+      raise ArgumentError, "#{noun}s must be an Array of Hashes, got #{TypeName.of(list)}" unless ::Array === list # rubocop:disable Style/CaseEquality
+
+      named = "#{keys[0..-2].map(&:inspect).join(", ")} and #{keys.last.inspect}"
+      list.each_with_index.map do |entry, i|
+        unless ::Hash === entry # rubocop:disable Style/CaseEquality
+          raise ArgumentError, "#{noun} ##{i} must be a Hash with #{named}, got #{TypeName.of(entry)}"
+        end
+
+        missing = keys.reject { |k| entry.key?(k) || entry.key?(k.to_s) }
+        raise ArgumentError, "#{noun} ##{i} is missing #{missing.join(", ")}" unless missing.empty?
+
+        yield ->(k) { entry.key?(k) ? entry[k] : entry[k.to_s] }
+      end
+    end
 
     # A room token's mint.hermes event: who and where, never the token.
     def minting(user_id, company_code, &mint)

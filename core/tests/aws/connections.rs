@@ -131,14 +131,8 @@ async fn recovery_lease_is_one_conditional_update() {
     assert_eq!(won, 1, "one of eight concurrent leases");
 
     use aws_sdk_dynamodb::types::AttributeValue::S;
-    let raw = ddb
-        .get_item()
-        .table_name("hermesConnections")
-        .key("connection_id", S(id.clone()))
-        .send()
+    let raw = raw_item(&ddb, "hermesConnections", &[("connection_id", S(id.clone()))])
         .await
-        .unwrap()
-        .item
         .unwrap();
     assert_eq!(raw["recovery_until"].as_n().unwrap(), "25000");
     assert_eq!(

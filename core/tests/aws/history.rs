@@ -36,16 +36,13 @@ async fn history_counter_is_one_atomic_add_with_a_fixed_epoch() {
 
     // The raw counter item: the history table's, seq = 0 (docs/protocol.md).
     use aws_sdk_dynamodb::types::AttributeValue::{N, S};
-    let raw = ddb
-        .get_item()
-        .table_name("hermesHistory")
-        .key("room_id", S(room.clone()))
-        .key("seq", N("0".into()))
-        .send()
-        .await
-        .unwrap()
-        .item
-        .unwrap();
+    let raw = raw_item(
+        &ddb,
+        "hermesHistory",
+        &[("room_id", S(room.clone())), ("seq", N("0".into()))],
+    )
+    .await
+    .unwrap();
     assert_eq!(raw["last_seq"].as_n().unwrap(), "20");
     assert_eq!(raw["epoch"].as_s().unwrap(), &c0.epoch);
 
@@ -121,16 +118,13 @@ async fn history_items_claims_and_markers_round_trip() {
 
     // The item as stored: the attributes and types docs/protocol.md names; the claim lives below seq 0.
     use aws_sdk_dynamodb::types::AttributeValue::{N, S};
-    let raw = ddb
-        .get_item()
-        .table_name("hermesHistory")
-        .key("room_id", S(room.clone()))
-        .key("seq", N("1".into()))
-        .send()
-        .await
-        .unwrap()
-        .item
-        .unwrap();
+    let raw = raw_item(
+        &ddb,
+        "hermesHistory",
+        &[("room_id", S(room.clone())), ("seq", N("1".into()))],
+    )
+    .await
+    .unwrap();
     assert_eq!(raw["frame"].as_s().unwrap().as_bytes(), &frame[..]);
     assert_eq!(raw["target_user_id"].as_s().unwrap(), "42");
     assert!(raw["expires_at"].as_n().is_ok());

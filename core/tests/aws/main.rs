@@ -43,6 +43,20 @@ fn cfg(endpoint: &str) -> Config {
     ])
 }
 
+/// An item as DynamoDB holds it (a consistent read by its whole key): the attributes and types
+/// a store wrote, which the stores' own reads would not show.
+async fn raw_item(
+    ddb: &aws_sdk_dynamodb::Client,
+    table: &str,
+    key: &[(&str, aws_sdk_dynamodb::types::AttributeValue)],
+) -> Option<std::collections::HashMap<String, aws_sdk_dynamodb::types::AttributeValue>> {
+    let mut get = ddb.get_item().table_name(table).consistent_read(true);
+    for (name, value) in key {
+        get = get.key(*name, value.clone());
+    }
+    get.send().await.unwrap().item
+}
+
 async fn clients(endpoint: &str) -> (aws_sdk_dynamodb::Client, aws_sdk_sqs::Client) {
     let sdk = hermes_core::aws::sdk_config(&cfg(endpoint)).await;
     (hermes_core::aws::dynamodb(&sdk), hermes_core::aws::sqs(&sdk))

@@ -5,6 +5,7 @@
 use std::collections::HashMap;
 
 use super::common::{config, unique};
+use super::raw_item;
 use aws_sdk_dynamodb::types::AttributeValue;
 use hermes_core::store::{
     Connection, ConnectionStore, DynamoConnectionStore, DynamoHistoryStore, DynamoSubscriptionStore,
@@ -24,15 +25,13 @@ fn strings(v: &[&str]) -> Vec<String> {
 }
 
 async fn raw_connection(ddb: &aws_sdk_dynamodb::Client, id: &str) -> HashMap<String, AttributeValue> {
-    ddb.get_item()
-        .table_name("hermesConnections")
-        .key("connection_id", AttributeValue::S(id.into()))
-        .consistent_read(true)
-        .send()
-        .await
-        .unwrap()
-        .item
-        .unwrap_or_default()
+    raw_item(
+        ddb,
+        "hermesConnections",
+        &[("connection_id", AttributeValue::S(id.into()))],
+    )
+    .await
+    .unwrap_or_default()
 }
 
 /// A socket of nobody's row: no `room_id`, no `user_id` (the room index stays sparse), read
@@ -255,16 +254,13 @@ async fn subscriptions_batch_write_page_and_delete() {
     assert_eq!(all[5].user_id, "five", "the last of one key's puts wins");
 
     use aws_sdk_dynamodb::types::AttributeValue::S;
-    let raw = ddb
-        .get_item()
-        .table_name("hermesSubscriptions")
-        .key("stream", S(stream.clone()))
-        .key("connection_id", S("c00".into()))
-        .send()
-        .await
-        .unwrap()
-        .item
-        .unwrap();
+    let raw = raw_item(
+        &ddb,
+        "hermesSubscriptions",
+        &[("stream", S(stream.clone())), ("connection_id", S("c00".into()))],
+    )
+    .await
+    .unwrap();
     assert!(!raw.contains_key("user_id"), "{raw:?}");
     assert!(raw["expires_at"].as_n().is_ok());
 
@@ -326,16 +322,13 @@ async fn stream_history_counts_writes_and_reads_by_stream() {
     assert_eq!(h.position(&stream).await.unwrap().map(|p| p.last_seq), Some(1));
 
     use aws_sdk_dynamodb::types::AttributeValue::{N, S};
-    let raw = ddb
-        .get_item()
-        .table_name("hermesStreamHistory")
-        .key("stream", S(stream.clone()))
-        .key("seq", N("1".into()))
-        .send()
-        .await
-        .unwrap()
-        .item
-        .unwrap();
+    let raw = raw_item(
+        &ddb,
+        "hermesStreamHistory",
+        &[("stream", S(stream.clone())), ("seq", N("1".into()))],
+    )
+    .await
+    .unwrap();
     assert!(
         raw["frame"].as_s().is_ok() && !raw.contains_key("room_id"),
         "{raw:?}"

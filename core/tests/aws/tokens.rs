@@ -21,22 +21,14 @@ async fn token_rows_round_trip_with_seed_attribute_names() {
     assert_eq!(store.get(&user, "OTHER").await.unwrap(), None);
 
     // The raw item has the seed's shape: user_id/room_id/token as S, expires_at as N.
-    let raw = ddb
-        .get_item()
-        .table_name("hermesTokens")
-        .key(
-            "user_id",
-            aws_sdk_dynamodb::types::AttributeValue::S(user.clone()),
-        )
-        .key(
-            "room_id",
-            aws_sdk_dynamodb::types::AttributeValue::S("ACME".into()),
-        )
-        .send()
-        .await
-        .unwrap()
-        .item
-        .unwrap();
+    use aws_sdk_dynamodb::types::AttributeValue::S;
+    let raw = raw_item(
+        &ddb,
+        "hermesTokens",
+        &[("user_id", S(user.clone())), ("room_id", S("ACME".into()))],
+    )
+    .await
+    .unwrap();
     assert_eq!(raw["token"].as_s().unwrap(), "$2a$04$x");
     assert_eq!(raw["expires_at"].as_n().unwrap(), "1900000000");
 

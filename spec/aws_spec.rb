@@ -20,6 +20,26 @@ RSpec.describe "on DynamoDB and SQS" do
     PY
   end
 
+  # A queue of the test's own, so what it reads back is only what it sent.
+  def fresh_queue
+    boto(%(print(json.dumps(sqs.create_queue(QueueName="gem-#{SecureRandom.hex(4)}")["QueueUrl"]))))
+  end
+
+  # The bodies of the first +count+ messages received from +queue+ (deleted as read), by
+  # message id.
+  def received_bodies(queue, count)
+    boto(<<~PY).to_h
+      out = []
+      for _ in range(10):
+          r = sqs.receive_message(QueueUrl=#{queue.inspect}, MaxNumberOfMessages=10, WaitTimeSeconds=1)
+          for m in r.get("Messages", []):
+              out.append([m["MessageId"], m["Body"]])
+              sqs.delete_message(QueueUrl=#{queue.inspect}, ReceiptHandle=m["ReceiptHandle"])
+          if len(out) >= #{count}: break
+      print(json.dumps(out))
+    PY
+  end
+
   it "stores the seed's row, a bcrypt hash BCrypt::Password accepts, and reuses it while fresh" do
     token = aws.generate_token(user_id: user, company_code: "ACME")
     claims, = JWT.decode(token, SECRET, true, algorithm: "HS512")
@@ -46,42 +66,22 @@ RSpec.describe "on DynamoDB and SQS" do
   end
 
   it "puts the seed's body on the queue" do
-    queue = boto(%(print(json.dumps(sqs.create_queue(QueueName="gem-#{SecureRandom.hex(4)}")["QueueUrl"]))))
+    queue = fresh_queue
     c = client(backend: "aws", aws_endpoint_url: moto_endpoint, queue_url: queue)
     id = c.enqueue_notification(user_id: 7, room_id: "ACME", data: { type: "info", data: "backup done" })
     ids = c.enqueue_notifications((1..12).map { |i| { user_id: i, room_id: "ACME", data: i } })
-    got = boto(<<~PY)
-      out = []
-      for _ in range(10):
-          r = sqs.receive_message(QueueUrl=#{queue.inspect}, MaxNumberOfMessages=10, WaitTimeSeconds=1)
-          for m in r.get("Messages", []):
-              out.append([m["MessageId"], m["Body"]])
-              sqs.delete_message(QueueUrl=#{queue.inspect}, ReceiptHandle=m["ReceiptHandle"])
-          if len(out) >= 13: break
-      print(json.dumps(out))
-    PY
-    bodies = got.to_h
+    bodies = received_bodies(queue, 13)
     expect(bodies[id]).to eq('{"user_id":7,"room_id":"ACME","data":{"type":"info","data":"backup done"}}')
     expect(ids.map { |i| JSON.parse(bodies.fetch(i))["data"] }).to eq((1..12).to_a)
   end
 
   it "puts broadcasts on the queue, their data byte for byte" do
-    queue = boto(%(print(json.dumps(sqs.create_queue(QueueName="gem-#{SecureRandom.hex(4)}")["QueueUrl"]))))
+    queue = fresh_queue
     c = client(backend: "aws", aws_endpoint_url: moto_endpoint, queue_url: queue)
     json = '"\u003cturbo-stream action=\"remove\" target=\"card_1\"\u003e\u003c/turbo-stream\u003e"'
     one = c.broadcast_json(stream: "board_1", json: json)
     many = c.broadcast_many((1..11).map { |i| { stream: "board_#{i % 2}", data: { n: i } } })
-    got = boto(<<~PY)
-      out = []
-      for _ in range(10):
-          r = sqs.receive_message(QueueUrl=#{queue.inspect}, MaxNumberOfMessages=10, WaitTimeSeconds=1)
-          for m in r.get("Messages", []):
-              out.append([m["MessageId"], m["Body"]])
-              sqs.delete_message(QueueUrl=#{queue.inspect}, ReceiptHandle=m["ReceiptHandle"])
-          if len(out) >= 12: break
-      print(json.dumps(out))
-    PY
-    bodies = got.to_h
+    bodies = received_bodies(queue, 12)
     expect(bodies[one]).to eq(%({"hermes":"broadcast","stream":"board_1","data":#{json}}))
     expect(many.map { |i| JSON.parse(bodies.fetch(i)).values_at("stream", "data") })
       .to eq((1..11).map { |i| ["board_#{i % 2}", { "n" => i }] })

@@ -6,6 +6,7 @@ import { existsSync, readFileSync } from "node:fs";
 import net from "node:net";
 import path from "node:path";
 import { chromium } from "playwright-core";
+import WebSocket from "ws";
 
 export const root = path.resolve(path.dirname(new URL(import.meta.url).pathname), "..");
 
@@ -157,4 +158,22 @@ export function streamsToken(secret, ttlSecs = 3600) {
   const now = Math.floor(Date.now() / 1000);
   const body = `${b64({ typ: "JWT", alg: "HS512" })}.${b64({ scope: "streams", exp: now + ttlSecs, iat: now })}`;
   return `${body}.${hmac("sha512", secret, body, "base64url")}`;
+}
+
+// Where each stream's history stands, as a fresh subscription on a socket of nobody's own on the
+// gateway at `wsUrl` (stage development) tells: {stream: seq}, {} if it answers nothing in 5 s.
+export async function streamSeqs(wsUrl, secret, signedNames) {
+  const ws = new WebSocket(`${wsUrl}/development?token=${encodeURIComponent(streamsToken(secret))}`);
+  try {
+    await new Promise((resolve, reject) => ws.once("open", resolve).once("error", reject));
+    const answer = new Promise((resolve) => ws.on("message", (m) => {
+      const f = JSON.parse(m);
+      if (f.hermes === "subscribed") resolve(f.streams);
+    }));
+    ws.send(JSON.stringify({ action: "subscribe", streams: signedNames }));
+    const got = await Promise.race([answer, sleep(5000).then(() => [])]);
+    return Object.fromEntries(got.map((s) => [s.stream, s.seq]));
+  } finally {
+    ws.terminate();
+  }
 }

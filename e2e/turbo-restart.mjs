@@ -9,8 +9,7 @@
 // Run by script/test-browser under script/with-moto; bounded in time.
 import { execFileSync } from "node:child_process";
 import path from "node:path";
-import WebSocket from "ws";
-import { launchChromium, signStream, sleep, startGateway, streamKey, streamsToken, tcpProxy, until } from "./lib.mjs";
+import { launchChromium, signStream, sleep, startGateway, streamKey, streamSeqs, streamsToken, tcpProxy, until } from "./lib.mjs";
 import { page as html, startSite } from "./site.mjs";
 
 const endpoint = process.env.HERMES_TEST_AWS_ENDPOINT;
@@ -50,23 +49,6 @@ for body in json.loads(sys.argv[3]):
 }
 const append = (stream, target, text) =>
   [stream, `<turbo-stream action="append" target="${target}"><template><p class="got">${text}</p></template></turbo-stream>`];
-
-// Where each stream's history stands, as a fresh subscription on a socket of our own tells.
-async function seqs(url) {
-  const ws = new WebSocket(`${url}/development?token=${encodeURIComponent(streamsToken(secret))}`);
-  try {
-    await new Promise((resolve, reject) => ws.once("open", resolve).once("error", reject));
-    const answer = new Promise((resolve) => ws.on("message", (m) => {
-      const f = JSON.parse(m);
-      if (f.hermes === "subscribed") resolve(f.streams);
-    }));
-    ws.send(JSON.stringify({ action: "subscribe", streams: [S.b1, S.b2] }));
-    const got = await Promise.race([answer, sleep(5000).then(() => [])]);
-    return Object.fromEntries(got.map((s) => [s.stream, s.seq]));
-  } finally {
-    ws.terminate();
-  }
-}
 
 let gw;
 let proxy;
@@ -112,7 +94,7 @@ try {
   gw = await startGateway(["--stage", "development"], env, gw.port);
   const restartMs = Date.now() - t0;
   await until("hermes-local to sequence what was queued", async () => {
-    const at = await seqs(gw.url).catch(() => ({}));
+    const at = await streamSeqs(gw.url, secret, [S.b1, S.b2]).catch(() => ({}));
     return at[streams.b1] === 4 && at[streams.b2] === 4;
   }, 30000);
   if (JSON.stringify(await shown()) !== '[["b1-0"],["b2-0"]]') throw new Error("the page got frames while cut off: the test shows nothing");

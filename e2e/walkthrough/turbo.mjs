@@ -16,8 +16,7 @@
 // Bounded in time; stops what it started.
 //   script/with-moto node e2e/walkthrough/turbo.mjs APP_DIR
 import { createHmac } from "node:crypto";
-import WebSocket from "ws";
-import { streamKey, streamsToken, tcpProxy } from "../lib.mjs";
+import { streamSeqs, tcpProxy } from "../lib.mjs";
 import { appProcesses, freePort, launchChromium, sleep, until, watchPage } from "./app.mjs";
 
 const [appDir] = process.argv.slice(2);
@@ -252,22 +251,12 @@ try {
   puma = await app.startPuma(railsPort, { ...aws, HERMES_WEBSOCKET_URL: proxy.url });
   browser = await launchChromium();
   const live = await openBoard(browser, "/boards/1");
-  const signed = (await sources(live)).map((s) => s.signed);
+  const held = await sources(live);
   const before = { cards: await texts(live, "cards"), news: await texts(live, "announcements") };
   // Where each stream's history stands, asked as a page of nobody would subscribe.
   const seqs = async () => {
-    const sock = new WebSocket(`ws://127.0.0.1:${localPort}/development?token=${encodeURIComponent(streamsToken(secret))}`);
-    try {
-      await new Promise((resolve, reject) => sock.once("open", resolve).once("error", reject));
-      const answer = new Promise((resolve) => sock.on("message", (m) => {
-        const f = JSON.parse(m);
-        if (f.hermes === "subscribed") resolve(f.streams.map((s) => s.seq));
-      }));
-      sock.send(JSON.stringify({ action: "subscribe", streams: signed }));
-      return await Promise.race([answer, sleep(5000).then(() => null)]);
-    } finally {
-      sock.terminate();
-    }
+    const at = await streamSeqs(`ws://127.0.0.1:${localPort}`, secret, held.map((s) => s.signed));
+    return held.every((s) => s.stream in at) && at;
   };
   const seq0 = await until("the streams' positions", seqs, 20000);
   proxy.cut();
@@ -281,7 +270,7 @@ try {
   gateway = await startAws();
   await until("the history to hold the 6 broadcasts", async () => {
     const s = await seqs();
-    return s && s[0] >= seq0[0] + 3 && s[1] >= seq0[1] + 3;
+    return s && held.every(({ stream }) => s[stream] >= seq0[stream] + 3);
   }, 60000);
   proxy.restore();
   const want = {

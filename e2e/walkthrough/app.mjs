@@ -93,6 +93,16 @@ export function appProcesses({ appDir, label, env, limitMs }) {
   return { say, start, stop, startLocal, startPuma, runner, stopAll };
 }
 
+// A development endpoint of the hermes-local on `port` (what the gem's local backend calls):
+// POSTs `body`, returns the JSON answer.
+export async function gatewayDev(port, path, body) {
+  const res = await fetch(`http://127.0.0.1:${port}${path}`, {
+    method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body),
+  });
+  if (!res.ok) throw new Error(`${path} answered ${res.status}`);
+  return res.json();
+}
+
 // Page errors collected, failed responses and console errors printed with tokens filtered out.
 export function watchPage(page, label, exceptions) {
   page.on("pageerror", (e) => exceptions.push(String(e)));

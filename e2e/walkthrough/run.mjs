@@ -11,7 +11,7 @@
 //   node e2e/walkthrough/run.mjs APP_DIR VARIANT
 import { readFileSync } from "node:fs";
 import path from "node:path";
-import { appProcesses, freePort, launchChromium, sleep, until, watchPage } from "./app.mjs";
+import { appProcesses, freePort, gatewayDev, launchChromium, sleep, until, watchPage } from "./app.mjs";
 
 const [appDir, variant] = process.argv.slice(2);
 if (!appDir || !variant) throw new Error("usage: run.mjs APP_DIR VARIANT");
@@ -37,13 +37,7 @@ const startLocal = (args, extraEnv) => app.startLocal(localPort, args, extraEnv)
 
 // What the gateway holds for the app's room (its development endpoint, as the gem's local
 // backend calls it): the sockets open there.
-async function gatewayRoom() {
-  const res = await fetch(`http://127.0.0.1:${localPort}/_hermes/presence`, {
-    method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify({ room_id: "ACME" }),
-  });
-  if (!res.ok) throw new Error(`presence answered ${res.status}`);
-  return res.json();
-}
+const gatewayRoom = () => gatewayDev(localPort, "/_hermes/presence", { room_id: "ACME" });
 // The count must stay put: a second socket would open within milliseconds of a script run.
 async function socketsStay(what, n) {
   for (let i = 0; i < 15; i++) {

@@ -17,7 +17,7 @@
 //   script/with-moto node e2e/walkthrough/turbo.mjs APP_DIR
 import { createHmac } from "node:crypto";
 import { streamSeqs, tcpProxy } from "../lib.mjs";
-import { appProcesses, freePort, launchChromium, sleep, until, watchPage } from "./app.mjs";
+import { appProcesses, freePort, gatewayDev, launchChromium, sleep, until, watchPage } from "./app.mjs";
 
 const [appDir] = process.argv.slice(2);
 if (!appDir) throw new Error("usage: turbo.mjs APP_DIR");
@@ -68,19 +68,8 @@ const json = async (method, p, body) => {
 const createCard = (board, title) => json("POST", "/cards", { board_id: board, title });
 
 // The gateway's development endpoint: who holds a stream (by its name, as Rails broadcasts it).
-async function streamPresence(name) {
-  const res = await fetch(`http://127.0.0.1:${localPort}/_hermes/streams/presence`, {
-    method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify({ stream: name }),
-  });
-  if (!res.ok) throw new Error(`stream presence answered ${res.status}`);
-  return (await res.json()).connections;
-}
-async function roomSockets() {
-  const res = await fetch(`http://127.0.0.1:${localPort}/_hermes/presence`, {
-    method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify({ room_id: "ACME" }),
-  });
-  return (await res.json()).connections;
-}
+const streamPresence = async (name) => (await gatewayDev(localPort, "/_hermes/streams/presence", { stream: name })).connections;
+const roomSockets = async () => (await gatewayDev(localPort, "/_hermes/presence", { room_id: "ACME" })).connections;
 
 // The page's stream sources: {name (signed), stream (what it names), connected}.
 const sources = (page) => page.evaluate(() => [...document.querySelectorAll("turbo-cable-stream-source")].map((el) => {
